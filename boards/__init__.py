@@ -1,0 +1,1 @@
+"""Board tops and builds for open FPGA boards."""

@@ -1,0 +1,1 @@
+"""Amaranth gateware of the learner, generated from :class:`nfloop.model.LearnerConfig`."""

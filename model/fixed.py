@@ -1,0 +1,380 @@
+"""Fixed-point reference model: the bit-level contract the HDL is held to.
+
+Everything here works on raw integer codes (numpy int64). Each quantisation
+step is a named function that mirrors one hardware operation; a training step
+is nothing but these functions in the order the datapath runs them:
+
+forward, per layer l (input a_{l-1}, bias input exactly 1.0)
+    ``mac``  exact sum of W_view[j, :] * a_aug          (weight.frac + in.frac)
+    ``requantise``  to formats.activation               -> z_l
+    ``activate``                                        -> a_l
+error
+    ``output_error``  y - a_L, aligned to formats.error, saturated -> e
+backward, l = L-1 .. 0, using the weights *before* this step's update
+    ``apply_window``  delta_l = g_l (.) s_l(z_l)   (g_L = e)
+    ``mac`` + ``requantise``  g_{l-1} = W_view_l[:, :-1]^T delta_l  -> formats.error
+update, per layer (the LFSR steps once per layer, last layer first)
+    ``scaled_update``  u = round(A * delta_l a_aug^T) into formats.weight_acc
+    batch sum (saturating) over ``batch_size`` samples, then at the batch end
+    ``momentum``  V = sat(V - round(V >> m) + U)        (if configured)
+    ``leak``  W = sat(W + V_or_U - round(W >> k))         (k absent: no leak)
+    ``weight_view``  the MAC's W_view = W >> (acc.frac - weight.frac)
+    (batch-end momentum and leak use the LFSR state of the layer's last update)
+
+Stochastic rounding adds a random integer r in [0, 2**d) before a right
+shift by d. r comes from a 32-bit Galois LFSR (polynomial
+x^32 + x^22 + x^2 + x + 1, mask 0x80200003, shifting right) and the flat
+index k of the weight (k = j * (n_in + 1) + i) and the rounding site
+(0 update, 1 momentum, 2 leak): ``r = ((S ^ ((3k + site) * 0x9E3779B1)) mod 2**32) >> (32 - d)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ActivationKind, LearnerConfig, QFormat, Rounding
+from .init import initial_weights
+
+__all__ = [
+    "LFSR_MASK", "MIX", "lfsr_next", "stochastic_bits", "saturate", "shift_round", "requantise",
+    "mac", "activate", "apply_window", "output_error", "scaled_update", "momentum", "leak",
+    "weight_view", "LayerPlan", "StepTrace", "FixedLearner",
+]
+
+LFSR_MASK = 0x80200003
+MIX = 0x9E3779B1
+SITE_UPDATE, SITE_MOMENTUM, SITE_LEAK = 0, 1, 2
+
+# Shift amounts and half-LSB addends as numpy scalars: numpy converts a Python
+# int operand on every call, which costs as much as the operation at these sizes.
+_SHIFT = tuple(np.int64(i) for i in range(64))
+_HALF = (np.int64(0),) + tuple(np.int64(1 << (i - 1)) for i in range(1, 64))
+
+
+# -- Quantisation primitives -----------------------------------------------------------------
+
+def lfsr_next(state: int) -> int:
+    """One step of the 32-bit Galois LFSR."""
+    return (state >> 1) ^ (LFSR_MASK if state & 1 else 0)
+
+
+def stochastic_bits(state: int, index: np.ndarray, site: int, bits: int) -> np.ndarray:
+    """The ``bits``-bit random addend for each flat weight index (0 <= bits <= 32)."""
+    if bits <= 0:
+        return np.zeros_like(index)
+    mixed = ((3 * index + site) * MIX) & 0xFFFFFFFF
+    return (mixed ^ state) >> (32 - bits)
+
+
+def saturate(v: np.ndarray, fmt: QFormat) -> np.ndarray:
+    """Clamp codes into ``fmt`` (the hardware's saturation logic)."""
+    lo, hi = fmt.np_bounds
+    return np.minimum(np.maximum(v, lo), hi)
+
+
+def shift_round(v: np.ndarray, shift: int, rounding: Rounding, rand: np.ndarray | None = None):
+    """Arithmetic right shift by ``shift`` with rounding; ``shift <= 0`` shifts left, exactly."""
+    if shift <= 0:
+        return v << _SHIFT[-shift]
+    if rounding is Rounding.FLOOR:
+        return v >> _SHIFT[shift]
+    if rounding is Rounding.HALF_UP:
+        return (v + _HALF[shift]) >> _SHIFT[shift]
+    return (v + rand) >> _SHIFT[shift]
+
+
+def requantise(v, shift: int, fmt: QFormat, rounding: Rounding, rand=None):
+    """Shift with rounding into ``fmt``, then saturate."""
+    return saturate(shift_round(v, shift, rounding, rand), fmt)
+
+
+def mac(w_view: np.ndarray, a_aug: np.ndarray) -> np.ndarray:
+    """Exact multiply-accumulate: ``W_view @ a_aug`` (no rounding, no overflow by construction)."""
+    return np.dot(w_view, a_aug)
+
+
+def weight_view(w_acc: np.ndarray, shift: int) -> np.ndarray:
+    """The MAC's narrow weight: the top bits of the accumulator (a bit slice, floor)."""
+    return w_acc >> _SHIFT[shift]
+
+
+# -- Per-layer constants -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Integer constants of one layer, derived from the config; the HDL uses the same."""
+    index: int
+    n_in: int
+    n_out: int
+    kind: ActivationKind
+    one_code: int           # the bias input 1.0 in the layer's input format
+    z_shift: int            # exact MAC sum -> formats.activation
+    back_shift: int         # W^T delta sum -> formats.error
+    slope_shift: int        # leaky_relu negative slope
+    clip_lo: int
+    clip_hi: int
+    thresholds: tuple[int, ...]
+    step_code: int          # height of one staircase step
+    window_lo: int | None   # None: open side
+    window_hi: int | None
+    derivative: bool
+    update_shift: int
+    update_fits: bool       # |A * delta * a| always fits weight_acc: saturation is a no-op
+    leak_shift: int | None
+    momentum_shift: int | None
+    view_shift: int         # weight_acc -> MAC weight
+
+    @classmethod
+    def build(cls, config: LearnerConfig, index: int) -> LayerPlan:
+        f, layer = config.formats, config.layers[index]
+        act, win = layer.activation, layer.window
+        in_fmt = config.input_format(index)
+        return cls(
+            index=index, n_in=config.sizes[index], n_out=layer.size, kind=act.kind,
+            one_code=1 << in_fmt.frac,
+            z_shift=f.weight.frac + in_fmt.frac - f.activation.frac,
+            back_shift=f.weight.frac,
+            slope_shift=act.slope_shift,
+            clip_lo=f.activation.code(act.lo), clip_hi=f.activation.code(act.hi),
+            thresholds=tuple(f.activation.code(c) for c in act.thresholds),
+            step_code=f.activation.code(act.scale),
+            window_lo=None if win.lo is None else f.activation.code(win.lo),
+            window_hi=None if win.hi is None else f.activation.code(win.hi),
+            derivative=win.derivative,
+            update_shift=config.update_shift(index),
+            update_fits=_update_bound(config, index) <= f.weight_acc.max_code,
+            leak_shift=layer.leak_shift, momentum_shift=layer.momentum_shift,
+            view_shift=f.weight_acc.frac - f.weight.frac,
+        )
+
+
+def _update_bound(config: LearnerConfig, index: int) -> int:
+    """Largest |u| that ``scaled_update`` can produce before saturation (any rounding mode)."""
+    f = config.formats
+    biggest = (1 << (f.error.bits - 1)) * max(1 << (config.input_format(index).bits - 1),
+                                              1 << config.input_format(index).frac)
+    shift = config.update_shift(index)
+    return biggest << -shift if shift <= 0 else (biggest >> shift) + 1
+
+
+# -- The datapath's operations ---------------------------------------------------------------
+
+def activate(z: np.ndarray, plan: LayerPlan, rounding: Rounding) -> np.ndarray:
+    """sigma(z) on activation codes."""
+    kind = plan.kind
+    if kind is ActivationKind.IDENTITY:
+        return z
+    if kind is ActivationKind.RELU:
+        return np.maximum(z, 0)
+    if kind is ActivationKind.LEAKY_RELU:
+        return np.where(z >= 0, z, shift_round(z, plan.slope_shift, rounding))
+    if kind is ActivationKind.HARDTANH:
+        return np.minimum(np.maximum(z, plan.clip_lo), plan.clip_hi)
+    # sign / staircase: step_code * sum_j sgn(z - c_j), with sgn(0) = 0
+    total = np.zeros_like(z)
+    for c in plan.thresholds:
+        total += np.sign(z - c)
+    return total * plan.step_code
+
+
+def apply_window(g: np.ndarray, z: np.ndarray, plan: LayerPlan, rounding: Rounding) -> np.ndarray:
+    """delta = g (.) s(z): the rectangular window, or sigma'(z) in derivative mode."""
+    if plan.derivative:
+        kind = plan.kind
+        if kind is ActivationKind.IDENTITY:
+            return g
+        if kind is ActivationKind.RELU:
+            return np.where(z > 0, g, 0)
+        if kind is ActivationKind.LEAKY_RELU:
+            return np.where(z > 0, g, shift_round(g, plan.slope_shift, rounding))
+        if kind is ActivationKind.HARDTANH:
+            return np.where((z > plan.clip_lo) & (z < plan.clip_hi), g, 0)
+        return np.zeros_like(g)
+    if plan.window_lo is None and plan.window_hi is None:
+        return g
+    inside = True
+    if plan.window_lo is not None:
+        inside = z >= plan.window_lo
+    if plan.window_hi is not None:
+        inside = inside & (z <= plan.window_hi)
+    return g * inside
+
+
+def output_error(y: np.ndarray, yhat: np.ndarray, act: QFormat, err: QFormat,
+                 rounding: Rounding) -> np.ndarray:
+    """e = y - yhat (both activation codes), aligned to the error format and saturated."""
+    return requantise(y - yhat, act.frac - err.frac, err, rounding)
+
+
+def scaled_update(delta: np.ndarray, a_aug: np.ndarray, plan: LayerPlan, acc: QFormat,
+                  rounding: Rounding, lfsr_state: int, index: np.ndarray) -> np.ndarray:
+    """u = round(A * delta a_aug^T) in weight_acc codes, saturated."""
+    product = np.multiply.outer(delta, a_aug)
+    rand = None
+    if rounding is Rounding.STOCHASTIC:
+        rand = stochastic_bits(lfsr_state, index, SITE_UPDATE, plan.update_shift)
+    u = shift_round(product, plan.update_shift, rounding, rand)
+    return u if plan.update_fits else saturate(u, acc)
+
+
+def momentum(velocity: np.ndarray, update: np.ndarray, shift: int, acc: QFormat,
+             rounding: Rounding, lfsr_state: int, index: np.ndarray) -> np.ndarray:
+    """V = sat(V - round(V * 2**-shift) + U): beta = 1 - 2**-shift."""
+    rand = None
+    if rounding is Rounding.STOCHASTIC:
+        rand = stochastic_bits(lfsr_state, index, SITE_MOMENTUM, shift)
+    return saturate(velocity - shift_round(velocity, shift, rounding, rand) + update, acc)
+
+
+def leak(w_acc: np.ndarray, shift: int, rounding: Rounding, lfsr_state: int,
+         index: np.ndarray) -> np.ndarray:
+    """round(W * 2**-shift), the weight decay term lambda*W."""
+    rand = None
+    if rounding is Rounding.STOCHASTIC:
+        rand = stochastic_bits(lfsr_state, index, SITE_LEAK, shift)
+    return shift_round(w_acc, shift, rounding, rand)
+
+
+# -- The learner -----------------------------------------------------------------------------
+
+@dataclass
+class StepTrace:
+    """Everything one training step computed, as integer codes.
+
+    ``z``, ``a``, ``delta`` have one array per layer; ``weights`` and
+    ``velocity`` are the weight_acc / momentum state after the step (changed
+    only when ``updated``, at the end of a mini-batch).
+    """
+    step: int
+    z: list[np.ndarray]
+    a: list[np.ndarray]
+    error: np.ndarray
+    delta: list[np.ndarray]
+    weights: list[np.ndarray]
+    velocity: list[np.ndarray | None]
+    updated: bool
+    lfsr: int
+
+    @property
+    def prediction(self) -> np.ndarray:
+        return self.a[-1]
+
+
+class FixedLearner:
+    """The fixed-point learner: state is the weight accumulators, momentum, batch sums and LFSR.
+
+    Parameters
+    ----------
+    config : LearnerConfig
+    weights : list of int64 arrays, optional
+        Initial weight_acc codes; by default the config's initial weights, quantised.
+    """
+
+    def __init__(self, config: LearnerConfig, weights: list[np.ndarray] | None = None):
+        self.config = config
+        self.plans = [LayerPlan.build(config, i) for i in range(len(config.layers))]
+        f = config.formats
+        if weights is None:
+            weights = self.quantise_weights(config, initial_weights(config))
+        self.weights = [np.array(w, dtype=np.int64) for w in weights]
+        for plan, w in zip(self.plans, self.weights):
+            if w.shape != (plan.n_out, plan.n_in + 1):
+                raise ValueError(f"layer {plan.index} weights must have shape "
+                                 f"{(plan.n_out, plan.n_in + 1)}, not {w.shape}")
+            if w.min(initial=0) < f.weight_acc.min_code or w.max(initial=0) > f.weight_acc.max_code:
+                raise ValueError(f"layer {plan.index} weights are outside formats.weight_acc {f.weight_acc}")
+        self.views = [weight_view(w, p.view_shift) for w, p in zip(self.weights, self.plans)]
+        self.velocity = [np.zeros_like(w) if p.momentum_shift else None
+                         for w, p in zip(self.weights, self.plans)]
+        self.batch_sum = [np.zeros_like(w) for w in self.weights]
+        self.flat_index = [np.arange(w.size, dtype=np.int64).reshape(w.shape) for w in self.weights]
+        # Each layer's input with the constant bias input 1.0 appended, reused every step.
+        self.a_aug = [np.full(p.n_in + 1, p.one_code, dtype=np.int64) for p in self.plans]
+        self.lfsr = config.lfsr_seed
+        self.layer_lfsr = [self.lfsr] * len(self.plans)
+        self.steps = 0
+
+    @staticmethod
+    def quantise_weights(config: LearnerConfig, weights: list[np.ndarray]) -> list[np.ndarray]:
+        acc = config.formats.weight_acc
+        return [saturate(np.floor(np.asarray(w) * (1 << acc.frac) + 0.5).astype(np.int64), acc)
+                for w in weights]
+
+    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Pre-activations and outputs for one input (1-D) or a batch (2-D, one row per sample).
+
+        A 1-D input is written into the layers' augmented input buffers (input,
+        then the bias input 1.0), which the update of the same step reuses.
+        """
+        f, rnd = self.config.formats, self.config.forward_rounding
+        zs, acts = [], []
+        a = np.asarray(x, dtype=np.int64)
+        for plan, view, a_aug in zip(self.plans, self.views, self.a_aug):
+            if a.ndim == 1:
+                a_aug[:-1] = a
+                s = mac(view, a_aug)
+            else:
+                s = a @ view[:, :-1].T + view[:, -1] * plan.one_code
+            z = requantise(s, plan.z_shift, f.activation, rnd)
+            a = activate(z, plan, rnd)
+            zs.append(z)
+            acts.append(a)
+        return zs, acts
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)[1][-1]
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> StepTrace:
+        """One training sample: forward, error, backward and (at a batch end) the update."""
+        cfg, f = self.config, self.config.formats
+        rnd_fwd, rnd_upd = cfg.forward_rounding, cfg.rounding
+        zs, acts = self.forward(x)
+        e = output_error(np.asarray(y, dtype=np.int64), acts[-1], f.activation, f.error, rnd_fwd)
+        deltas: list[np.ndarray] = [None] * len(self.plans)
+        g = e
+        for plan in reversed(self.plans):
+            l = plan.index
+            delta = apply_window(g, zs[l], plan, rnd_fwd)
+            deltas[l] = delta
+            if l > 0:
+                # W^T delta as delta @ W over the augmented columns, bias column dropped.
+                g = requantise(np.dot(delta, self.views[l])[:-1], plan.back_shift, f.error, rnd_fwd)
+        stochastic = rnd_upd is Rounding.STOCHASTIC
+        for plan in reversed(self.plans):
+            l = plan.index
+            if stochastic:
+                self.lfsr = lfsr_next(self.lfsr)
+                self.layer_lfsr[l] = self.lfsr
+            u = scaled_update(deltas[l], self.a_aug[l], plan, f.weight_acc, rnd_upd, self.lfsr,
+                              self.flat_index[l])
+            self.batch_sum[l] = u if cfg.batch_size == 1 else saturate(self.batch_sum[l] + u, f.weight_acc)
+        self.steps += 1
+        updated = self.steps % cfg.batch_size == 0
+        if updated:
+            self._apply_update()
+        # Arrays are replaced, never written in place, so copying the lists snapshots the state.
+        return StepTrace(step=self.steps - 1, z=zs, a=acts, error=e, delta=deltas,
+                         weights=list(self.weights), velocity=list(self.velocity), updated=updated,
+                         lfsr=self.lfsr)
+
+    def _apply_update(self):
+        acc, rnd = self.config.formats.weight_acc, self.config.rounding
+        for plan in reversed(self.plans):
+            l = plan.index
+            change = self.batch_sum[l]
+            if plan.momentum_shift:
+                self.velocity[l] = momentum(self.velocity[l], change, plan.momentum_shift, acc, rnd,
+                                            self.layer_lfsr[l], self.flat_index[l])
+                change = self.velocity[l]
+            w = self.weights[l]
+            if plan.leak_shift:
+                change = change - leak(w, plan.leak_shift, rnd, self.layer_lfsr[l], self.flat_index[l])
+            self.weights[l] = saturate(w + change, acc)
+            self.views[l] = weight_view(self.weights[l], plan.view_shift)
+            if self.config.batch_size > 1:
+                self.batch_sum[l] = np.zeros_like(w)
+
+    def real_weights(self) -> list[np.ndarray]:
+        return [w * self.config.formats.weight_acc.lsb for w in self.weights]

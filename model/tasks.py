@@ -1,0 +1,278 @@
+"""Data sets: the built-in tasks and users' own files.
+
+A :class:`Task` holds real-valued inputs and targets with a fixed train/test
+split. Classification targets are one-hot vectors (the network regresses
+onto them; accuracy is the argmax). Each built-in task ships a default config
+in ``model/configs/NAME.toml``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, load_config
+
+__all__ = ["TaskError", "Task", "BUILTIN_TASKS", "load_task", "default_config"]
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class TaskError(ValueError):
+    """A data set that cannot be used; the message names the fix."""
+
+
+@dataclass
+class Task:
+    """A training problem.
+
+    Members
+    -------
+    x_train, y_train : float arrays ``(n, inputs)``, ``(n, outputs)``
+    x_test, y_test : float arrays, or ``None`` when there is no test split
+    labels_train, labels_test : int arrays for classification, else ``None``
+    default_epochs : int
+    """
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    labels_train: np.ndarray | None = None
+    labels_test: np.ndarray | None = None
+    default_epochs: int = 10
+    description: str = ""
+
+    @property
+    def is_classification(self) -> bool:
+        return self.labels_train is not None
+
+    @property
+    def inputs(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def outputs(self) -> int:
+        return self.y_train.shape[1]
+
+
+def _one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[labels]
+
+
+def _classification(name, x_train, labels_train, x_test, labels_test, **kw) -> Task:
+    classes = int(max(labels_train.max(), -1 if labels_test is None else labels_test.max())) + 1
+    return Task(name, x_train, _one_hot(labels_train, classes), x_test,
+                None if labels_test is None else _one_hot(labels_test, classes),
+                labels_train, labels_test, **kw)
+
+
+def staircase_fn(z: np.ndarray) -> np.ndarray:
+    """The paper's sigma(z) = sgn(z+1) + sgn(z) + sgn(z-1)."""
+    return np.sign(z + 1) + np.sign(z) + np.sign(z - 1)
+
+
+def _staircase() -> Task:
+    # y = sigma(w*x + b) with w = 1, b = -1. Train: 400 points spaced 0.02 over
+    # [-4, 4], offset by 0.01 so that none sits on a step (where sigma is 0 and
+    # only the exact (w, b) fits); test: 200 fixed random points, likewise.
+    # Values are multiples of 2**-8 so the Q(12,8) input format holds them exactly.
+    def on_grid(x):
+        x = np.round(x * 256) / 256
+        return x[~np.isin(x - 1, (-1.0, 0.0, 1.0))]
+    x_train = on_grid(-4 + 0.01 + 0.02 * np.arange(400))
+    x_test = on_grid(np.random.default_rng(1).uniform(-4, 4, 200))
+    return Task("staircase", x_train[:, None], staircase_fn(x_train - 1)[:, None],
+                x_test[:, None], staircase_fn(x_test - 1)[:, None], default_epochs=30,
+                description="one staircase neuron y = sigma(x - 1) (paper Fig. 4)")
+
+
+def _xor() -> Task:
+    x = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    labels = np.array([0, 1, 1, 0])
+    return _classification("xor", x, labels, x, labels, default_epochs=100,
+                           description="XOR of two +-1 inputs, two one-hot outputs; test = train")
+
+
+def _digits() -> Task:
+    from sklearn.datasets import load_digits
+    data = load_digits()
+    order = np.random.default_rng(0).permutation(len(data.target))
+    x = data.data[order] / 16.0
+    labels = data.target[order].astype(np.int64)
+    return _classification("digits", x[:1400], labels[:1400], x[1400:], labels[1400:],
+                           default_epochs=15,
+                           description="scikit-learn 8x8 digits, 1400 train / 397 test, pixels / 16")
+
+
+def _iris() -> Task:
+    from sklearn.datasets import load_iris
+    data = load_iris()
+    order = np.random.default_rng(0).permutation(len(data.target))
+    x, labels = data.data[order], data.target[order].astype(np.int64)
+    mean, std = x[:100].mean(axis=0), x[:100].std(axis=0)
+    x = (x - mean) / std
+    return _classification("iris", x[:100], labels[:100], x[100:], labels[100:],
+                           default_epochs=50,
+                           description="scikit-learn iris, standardised, 100 train / 50 test")
+
+
+BUILTIN_TASKS = {"staircase": _staircase, "xor": _xor, "digits": _digits, "iris": _iris}
+
+
+# -- Users' files ---------------------------------------------------------------------------
+
+def _as_matrix(array, name: str, path: Path) -> np.ndarray:
+    try:
+        m = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TaskError(f"{path}: array {name!r} is not numeric") from None
+    if m.ndim == 1:
+        m = m[:, None]
+    if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0:
+        raise TaskError(f"{path}: array {name!r} must be 1-D or 2-D and non-empty, not shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise TaskError(f"{path}: array {name!r} contains NaN or infinite values; clean the data")
+    return m
+
+
+def _labels(array, name: str, path: Path) -> np.ndarray | None:
+    """Integer class labels if ``array`` is a 1-D integer array, else None (regression)."""
+    a = np.asarray(array)
+    if a.ndim == 1 and np.issubdtype(a.dtype, np.integer):
+        if a.size and a.min() < 0:
+            raise TaskError(f"{path}: class labels in {name!r} must be >= 0, found {a.min()}")
+        return a.astype(np.int64)
+    return None
+
+
+def _from_arrays(path: Path, x, y, x_test, y_test) -> Task:
+    x = _as_matrix(x, "x", path)
+    if (x_test is None) != (y_test is None):
+        raise TaskError(f"{path}: give both x_test and y_test, or neither")
+    if x_test is not None:
+        x_test = _as_matrix(x_test, "x_test", path)
+        if x_test.shape[1] != x.shape[1]:
+            raise TaskError(f"{path}: x_test has {x_test.shape[1]} columns, x has {x.shape[1]}")
+    labels, labels_test = _labels(y, "y", path), None if y_test is None else _labels(y_test, "y_test", path)
+    if y_test is not None and (labels is None) != (labels_test is None):
+        raise TaskError(f"{path}: y and y_test must both be integer class labels or both be real targets")
+    if labels is None:
+        y = _as_matrix(y, "y", path)
+        y_test = None if y_test is None else _as_matrix(y_test, "y_test", path)
+        if y_test is not None and y_test.shape[1] != y.shape[1]:
+            raise TaskError(f"{path}: y_test has {y_test.shape[1]} columns, y has {y.shape[1]}")
+    if len(labels if labels is not None else y) != len(x):
+        raise TaskError(f"{path}: x has {len(x)} rows but y has {len(labels if labels is not None else y)}")
+    if x_test is not None and len(labels_test if labels_test is not None else y_test) != len(x_test):
+        raise TaskError(f"{path}: x_test and y_test have different numbers of rows")
+    name = path.stem
+    if labels is not None:
+        return _classification(name, x, labels, x_test, labels_test, description=f"from {path}")
+    return Task(name, x, y, x_test, y_test, description=f"from {path}")
+
+
+def _load_npz(path: Path) -> Task:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise TaskError(f"{path} is not a readable .npz file ({err}); save one with "
+                        f"numpy.savez(path, x=..., y=...)") from None
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise TaskError(f"{path} lacks the array(s) {sorted(missing)}; it has {sorted(arrays)}. "
+                        f"Save with numpy.savez(path, x=..., y=..., x_test=..., y_test=...)")
+    return _from_arrays(path, arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"))
+
+
+def _load_csv(path: Path) -> Task:
+    """CSV with a header: a ``label`` column (classes) or ``y``/``y0``, ``y1``... columns
+    (regression targets), an optional ``split`` column (train/test), features otherwise."""
+    try:
+        with path.open(newline="") as file:
+            rows = list(csv.reader(file))
+    except (OSError, UnicodeDecodeError) as err:
+        raise TaskError(f"{path} is not a readable CSV text file ({err})") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise TaskError(f"{path}: a CSV needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    is_target = [h == "label" or h == "y" or (h.startswith("y") and h[1:].isdigit()) for h in header]
+    if not any(is_target):
+        raise TaskError(f"{path}: no target column; name it 'label' (classes) or 'y' / 'y0', 'y1', ... "
+                        f"(real targets). Header: {header}")
+    if "label" in header and sum(is_target) > 1:
+        raise TaskError(f"{path}: use either a 'label' column or 'y' columns, not both")
+    split_col = header.index("split") if "split" in header else None
+    features = [i for i, h in enumerate(header) if not is_target[i] and i != split_col]
+    targets = [i for i, t in enumerate(is_target) if t]
+    if not features:
+        raise TaskError(f"{path}: no feature columns besides the targets")
+    values, test_mask = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise TaskError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
+        try:
+            values.append([float(row[i]) for i in features + targets])
+        except ValueError:
+            raise TaskError(f"{path}:{line}: a value is not a number: {row}") from None
+        split = row[split_col].strip().lower() if split_col is not None else "train"
+        if split not in ("train", "test"):
+            raise TaskError(f"{path}:{line}: split must be 'train' or 'test', not {split!r}")
+        test_mask.append(split == "test")
+    data, test_mask = np.array(values), np.array(test_mask)
+    x, y = data[:, :len(features)], data[:, len(features):]
+    if header[targets[0]] == "label":
+        if not np.all(y == np.round(y)):
+            raise TaskError(f"{path}: 'label' must hold whole class numbers")
+        y = y[:, 0].astype(np.int64)
+    if test_mask.all():
+        raise TaskError(f"{path}: every row is in the test split; mark some rows 'train'")
+    has_test = test_mask.any()
+    return _from_arrays(path, x[~test_mask], y[~test_mask],
+                        x[test_mask] if has_test else None, y[test_mask] if has_test else None)
+
+
+def load_task(name_or_path: str) -> Task:
+    """A built-in task by name, or a ``.npz`` / ``.csv`` file."""
+    if name_or_path in BUILTIN_TASKS:
+        return BUILTIN_TASKS[name_or_path]()
+    path = Path(name_or_path)
+    if path.suffix.lower() not in (".npz", ".csv"):
+        raise TaskError(f"Unknown task {name_or_path!r}: use one of {sorted(BUILTIN_TASKS)} or a "
+                        f".npz / .csv file")
+    if not path.is_file():
+        raise TaskError(f"Data file {name_or_path!r} does not exist")
+    return _load_npz(path) if path.suffix.lower() == ".npz" else _load_csv(path)
+
+
+# -- Default configs ------------------------------------------------------------------------
+
+def default_config(task: Task) -> LearnerConfig:
+    """The shipped config of a built-in task, or one sized for a user's data.
+
+    For a user's data: one hidden ReLU layer of 16 units, an input format
+    wide enough for the data's range in 8 bits, and gains inside the LMS
+    stability bound with a factor-of-two margin.
+    """
+    shipped = CONFIG_DIR / f"{task.name}.toml"
+    if task.name in BUILTIN_TASKS and shipped.is_file():
+        return load_config(shipped)
+    from .stability import stable_gain_shift
+    peak = float(np.max(np.abs(task.x_train)))
+    int_bits = max(1, math.ceil(math.log2(peak + 1e-12)) + 1) + 1 if peak > 0 else 2
+    int_bits = min(int_bits, 8)
+    input_fmt = QFormat(8, 8 - int_bits)
+    shift = stable_gain_shift(task.x_train, batch_size=1)
+    return LearnerConfig(
+        name=task.name, inputs=task.inputs,
+        layers=(Layer(16, Activation(ActivationKind.RELU), gain_shift=shift),
+                Layer(task.outputs, gain_shift=max(shift, 5))),
+        formats=Formats(input=input_fmt),
+    )

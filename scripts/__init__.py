@@ -1,0 +1,1 @@
+"""The ``nfloop`` command line."""

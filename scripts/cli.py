@@ -1,0 +1,256 @@
+"""The ``nfloop`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .. import __version__
+from ..model.config import ConfigError, LearnerConfig, load_config, save_config
+from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
+from ..model.train import ARITHS, LEARNERS, TrainResult, train
+
+err = Console(stderr=True)
+out = Console()
+
+
+class NfloopGroup(click.Group):
+    """Turns the project's own errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, TaskError) as error:
+            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+
+@click.group(cls=NfloopGroup)
+@click.version_option(__version__, prog_name="nfloop")
+def cli():
+    """nfloop: a learner whose optimiser is a high-gain negative feedback loop."""
+
+
+# -- shared pieces --------------------------------------------------------------------------
+
+def resolve_config(config: str | None, task: Task) -> LearnerConfig:
+    """``--config`` is a TOML path or the name of a shipped config; default: the task's."""
+    if config is None:
+        return default_config(task)
+    path = Path(config)
+    if not path.suffix and (CONFIG_DIR / f"{config}.toml").is_file():
+        path = CONFIG_DIR / f"{config}.toml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+        raise ConfigError(f"Config {config!r} is neither a file nor a shipped config ({', '.join(shipped)})")
+    return load_config(path)
+
+
+@contextmanager
+def progress_bar(total: int, description: str, enabled: bool = True):
+    """A progress bar on stderr; yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n: None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("steps"), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task_id = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task_id, n)
+
+
+def run_training(config, task, learner, arith, epochs, seed, show_progress=True, record=False):
+    epochs = task.default_epochs if epochs is None else epochs
+    total = epochs * len(task.x_train)
+    with progress_bar(total, f"{task.name} {learner}/{arith}", show_progress) as advance:
+        return train(config, task, learner=learner, arith=arith, epochs=epochs, seed=seed,
+                     progress=advance, record_weights=record)
+
+
+def _fmt(value, pct=False):
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if pct else f"{value:.3g}"
+
+
+def results_table(results: list[TrainResult], title: str) -> Table:
+    """One row per run; fits an 80-column terminal."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
+    for name in ("task", "learner", "arith", "ep", "MSE start", "MSE end", "test MSE", "test acc", "s"):
+        left = name in ("task", "learner", "arith")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True)
+    for r in results:
+        f = r.final
+        table.add_row(r.task, "loop" if r.learner == "feedback" else "gradient", r.arith,
+                      str(r.epochs), _fmt(r.history[0].train_mse), _fmt(f.train_mse),
+                      _fmt(f.test_mse), _fmt(f.test_accuracy, pct=True), f"{r.seconds:.1f}")
+    return table
+
+
+def print_warnings(warnings):
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+
+
+# -- train ----------------------------------------------------------------------------------
+
+@cli.command("train")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
+@click.option("--learner", type=click.Choice(LEARNERS), default="feedback", show_default=True,
+              help="feedback: the loop with its windows; gradient: the same network by gradient descent.")
+@click.option("--arith", type=click.Choice(ARITHS), default="float", show_default=True)
+@click.option("--config", "config_name", metavar="FILE|NAME", help="Learner config (TOML) or a shipped config name.")
+@click.option("--epochs", type=click.IntRange(min=0), help="Default: the task's.")
+@click.option("--seed", type=click.IntRange(min=0), help="Sample order and initial weights (default: the config's).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write learning curves to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as_json):
+    """Train a learner on a task and report its errors."""
+    task = load_task(task_name)
+    config = resolve_config(config_name, task)
+    if seed is not None:
+        config = config.with_changes(init_seed=seed)
+    result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True)
+    print_warnings(result.warnings)
+    if plot:
+        from .plots import learning_curves
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        learning_curves([result], plot, task.name)
+    if as_json:
+        out.print_json(json.dumps(result.summary()))
+    else:
+        out.print(results_table([result], f"nfloop train: {task.description or task.name}"))
+        if plot:
+            out.print(f"learning curves: {plot}")
+
+
+# -- config ---------------------------------------------------------------------------------
+
+@cli.command("config")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the TOML here (default: print it).")
+def config_command(task_name, output):
+    """Print or save the default learner config of a task, as a starting point."""
+    import tomli_w
+    config = default_config(load_task(task_name))
+    if output:
+        save_config(config, output)
+        err.print(f"wrote {output}")
+    else:
+        click.echo(tomli_w.dumps(config.to_dict()), nl=False)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+@cli.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("nfloop-demo"), show_default=True, help="Folder for the figures and summary.")
+@click.option("--quick", is_flag=True, help="Fewer epochs, for a smoke test.")
+def demo_command(out_dir, quick):
+    """The main job on the built-in data: the staircase neuron and the digits classifier,
+    the loop against gradient descent, in float and in fixed point."""
+    from .plots import learning_curves, staircase_fit, staircase_trajectory
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    summary, figures, warnings = {}, [], []
+
+    stair = load_task("staircase")
+    cfg = default_config(stair)
+    runs = [run_training(cfg, stair, learner, arith, 3 if quick else None, 0, record=True)
+            for arith in ARITHS for learner in LEARNERS]
+    out.print(results_table(runs, "Staircase neuron y = sigma(w x + b), from (w, b) = (0.3, 0.8)"))
+    figures += [learning_curves(runs, out_dir / "staircase_learning.png", "staircase"),
+                staircase_fit(stair, runs, out_dir / "staircase_fit.png"),
+                staircase_trajectory(stair, runs, out_dir / "staircase_trajectory.png")]
+    summary["staircase"] = [r.summary() | {"final_weights": r.final.weights[0].tolist()} for r in runs]
+
+    digits = load_task("digits")
+    digit_runs = []
+    for config_name in ("digits", "digits_staircase"):
+        cfg = resolve_config(config_name, digits)
+        runs = [run_training(cfg, digits, learner, arith, 2 if quick else None, 0)
+                for arith in ARITHS for learner in LEARNERS]
+        for r in runs:
+            r.task = config_name
+        digit_runs += runs
+        figures.append(learning_curves(runs, out_dir / f"{config_name}_learning.png",
+                                       f"{config_name} (64-32-10)"))
+        summary[config_name] = [r.summary() for r in runs]
+    out.print(results_table(digit_runs, "Digits 64-32-10: ReLU hidden units, then staircase hidden units"))
+    for runs in summary.values():
+        for r in runs:
+            warnings += r["warnings"]
+    print_warnings(sorted(set(warnings)))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    out.print(f"figures and summary.json in [bold]{out_dir}/[/]: "
+              + ", ".join(p.name for p in figures) + f"  ({time.perf_counter() - start:.0f} s)")
+
+
+# -- bench ----------------------------------------------------------------------------------
+
+def bench_model(steps: int, repeats: int) -> dict:
+    """Training steps per second of the fixed-point and float models on the digits network."""
+    from ..model.fixed import FixedLearner
+    from ..model.floating import FloatLearner
+    from ..model.train import encode
+    task = load_task("digits")
+    config = default_config(task)
+    codes = encode(config, task)
+    figures = {}
+    for name, make, xs, ys in (("fixed", FixedLearner, codes.x_train, codes.y_train),
+                               ("float", FloatLearner, task.x_train, task.y_train)):
+        best = float("inf")
+        for _ in range(repeats):
+            model = make(config)
+            t0 = time.perf_counter()
+            for k in range(steps):
+                model.step(xs[k % len(xs)], ys[k % len(ys)])
+            best = min(best, time.perf_counter() - t0)
+        figures[name] = steps / best
+    return {"network": "-".join(map(str, config.sizes)), "steps": steps, "repeats": repeats,
+            "fixed_steps_per_second": round(figures["fixed"]),
+            "float_steps_per_second": round(figures["float"]),
+            "fixed_over_float": round(figures["fixed"] / figures["float"], 3)}
+
+
+@cli.command("bench")
+@click.option("--model", "bench_model_flag", is_flag=True, help="Reference-model training steps per second.")
+@click.option("--steps", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_command(bench_model_flag, steps, repeats, as_json):
+    """Benchmarks that print figures (best of --repeats runs)."""
+    if not bench_model_flag:
+        raise click.UsageError("choose what to benchmark: --model")
+    result = {"model": bench_model(steps, repeats)}
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    m = result["model"]
+    table = Table(title=f"Reference model on the digits network {m['network']} (best of {repeats} x {steps} steps)")
+    table.add_column("model")
+    table.add_column("steps/s", justify="right")
+    table.add_row("fixed point", f"{m['fixed_steps_per_second']:,}")
+    table.add_row("float", f"{m['float_steps_per_second']:,}")
+    out.print(table)
+    out.print(f"fixed / float: {m['fixed_over_float']:.2f}")
+
+
+def main():
+    cli(prog_name="nfloop")
+
+
+if __name__ == "__main__":
+    main()

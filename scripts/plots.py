@@ -1,0 +1,95 @@
+"""Figures: learning curves, the staircase fit and the (w, b) trajectory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..model.tasks import Task, staircase_fn  # noqa: E402
+from ..model.train import TrainResult  # noqa: E402
+
+__all__ = ["learning_curves", "staircase_fit", "staircase_trajectory"]
+
+STYLE = {"feedback": "-", "gradient": "--"}
+COLOUR = {"float": "tab:blue", "fixed": "tab:orange"}
+
+
+def _label(r: TrainResult) -> str:
+    return f"{'loop' if r.learner == 'feedback' else 'gradient descent'} ({r.arith})"
+
+
+def learning_curves(results: list[TrainResult], path: Path, title: str) -> Path:
+    """Train MSE (and test accuracy where there are classes) against epochs."""
+    classify = any(r.final.test_accuracy is not None for r in results)
+    fig, axes = plt.subplots(1, 2 if classify else 1, figsize=(11 if classify else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    for r in results:
+        ax.plot([m.epoch for m in r.history], [m.train_mse for m in r.history],
+                STYLE[r.learner], color=COLOUR[r.arith], label=_label(r))
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set(xlabel="epoch", ylabel="train MSE", title=f"{title}: training error")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if classify:
+        ax = axes[0, 1]
+        for r in results:
+            ax.plot([m.epoch for m in r.history], [m.test_accuracy for m in r.history],
+                    STYLE[r.learner], color=COLOUR[r.arith], label=_label(r))
+        ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{title}: test accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def staircase_fit(task: Task, results: list[TrainResult], path: Path) -> Path:
+    """The data, the starting guess and each learner's final fit."""
+    x = np.linspace(-4.5, 4.5, 1000)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(task.x_train[:, 0], task.y_train[:, 0], ".", color="k", ms=2, zorder=5,
+            label="data: sigma(x - 1)")
+    w0, b0 = results[0].history[0].weights[0][0]
+    ax.plot(x, staircase_fn(w0 * x + b0), ":", color="0.3", label=f"start: w={w0:.2f}, b={b0:.2f}")
+    for r in results:
+        w, b = r.final.weights[0][0]
+        ax.plot(x, staircase_fn(w * x + b), STYLE[r.learner], color=COLOUR[r.arith],
+                label=f"{_label(r)}: w={w:.3f}, b={b:.3f}")
+    ax.set(xlabel="x", ylabel="y", title="Staircase neuron: fit after training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def staircase_trajectory(task: Task, results: list[TrainResult], path: Path) -> Path:
+    """(w, b) after every epoch over the training-MSE landscape."""
+    ws, bs = np.linspace(-0.2, 1.6, 181), np.linspace(-2.0, 1.2, 161)
+    W, B = np.meshgrid(ws, bs)
+    x, y = task.x_train[:, 0], task.y_train[:, 0]
+    mse = np.mean((staircase_fn(W[..., None] * x + B[..., None]) - y) ** 2, axis=-1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    shade = ax.contourf(W, B, mse, levels=20, cmap="Greys")
+    fig.colorbar(shade, ax=ax, label="train MSE")
+    for r in results:
+        path_wb = np.array([m.weights[0][0] for m in r.history])
+        moved = np.abs(path_wb - path_wb[0]).max() > 0
+        marker, size = ("o", 3 + 2 * (r.arith == "float")) if moved else ("X", 12 - 4 * (r.arith == "fixed"))
+        ax.plot(path_wb[:, 0], path_wb[:, 1], STYLE[r.learner], marker=marker, color=COLOUR[r.arith],
+                ms=size, lw=2.5 if r.arith == "float" else 1.2,
+                label=_label(r) + ("" if moved else ": does not move"))
+    ax.plot([1.0], [-1.0], "*", color="tab:red", ms=14, label="truth (1, -1)")
+    ax.set(xlabel="w", ylabel="b", title="Staircase neuron: (w, b) per epoch")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

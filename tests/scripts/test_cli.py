@@ -1,0 +1,119 @@
+"""The ``nfloop`` command line: outputs, judged behaviours and error messages."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nfloop.scripts.cli import cli
+
+JSON_KEYS = {"task", "learner", "arith", "epochs", "steps", "train_mse", "test_mse",
+             "train_accuracy", "test_accuracy", "seconds", "warnings"}
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(args))
+    return result
+
+
+def run_json(*args):
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("arith", ["float", "fixed"])
+def test_staircase_loop_converges_and_gradient_does_not_move(arith):
+    loop = run_json("train", "--task", "staircase", "--arith", arith)
+    assert JSON_KEYS <= set(loop)
+    assert loop["train_accuracy"] is None and loop["test_accuracy"] is None
+    assert loop["initial_train_mse"] > 5
+    assert loop["train_mse"] < 0.01
+    gd = run_json("train", "--task", "staircase", "--arith", arith, "--learner", "gradient")
+    assert gd["train_mse"] == gd["initial_train_mse"]
+
+
+def test_classification_reports_accuracy():
+    summary = run_json("train", "--task", "xor", "--arith", "fixed")
+    assert summary["test_accuracy"] == 1.0
+    assert summary["steps"] == summary["epochs"] * 4
+
+
+def test_seed_changes_the_run():
+    a = run_json("train", "--task", "iris", "--epochs", "2", "--seed", "1")
+    b = run_json("train", "--task", "iris", "--epochs", "2", "--seed", "2")
+    assert a["train_mse"] != b["train_mse"]
+
+
+def test_unstable_gain_warns_with_the_bound(tmp_path):
+    config = tmp_path / "loud.toml"
+    config.write_text(run("config", "--task", "staircase").stdout.replace("gain_shift = 8", "gain_shift = 2"))
+    summary = run_json("train", "--task", "staircase", "--config", str(config), "--epochs", "1")
+    assert any("stability bound" in w and "gain_shift >= " in w for w in summary["warnings"])
+
+
+def test_shipped_config_by_name():
+    summary = run_json("train", "--task", "digits", "--config", "digits_staircase", "--epochs", "0")
+    assert summary["steps"] == 0
+
+
+def test_plot_is_written(tmp_path):
+    png = tmp_path / "curves.png"
+    result = run("train", "--task", "xor", "--epochs", "5", "--plot", str(png))
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_user_npz_task(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (60, 3))
+    np.savez(tmp_path / "mine.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    summary = run_json("train", "--task", str(tmp_path / "mine.npz"), "--arith", "fixed", "--epochs", "3")
+    assert summary["task"] == "mine" and summary["train_accuracy"] is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--task", "nosuch"], "Unknown task 'nosuch'"),
+    (["train", "--task", "missing.npz"], "does not exist"),
+    (["train", "--task", "xor", "--config", "missing.toml"], "neither a file nor a shipped config"),
+    (["train", "--task", "xor", "--config", "digits"], "pass a matching --config"),
+])
+def test_bad_input_gives_one_clear_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_file_names_the_problem(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text(run("config", "--task", "xor").stdout.replace("gain_shift = 4", "gain_shift = 99"))
+    result = run("train", "--task", "xor", "--config", str(config))
+    assert result.exit_code == 2
+    assert "gain_shift must be an integer from -8 to 40" in result.output
+    config.write_text("inputs = [")
+    result = run("train", "--task", "xor", "--config", str(config))
+    assert result.exit_code == 2 and "not valid TOML" in result.output
+
+
+def test_demo_writes_figures_and_summary(tmp_path):
+    result = run("demo", "--quick", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    for name in ("staircase_fit.png", "staircase_trajectory.png", "staircase_learning.png",
+                 "digits_learning.png", "digits_staircase_learning.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"staircase", "digits", "digits_staircase"} <= set(summary)
+    assert len(summary["staircase"]) == 4
+
+
+def test_bench_model_prints_figures():
+    figures = run_json("bench", "--model", "--steps", "50", "--repeats", "1")["model"]
+    assert figures["network"] == "64-32-10"
+    assert figures["fixed_steps_per_second"] > 0 and figures["float_steps_per_second"] > 0
+
+
+def test_bench_needs_a_target():
+    result = run("bench")
+    assert result.exit_code == 2 and "--model" in result.output

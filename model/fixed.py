@@ -211,11 +211,15 @@ def output_error(y: np.ndarray, yhat: np.ndarray, act: QFormat, err: QFormat,
 def scaled_update(delta: np.ndarray, a_aug: np.ndarray, plan: LayerPlan, acc: QFormat,
                   rounding: Rounding, lfsr_state: int, index: np.ndarray) -> np.ndarray:
     """u = round(A * delta a_aug^T) in weight_acc codes, saturated."""
-    product = np.multiply.outer(delta, a_aug)
-    rand = None
-    if rounding is Rounding.STOCHASTIC:
-        rand = stochastic_bits(lfsr_state, index, SITE_UPDATE, plan.update_shift)
-    u = shift_round(product, plan.update_shift, rounding, rand)
+    shift = plan.update_shift
+    if shift <= 0:
+        # An exact left shift commutes with the product: shift the short vector instead.
+        u = np.multiply.outer(delta << _SHIFT[-shift], a_aug)
+    else:
+        rand = None
+        if rounding is Rounding.STOCHASTIC:
+            rand = stochastic_bits(lfsr_state, index, SITE_UPDATE, shift)
+        u = shift_round(np.multiply.outer(delta, a_aug), shift, rounding, rand)
     return u if plan.update_fits else saturate(u, acc)
 
 

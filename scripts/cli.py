@@ -58,8 +58,8 @@ def resolve_config(config: str | None, task: Task) -> LearnerConfig:
 
 @contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True):
-    """A progress bar on stderr; yields ``advance(n)``."""
-    if not enabled:
+    """A progress bar on stderr when it is a terminal; yields ``advance(n)``."""
+    if not (enabled and err.is_terminal):
         yield lambda n: None
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -86,7 +86,7 @@ def _fmt(value, pct=False):
 def results_table(results: list[TrainResult], title: str) -> Table:
     """One row per run; fits an 80-column terminal."""
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
-    for name in ("task", "learner", "arith", "ep", "MSE start", "MSE end", "test MSE", "test acc", "s"):
+    for name in ("task", "learner", "arith", "ep", "MSE ep0", "MSE end", "test MSE", "test acc", "s"):
         left = name in ("task", "learner", "arith")
         table.add_column(name, justify="left" if left else "right", no_wrap=True)
     for r in results:
@@ -183,7 +183,7 @@ def demo_command(out_dir, quick):
         runs = [run_training(cfg, digits, learner, arith, 2 if quick else None, 0)
                 for arith in ARITHS for learner in LEARNERS]
         for r in runs:
-            r.task = config_name
+            r.task = {"digits_staircase": "digits/stair"}.get(config_name, config_name)
         digit_runs += runs
         figures.append(learning_curves(runs, out_dir / f"{config_name}_learning.png",
                                        f"{config_name} (64-32-10)"))

@@ -1,0 +1,49 @@
+"""Fixed-point expressions mirroring :mod:`nfloop.model.fixed`, one for one.
+
+Each function builds an Amaranth expression for the hardware operation that
+the model function of the same name defines.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux, Value, signed
+
+from ..model.config import QFormat, Rounding
+
+__all__ = ["saturate", "shift_round", "requantise", "view"]
+
+
+def saturate(value: Value, fmt: QFormat) -> Value:
+    """Clamp into ``fmt``; the result has exactly ``fmt.bits`` bits."""
+    value = Value.cast(value)
+    lo, hi = Const(fmt.min_code, signed(fmt.bits)), Const(fmt.max_code, signed(fmt.bits))
+    if value.shape().signed and value.shape().width <= fmt.bits:
+        return value.as_signed()
+    clamped = Mux(value > fmt.max_code, hi, Mux(value < fmt.min_code, lo, value))
+    return clamped[:fmt.bits].as_signed()
+
+
+def shift_round(value: Value, shift: int, rounding: Rounding, rand: Value | None = None) -> Value:
+    """Arithmetic right shift by ``shift`` with rounding; ``shift <= 0`` shifts left, exactly.
+
+    ``rand`` is the stochastic addend in [0, 2**shift), an unsigned value.
+    """
+    value = Value.cast(value).as_signed()
+    if shift <= 0:
+        return value << -shift
+    if rounding is Rounding.FLOOR:
+        return value >> shift
+    if rounding is Rounding.HALF_UP:
+        return (value + (1 << (shift - 1))) >> shift
+    if rand is None:
+        raise ValueError("stochastic rounding needs the random addend")
+    return (value + rand[:shift].as_unsigned()) >> shift
+
+
+def requantise(value: Value, shift: int, fmt: QFormat, rounding: Rounding, rand=None) -> Value:
+    return saturate(shift_round(value, shift, rounding, rand), fmt)
+
+
+def view(w_acc: Value, shift: int, fmt: QFormat) -> Value:
+    """The MAC's weight: the top ``fmt.bits`` bits of the accumulator (floor)."""
+    return Value.cast(w_acc)[shift:shift + fmt.bits].as_signed()

@@ -286,6 +286,8 @@ class Layer:
                    f"not {value!r}")
         if self.init is not None:
             object.__setattr__(self, "init", tuple(tuple(float(v) for v in row) for row in self.init))
+            _check(all(math.isfinite(v) for row in self.init for v in row),
+                   "init weights must be finite numbers (no NaN or infinity)")
 
 
 @dataclass(frozen=True)
@@ -580,7 +582,7 @@ def _from_dict(data: dict) -> LearnerConfig:
                             gain_shift=table.get("gain_shift", 6),
                             leak_shift=table.get("leak_shift"),
                             momentum_shift=table.get("momentum_shift"),
-                            init=tuple(tuple(r) for r in init_rows) if init_rows else None))
+                            init=None if init_rows is None else tuple(tuple(r) for r in init_rows)))
     return LearnerConfig(
         name=data.get("name", ""),
         inputs=data["inputs"],

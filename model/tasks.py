@@ -195,7 +195,7 @@ def _load_csv(path: Path) -> Task:
     """CSV with a header: a ``label`` column (classes) or ``y``/``y0``, ``y1``... columns
     (regression targets), an optional ``split`` column (train/test), features otherwise."""
     try:
-        with path.open(newline="") as file:
+        with path.open(newline="", encoding="utf-8-sig") as file:   # -sig: spreadsheets' BOM
             rows = list(csv.reader(file))
     except (OSError, UnicodeDecodeError) as err:
         raise TaskError(f"{path} is not a readable CSV text file ({err})") from None

@@ -32,3 +32,65 @@ def edge_codes(fmt, extra=()) -> np.ndarray:
 
 def random_codes(fmt, n, rng) -> np.ndarray:
     return rng.integers(fmt.min_code, fmt.max_code + 1, n, dtype=np.int64)
+
+
+def run_core(dut, xs, ys, stall_rng=None, timeout_cycles=200_000):
+    """Train ``dut`` (a LearnerCore) on samples in Amaranth's simulator.
+
+    Returns (predictions, errors, weights, steps, cycles): per-step arrays of
+    the core's results and the weight accumulators read back at the end.
+    With ``stall_rng``, the source and the sink drop valid / ready at random.
+    """
+    n_out = ys.shape[1]
+    layout = dut.layout
+    results = []
+    weights = []
+    counters = {}
+
+    def stall():
+        return stall_rng is not None and stall_rng.random() < 0.3
+
+    async def source(ctx):
+        for x, y in zip(xs, ys):
+            for value in list(x) + list(y):
+                while stall():
+                    ctx.set(dut.i_stream.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.i_stream.payload.data, int(value))
+                ctx.set(dut.i_stream.valid, 1)
+                await ctx.tick().until(dut.i_stream.ready)
+        ctx.set(dut.i_stream.valid, 0)
+
+    async def sink(ctx):
+        while len(results) < len(xs) * n_out:
+            ready = not stall()
+            ctx.set(dut.o_stream.ready, ready)
+            *_, valid, payload = await ctx.tick().sample(dut.o_stream.valid, dut.o_stream.payload)
+            if ready and valid:
+                results.append((payload.prediction, payload.error))
+        ctx.set(dut.o_stream.ready, 0)
+        await ctx.tick().until(~dut.busy)
+        for l in range(layout.layers):
+            w = np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64)
+            for j in range(w.shape[0]):
+                for i in range(w.shape[1]):
+                    ctx.set(dut.weights.layer, l)
+                    ctx.set(dut.weights.row, j)
+                    ctx.set(dut.weights.col, i)
+                    ctx.set(dut.weights.read, 1)
+                    await ctx.tick()
+                    ctx.set(dut.weights.read, 0)
+                    w[j, i] = ctx.get(dut.weights.rdata)
+            weights.append(w)
+        counters["steps"], counters["cycles"] = ctx.get(dut.steps), ctx.get(dut.cycles)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run_until(timeout_cycles * 1e-6)
+    if not counters:
+        raise AssertionError(f"the core produced {len(results)} of {len(xs) * n_out} results "
+                             f"within {timeout_cycles} cycles")
+    out = np.array(results, dtype=np.int64).reshape(len(xs), n_out, 2)
+    return out[..., 0], out[..., 1], weights, counters["steps"], counters["cycles"]

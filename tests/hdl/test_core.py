@@ -1,0 +1,67 @@
+"""hdl/core.py in Amaranth's simulator: every step's outputs and the final weights equal the model's."""
+
+import numpy as np
+import pytest
+from support.sim import run_core
+
+from nfloop.hdl.core import LearnerCore
+from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
+from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
+from nfloop.model.fixed import FixedLearner
+
+RELU = Activation(ActivationKind.RELU)
+STAIR = Activation(ActivationKind.STAIRCASE, thresholds=(-0.5, 0.0, 0.5), scale=0.25)
+
+CONFIGS = {
+    "1-layer": (LearnerConfig(inputs=3, layers=(Layer(2, gain_shift=4),)), 1),
+    "relu-2-lanes": (LearnerConfig(inputs=3, layers=(Layer(3, RELU, gain_shift=3), Layer(2, gain_shift=3))), 2),
+    "stair-4-lanes-batch": (LearnerConfig(inputs=2, layers=(Layer(5, STAIR, gain_shift=4), Layer(2, gain_shift=5)),
+                                          batch_size=3), 4),
+    "3-layers-stochastic-momentum-leak": (LearnerConfig(
+        inputs=4, layers=(Layer(3, Activation(ActivationKind.LEAKY_RELU), gain_shift=5, leak_shift=9),
+                          Layer(3, Activation(ActivationKind.HARDTANH), momentum_shift=2, gain_shift=6),
+                          Layer(2, window=Window(derivative=True), gain_shift=5, momentum_shift=3)),
+        rounding=Rounding.STOCHASTIC, lfsr_seed=0xBEEF), 2),
+}
+
+
+def samples(config, steps, rng):
+    f = config.formats
+    xs = rng.integers(f.input.min_code // 2, f.input.max_code // 2, (steps, config.inputs))
+    ys = rng.integers(-2 << f.activation.frac, 2 << f.activation.frac, (steps, config.outputs))
+    return xs, ys
+
+
+@pytest.mark.parametrize("stalls", [False, True], ids=["no-stalls", "stalls"])
+@pytest.mark.parametrize("name", CONFIGS)
+def test_core_is_bit_exact(name, stalls, rng):
+    config, lanes = CONFIGS[name]
+    xs, ys = samples(config, 12, rng)
+    model = FixedLearner(config)
+    traces = [model.step(x, y) for x, y in zip(xs, ys)]
+    dut = LearnerCore(config, lanes)
+    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng if stalls else None)
+    mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
+                                     layer=len(config.layers) - 1)
+    assert mismatch is None, str(mismatch)
+    mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
+    assert mismatch is None, str(mismatch)
+    assert steps == len(xs) and cycles > 0
+
+
+def test_mismatch_reports_the_first_difference():
+    """The comparison itself must catch a single flipped weight bit."""
+    config, lanes = CONFIGS["1-layer"]
+    model = FixedLearner(config)
+    bad = [w.copy() for w in model.weights]
+    bad[0][1, 2] ^= 1
+    mismatch = first_weight_mismatch(bad, model.weights, step=7)
+    assert (mismatch.step, mismatch.layer, mismatch.index) == (7, 0, [1, 2])
+    assert mismatch.hw == model.weights[0][1, 2] ^ 1
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("lanes", [0, 3, 128])
+def test_lanes_must_be_a_power_of_two(lanes):
+    with pytest.raises(ConfigError, match="lanes must be a power of two"):
+        LearnerCore(CONFIGS["1-layer"][0], lanes)

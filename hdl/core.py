@@ -77,6 +77,9 @@ class LearnerCore(wiring.Component):
     o_stream : Out(stream)
         Per trained sample, n_out results: ``prediction`` (a_L) and ``error`` (e).
     weights : In(weight_port_signature)
+    learn : In(1)
+        1: train on each sample; 0: inference only (results out, weights unchanged).
+        Sampled when a sample's step starts.
     clear : In(1)
         Zero momentum and batch sums, reset the LFSR and the counters (when not busy).
     busy : Out(1)
@@ -97,7 +100,7 @@ class LearnerCore(wiring.Component):
             "i_stream": In(stream.Signature(self.sample_layout)),
             "o_stream": Out(stream.Signature(self.result_layout)),
             "weights": In(weight_port_signature(layout)),
-            "clear": In(1), "busy": Out(1),
+            "learn": In(1, init=1), "clear": In(1), "busy": Out(1),
             "steps": Out(32), "cycles": Out(48),
         })
 
@@ -146,12 +149,12 @@ class LearnerCore(wiring.Component):
             m.d.sync += lfsr.eq(cfg.lfsr_seed)
         with m.Elif(seq.lfsr_step):
             m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_MASK, 0))
-        m.d.comb += [seq.clear.eq(self.clear), self.busy.eq(seq.busy)]
+        m.d.comb += [seq.clear.eq(self.clear), seq.learn.eq(self.learn), self.busy.eq(seq.busy)]
         with m.If(idle_clear):
             m.d.sync += [self.steps.eq(0), self.cycles.eq(0)]
         with m.Else():
-            m.d.sync += [self.steps.eq(self.steps + seq.sample_done),
-                         self.cycles.eq(self.cycles + (seq.busy & ~seq.clearing))]
+            m.d.sync += [self.steps.eq(self.steps + seq.trained),
+                         self.cycles.eq(self.cycles + (seq.busy & ~seq.clearing & seq.learning))]
 
         # -- Sample loader: two buffers, one filling while the other trains ----------------
         m.submodules.xbuf = xbuf = Memory(shape=f.input.shape, depth=2 * n0, init=[])

@@ -98,13 +98,15 @@ uint64_t nf_cycles(void* handle) { return static_cast<Sim*>(handle)->cycles; }
 uint64_t nf_steps(void* handle) { return static_cast<Sim*>(handle)->top->steps; }
 uint64_t nf_step_cycles(void* handle) { return static_cast<Sim*>(handle)->top->cycles; }
 
-// Train on n samples; xs: n * N_IN codes, ys: n * N_OUT codes. Writes n * N_OUT
-// predictions and errors. Returns the number of results received (n * N_OUT), or
+// Train on n samples (learn = 1) or only infer (learn = 0); xs: n * N_IN codes,
+// ys: n * N_OUT codes. Writes n * N_OUT predictions and errors. Returns the number of results received (n * N_OUT), or
 // -1 when the core stops answering for `limit` cycles.
 int64_t nf_train(void* handle, int64_t n, const int64_t* xs, const int64_t* ys,
-                 int64_t* predictions, int64_t* errors, uint64_t limit) {
+                 int64_t* predictions, int64_t* errors, uint64_t limit, int learn) {
     auto* s = static_cast<Sim*>(handle);
     auto* top = s->top.get();
+    if (!wait_idle(s, limit)) return -1;
+    top->learn = learn;
     const int64_t per_sample = N_IN + N_OUT;
     const int64_t inputs = n * per_sample, outputs = n * N_OUT;
     int64_t sent = 0, received = 0;

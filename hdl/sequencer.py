@@ -66,8 +66,15 @@ class Sequencer(wiring.Component):
         The micro-op issued this cycle (``Op.NOP`` when idle).
     sample_ready : In(1)
         A whole sample (x, y) is buffered.
+    learn : In(1)
+        Sampled when a step starts: 1 trains on the sample, 0 only infers
+        (forward and error; no backward, no update, not counted as a step).
     sample_done : Out(1)
         One-cycle pulse at the end of a step: the sample's buffer is free.
+    learning : Out(1)
+        The current step trains.
+    trained : Out(1)
+        With ``sample_done``: the step trained.
     fifo_empty : In(1)
         The result FIFO has room for a whole output vector.
     lfsr_step : Out(1)
@@ -84,6 +91,7 @@ class Sequencer(wiring.Component):
         super().__init__({
             "op": Out(self.micro_op),
             "sample_ready": In(1), "sample_done": Out(1), "fifo_empty": In(1),
+            "learn": In(1), "learning": Out(1), "trained": Out(1),
             "lfsr_step": Out(1), "clear": In(1), "clearing": Out(1),
             "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1),
         })
@@ -101,6 +109,7 @@ class Sequencer(wiring.Component):
         mix = Signal(32)
         col_mix = Signal(32)
         drain = Signal(range(DRAIN + 1))
+        learning = self.learning                 # latched from learn for the whole step
         batch = Signal(range(max(cfg.batch_size, 2)))
         stochastic = cfg.rounding is Rounding.STOCHASTIC
         three_c = (3 * MIX) & 0xFFFFFFFF
@@ -137,6 +146,7 @@ class Sequencer(wiring.Component):
                     m.next = "CLEAR"
                 with m.Elif(self.sample_ready):
                     start_forward(0)
+                    m.d.sync += learning.eq(self.learn)
                     m.next = "FWD0"
 
             with m.State("CLEAR"):
@@ -176,7 +186,10 @@ class Sequencer(wiring.Component):
                     m.next = "ERR_DRAIN"
             with m.State("ERR_DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                drain_then(f"PASS{L - 1}", lambda: start_pass(L - 1))
+                with m.If(learning):
+                    drain_then(f"PASS{L - 1}", lambda: start_pass(L - 1))
+                with m.Else():
+                    drain_then("DONE", lambda: None)
 
             for l in reversed(range(L)):
                 n_in, rounds = lay.n_in(l), lay.rounds(l)
@@ -208,7 +221,8 @@ class Sequencer(wiring.Component):
                         drain_then("DONE", lambda: None)
 
             with m.State("DONE"):
-                m.d.comb += [self.busy.eq(1), self.sample_done.eq(1)]
-                m.d.sync += batch.eq(Mux(batch == cfg.batch_size - 1, 0, batch + 1))
+                m.d.comb += [self.busy.eq(1), self.sample_done.eq(1), self.trained.eq(learning)]
+                with m.If(learning):
+                    m.d.sync += batch.eq(Mux(batch == cfg.batch_size - 1, 0, batch + 1))
                 m.next = "IDLE"
         return m

@@ -115,7 +115,8 @@ class VerilatedCore:
             getattr(lib, name).restype = ctypes.c_uint64
             getattr(lib, name).argtypes = [ctypes.c_void_p]
         lib.nf_train.restype = ctypes.c_int64
-        lib.nf_train.argtypes = [ctypes.c_void_p, ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, ctypes.c_uint64]
+        lib.nf_train.argtypes = [ctypes.c_void_p, ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, ctypes.c_uint64,
+                                 ctypes.c_int]
         for name in ("nf_read_weights", "nf_write_weights"):
             getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, _I64P]
         lib.nf_clear.argtypes = [ctypes.c_void_p]
@@ -153,8 +154,11 @@ class VerilatedCore:
         """Cycles spent inside training steps (the core's own counter)."""
         return self._lib.nf_step_cycles(self._handle)
 
-    def train(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Train on samples (input / activation codes); every step's predictions and errors."""
+    def train(self, xs: np.ndarray, ys: np.ndarray, learn: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Train on samples (input / activation codes); every step's predictions and errors.
+
+        With ``learn=False`` the core only infers: the weights stay as they are.
+        """
         xs = np.ascontiguousarray(xs, dtype=np.int64)
         ys = np.ascontiguousarray(ys, dtype=np.int64)
         n = len(xs)
@@ -164,10 +168,16 @@ class VerilatedCore:
         predictions = np.zeros((n, self.config.outputs), dtype=np.int64)
         errors = np.zeros_like(predictions)
         got = self._lib.nf_train(self._handle, n, _ptr(xs), _ptr(ys), _ptr(predictions), _ptr(errors),
-                                 1_000_000)
+                                 1_000_000, int(learn))
         if got != n * self.config.outputs:
             raise RuntimeError(f"the simulated core stopped answering after {self.steps} steps")
         return predictions, errors
+
+    def infer(self, xs: np.ndarray, ys: np.ndarray | None = None) -> np.ndarray:
+        """Predictions for inputs, computed by the core without learning."""
+        if ys is None:
+            ys = np.zeros((len(xs), self.config.outputs), dtype=np.int64)
+        return self.train(xs, ys, learn=False)[0]
 
     def read_weights(self) -> list[np.ndarray]:
         out = []

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import __version__
+from ..hdl.toolchain import ToolchainError
 from ..model.config import ConfigError, LearnerConfig, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
 from ..model.train import ARITHS, LEARNERS, TrainResult, train
@@ -30,7 +31,7 @@ class NfloopGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, TaskError) as error:
+        except (ConfigError, TaskError, ToolchainError) as error:
             err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
@@ -198,6 +199,88 @@ def demo_command(out_dir, quick):
               + ", ".join(p.name for p in figures) + f"  ({time.perf_counter() - start:.0f} s)")
 
 
+# -- sim, verilog ---------------------------------------------------------------------------
+
+def _lanes_option(default=8):
+    return click.option("--lanes", type=click.IntRange(min=1), default=default, show_default=True,
+                        help="MAC lanes P (a power of two).")
+
+
+def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True):
+    from ..hdl.cosim import cosimulate, sample_order
+    total = sum(len(o) for o in sample_order(len(task.x_train), epochs if epochs is not None
+                                             else task.default_epochs, steps, seed))
+    with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
+        return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
+                          progress=advance, log=lambda text: err.print(text, highlight=False))
+
+
+@cli.command("sim")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
+@click.option("--config", "config_name", metavar="FILE|NAME", help="Learner config (TOML) or a shipped config name.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Whole epochs (default: the task's).")
+@click.option("--steps", type=click.IntRange(min=1), help="Or this many training steps.")
+@_lanes_option()
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), help="Write an FST waveform here.")
+@click.option("--json", "as_json", is_flag=True)
+def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json):
+    """Run the Verilated core beside the fixed-point model and compare them bit for bit.
+
+    Exit status 1 on any mismatch.
+    """
+    if epochs is not None and steps is not None:
+        raise click.UsageError("give --epochs or --steps, not both")
+    task = load_task(task_name)
+    config = resolve_config(config_name, task)
+    result = run_cosim(config, task, lanes, epochs, steps, seed, trace)
+    print_warnings(result.warnings)
+    summary = result.summary()
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        table = Table(title=f"nfloop sim: {task.name}, {lanes} lanes", box=box.SIMPLE_HEAD)
+        table.add_column("")
+        table.add_column("", justify="right")
+        rows = [("steps", f"{result.steps:,}"), ("weight checkpoints", str(result.checkpoints)),
+                ("mismatches", str(result.mismatches)),
+                ("cycles per step", f"{result.cycles_per_step:.1f}"),
+                ("MAC bound", f"{result.mac_bound_cycles_per_step:.1f}"),
+                ("simulated cycles/s", f"{result.sim_cycles_per_second:,.0f}")]
+        if result.test_accuracy is not None:
+            rows += [("test accuracy (hardware)", f"{result.test_accuracy:.2%}"),
+                     ("test accuracy (model)", f"{result.model_test_accuracy:.2%}")]
+        elif result.test_mse is not None:
+            rows += [("test MSE (hardware)", f"{result.test_mse:.4g}"),
+                     ("test MSE (model)", f"{result.model_test_mse:.4g}")]
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        if result.first_mismatch:
+            out.print(f"[bold red]first mismatch:[/] {result.first_mismatch}")
+        else:
+            out.print(f"bit-exact: {result.steps:,} steps, 0 mismatches")
+    if result.mismatches:
+        sys.exit(1)
+
+
+@cli.command("verilog")
+@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True)
+@_lanes_option()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def verilog_command(config_name, lanes, output):
+    """Write the learner core as Verilog (module nfloop_core)."""
+    from ..hdl.verilog import core_verilog
+    path = Path(config_name)
+    if not path.suffix and (CONFIG_DIR / f"{config_name}.toml").is_file():
+        path = CONFIG_DIR / f"{config_name}.toml"
+    config = load_config(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(core_verilog(config, lanes))
+    err.print(f"wrote {output} ({lanes} lanes, {'-'.join(map(str, config.sizes))})")
+
+
 # -- bench ----------------------------------------------------------------------------------
 
 def bench_model(steps: int, repeats: int) -> dict:
@@ -225,27 +308,75 @@ def bench_model(steps: int, repeats: int) -> dict:
             "fixed_over_float": round(figures["fixed"] / figures["float"], 3)}
 
 
+def bench_hdl(lanes_list, steps: int) -> list[dict]:
+    """Cycles per training step of the Verilated core against the MAC bound."""
+    from ..hdl.cosim import sample_order
+    from ..hdl.verilated import VerilatedCore
+    from ..model.train import encode
+    rows = []
+    for name in ("digits", "iris", "xor", "staircase"):
+        task = load_task(name)
+        config = default_config(task)
+        codes = encode(config, task)
+        for lanes in lanes_list:
+            core = VerilatedCore(config, lanes, log=lambda text: err.print(text, highlight=False))
+            idx = np.concatenate(sample_order(len(codes.x_train), None, steps, 0))
+            cycles0, t0 = core.cycles, time.perf_counter()
+            core.train(codes.x_train[idx], codes.y_train[idx])
+            seconds = time.perf_counter() - t0
+            bound = config.mac_operations / lanes
+            per_step = core.step_cycles / core.steps
+            rows.append({"task": name, "network": "-".join(map(str, config.sizes)), "lanes": lanes,
+                         "steps": int(core.steps), "cycles_per_step": round(per_step, 1),
+                         "mac_bound_cycles_per_step": round(bound, 1),
+                         "ratio": round(per_step / bound, 3),
+                         "budget_1.25x_plus_64": round(1.25 * bound + 64, 1),
+                         "sim_cycles_per_second": round((core.cycles - cycles0) / seconds)})
+            core.close()
+    return rows
+
+
 @cli.command("bench")
 @click.option("--model", "bench_model_flag", is_flag=True, help="Reference-model training steps per second.")
-@click.option("--steps", type=click.IntRange(min=1), default=5000, show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--hdl", "bench_hdl_flag", is_flag=True, help="Core cycles per step against the MAC bound (Verilator).")
+@click.option("--steps", type=click.IntRange(min=1), help="Steps per measurement (model: 5000, hdl: 1400).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Model runs; best is kept.")
+@click.option("--lanes", "lanes_list", type=click.IntRange(min=1), multiple=True,
+              help="Lanes for --hdl (repeatable; default 1, 2, 4, 8, 16).")
 @click.option("--json", "as_json", is_flag=True)
-def bench_command(bench_model_flag, steps, repeats, as_json):
-    """Benchmarks that print figures (best of --repeats runs)."""
-    if not bench_model_flag:
-        raise click.UsageError("choose what to benchmark: --model")
-    result = {"model": bench_model(steps, repeats)}
+def bench_command(bench_model_flag, bench_hdl_flag, steps, repeats, lanes_list, as_json):
+    """Benchmarks that print figures."""
+    if not (bench_model_flag or bench_hdl_flag):
+        raise click.UsageError("choose what to benchmark: --model and/or --hdl")
+    result = {}
+    if bench_model_flag:
+        result["model"] = bench_model(steps or 5000, repeats)
+    if bench_hdl_flag:
+        result["hdl"] = bench_hdl(lanes_list or (1, 2, 4, 8, 16), steps or 1400)
     if as_json:
         out.print_json(json.dumps(result))
         return
-    m = result["model"]
-    table = Table(title=f"Reference model on the digits network {m['network']} (best of {repeats} x {steps} steps)")
-    table.add_column("model")
-    table.add_column("steps/s", justify="right")
-    table.add_row("fixed point", f"{m['fixed_steps_per_second']:,}")
-    table.add_row("float", f"{m['float_steps_per_second']:,}")
-    out.print(table)
-    out.print(f"fixed / float: {m['fixed_over_float']:.2f}")
+    if "model" in result:
+        m = result["model"]
+        table = Table(title=f"Reference model, digits network {m['network']} (best of {repeats} x {m['steps']} steps)",
+                      box=box.SIMPLE_HEAD)
+        table.add_column("model")
+        table.add_column("steps/s", justify="right")
+        table.add_row("fixed point", f"{m['fixed_steps_per_second']:,}")
+        table.add_row("float", f"{m['float_steps_per_second']:,}")
+        out.print(table)
+        out.print(f"fixed / float: {m['fixed_over_float']:.2f}")
+    if "hdl" in result:
+        table = Table(title="Learner core (Verilator): cycles per training step", box=box.SIMPLE_HEAD)
+        for name in ("task", "P", "cycles/step", "MAC bound", "ratio", "budget", "sim cycles/s"):
+            table.add_column(name, justify="left" if name == "task" else "right")
+        for row in result["hdl"]:
+            table.add_row(row["task"], str(row["lanes"]), f"{row['cycles_per_step']:.1f}",
+                          f"{row['mac_bound_cycles_per_step']:.1f}", f"{row['ratio']:.2f}",
+                          f"{row['budget_1.25x_plus_64']:.0f}", f"{row['sim_cycles_per_second']:,}")
+        out.print(table)
+        out.print("MAC bound: multiplies per step (forward + backward + update) / P; "
+                  "budget: 1.25 x bound + 64.")
 
 
 def main():

@@ -1,0 +1,121 @@
+"""The simulated hardware and the fixed-point model, side by side, step by step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model.config import LearnerConfig
+from ..model.fixed import FixedLearner
+from ..model.tasks import Task
+from ..model.train import check_task, encode, epoch_order
+from .verify import Mismatch, first_output_mismatch, first_weight_mismatch
+from .verilated import VerilatedCore
+
+__all__ = ["CosimResult", "cosimulate", "sample_order"]
+
+
+@dataclass
+class CosimResult:
+    steps: int
+    lanes: int
+    mismatches: int
+    first_mismatch: Mismatch | None
+    checkpoints: int
+    cycles_per_step: float
+    mac_bound_cycles_per_step: float
+    test_accuracy: float | None
+    model_test_accuracy: float | None
+    test_mse: float | None
+    model_test_mse: float | None
+    sim_cycles_per_second: float
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"steps": self.steps, "mismatches": self.mismatches,
+                "first_mismatch": self.first_mismatch.as_dict() if self.first_mismatch else None,
+                "weight_checkpoints": self.checkpoints,
+                "cycles_per_step": round(self.cycles_per_step, 2),
+                "mac_bound_cycles_per_step": round(self.mac_bound_cycles_per_step, 2),
+                "lanes": self.lanes, "test_accuracy": self.test_accuracy,
+                "model_test_accuracy": self.model_test_accuracy, "test_mse": self.test_mse,
+                "model_test_mse": self.model_test_mse,
+                "sim_cycles_per_second": round(self.sim_cycles_per_second),
+                "seconds": round(self.seconds, 2), "warnings": self.warnings}
+
+
+def sample_order(n: int, epochs: int | None, steps: int | None, seed: int) -> list[np.ndarray]:
+    """Sample indices per epoch: ``epochs`` whole epochs, or the first ``steps`` steps."""
+    if steps is not None:
+        whole = -(-steps // n)
+        orders = list(epoch_order(n, whole, seed))
+        orders[-1] = orders[-1][:steps - (whole - 1) * n]
+        return orders
+    return list(epoch_order(n, epochs, seed))
+
+
+def _metrics(predictions, task: Task, lsb: float):
+    real = predictions * lsb
+    mse = float(np.mean((real - task.y_test) ** 2))
+    accuracy = None if task.labels_test is None else float(np.mean(real.argmax(axis=1) == task.labels_test))
+    return accuracy, mse
+
+
+def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int | None = None,
+               steps: int | None = None, seed: int = 0, trace=None, progress=None, chunk: int = 128,
+               log=None) -> CosimResult:
+    """Train the Verilated core and the model on the same samples; compare every step.
+
+    Every step's prediction and error vectors are compared, and the full
+    weight memory at the end of every epoch. ``mismatches`` counts the
+    compared steps and weight checkpoints that differ.
+    """
+    check_task(config, task)
+    codes = encode(config, task)
+    model = FixedLearner(config)
+    core = VerilatedCore(config, lanes, trace=trace, log=log)
+    orders = sample_order(len(codes.x_train), epochs if epochs is not None else task.default_epochs, steps, seed)
+    mismatches, first, checkpoints, step = 0, None, 0, 0
+    sim_seconds, sim_cycles, start = 0.0, 0, time.perf_counter()
+    last = len(config.layers) - 1
+    for order in orders:
+        for begin in range(0, len(order), chunk):
+            idx = order[begin:begin + chunk]
+            xs, ys = codes.x_train[idx], codes.y_train[idx]
+            cycles0, t0 = core.cycles, time.perf_counter()
+            predictions, errors = core.train(xs, ys)
+            sim_seconds += time.perf_counter() - t0
+            sim_cycles += core.cycles - cycles0
+            traces = [model.step(x, y) for x, y in zip(xs, ys)]
+            ref_pred = np.array([t.prediction for t in traces])
+            ref_err = np.array([t.error for t in traces])
+            bad = np.any((predictions != ref_pred) | (errors != ref_err), axis=1)
+            if bad.any():
+                mismatches += int(bad.sum())
+                first = first or first_output_mismatch(predictions, errors, ref_pred, ref_err, last, step)
+            step += len(idx)
+            if progress:
+                progress(len(idx))
+        checkpoints += 1
+        found = first_weight_mismatch(core.read_weights(), model.weights, step - 1)
+        if found:
+            mismatches += 1
+            first = first or found
+    accuracy = mse = model_accuracy = model_mse = None
+    if codes.x_test is not None:
+        lsb = config.formats.activation.lsb
+        accuracy, mse = _metrics(core.infer(codes.x_test), task, lsb)
+        model_accuracy, model_mse = _metrics(model.predict(codes.x_test), task, lsb)
+    steps_done = core.steps
+    result = CosimResult(
+        steps=step, lanes=lanes, mismatches=mismatches, first_mismatch=first, checkpoints=checkpoints,
+        cycles_per_step=core.step_cycles / max(steps_done, 1),
+        mac_bound_cycles_per_step=config.mac_operations / lanes,
+        test_accuracy=accuracy, model_test_accuracy=model_accuracy, test_mse=mse, model_test_mse=model_mse,
+        sim_cycles_per_second=sim_cycles / sim_seconds if sim_seconds else 0.0,
+        seconds=time.perf_counter() - start, warnings=list(codes.warnings))
+    core.close()
+    return result

@@ -1,0 +1,65 @@
+"""A whole epoch of the digits learner in Verilator, bit-exact, and the CLI around it."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+from click.testing import CliRunner
+
+from nfloop.hdl import cosim
+from nfloop.hdl.cosim import cosimulate
+from nfloop.model import default_config, load_task
+from nfloop.scripts.cli import cli
+
+
+def test_digits_epoch_is_bit_exact():
+    """1400 steps at 8 lanes: every step's outputs, the final weights, the test accuracy."""
+    task = load_task("digits")
+    config = default_config(task)
+    result = cosimulate(config, task, lanes=8, epochs=1)
+    assert result.first_mismatch is None, str(result.first_mismatch)
+    assert (result.steps, result.mismatches, result.checkpoints) == (1400, 0, 1)
+    assert result.test_accuracy == result.model_test_accuracy and result.test_accuracy > 0.85
+    assert result.cycles_per_step <= 1.25 * result.mac_bound_cycles_per_step + 64
+
+
+def test_a_wrong_model_is_caught(monkeypatch):
+    """The same run against a model with another gain must report where they part."""
+    task = load_task("xor")
+    config = default_config(task)
+    other = config.with_changes(layers=(config.layers[0],
+                                        replace(config.layers[1], gain_shift=config.layers[1].gain_shift + 1)))
+    real_learner = cosim.FixedLearner
+    monkeypatch.setattr(cosim, "FixedLearner", lambda cfg: real_learner(other))
+    result = cosimulate(config, task, lanes=2, steps=20)
+    assert result.mismatches > 0
+    m = result.first_mismatch
+    assert m.step >= 1 and m.what in ("prediction", "error") and m.hw != m.model
+
+
+def test_sim_cli_json_and_exit_status(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, (40, 3))
+    np.savez(tmp_path / "blobs.npz", x=x, y=(x.sum(axis=1) > 0).astype(np.int64), x_test=x[:10],
+             y_test=(x[:10].sum(axis=1) > 0).astype(np.int64))
+    result = CliRunner().invoke(cli, ["sim", "--task", str(tmp_path / "blobs.npz"), "--epochs", "2",
+                                      "--lanes", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    for key in ("steps", "mismatches", "first_mismatch", "cycles_per_step", "mac_bound_cycles_per_step",
+                "lanes", "test_accuracy", "model_test_accuracy", "sim_cycles_per_second"):
+        assert key in summary
+    assert summary["steps"] == 80 and summary["mismatches"] == 0 and summary["first_mismatch"] is None
+    assert summary["test_accuracy"] == summary["model_test_accuracy"]
+
+
+def test_sim_cli_rejects_bad_lanes():
+    result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--lanes", "3"])
+    assert result.exit_code == 2 and "lanes must be a power of two" in result.output
+
+
+def test_verilog_cli(tmp_path):
+    out = tmp_path / "core.v"
+    result = CliRunner().invoke(cli, ["verilog", "--config", "xor", "--lanes", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "module nfloop_core" in out.read_text()

@@ -26,7 +26,7 @@ from ..model.config import Rounding
 from ..model.fixed import MIX
 from .layout import CoreLayout
 
-__all__ = ["Op", "micro_op_layout", "Sequencer", "DRAIN"]
+__all__ = ["Op", "micro_op_layout", "Sequencer", "DRAIN", "schedule"]
 
 #: Idle cycles between phases: the deepest write lands 4 cycles after its issue.
 DRAIN = 5
@@ -226,3 +226,21 @@ class Sequencer(wiring.Component):
                     m.d.sync += batch.eq(Mux(batch == cfg.batch_size - 1, 0, batch + 1))
                 m.next = "IDLE"
         return m
+
+
+def schedule(layout: CoreLayout) -> list[tuple[str, int]]:
+    """The phases of one training step and their cycles, in order, as the FSM runs them.
+
+    Assumes the result FIFO is drained (no wait in ERR_WAIT beyond its one cycle).
+    """
+    L = layout.layers
+    phases = []
+    for l in range(L):
+        phases += [(f"forward {l}", layout.rounds(l) * (layout.n_in(l) + 1)), ("drain", DRAIN)]
+    phases += [("wait for FIFO", 1), ("error", layout.n_out(L - 1)), ("drain", DRAIN)]
+    for l in reversed(range(L)):
+        ops_per_column = [2 if (l > 0 and i < layout.n_in(l)) else 1 for i in range(layout.n_in(l) + 1)]
+        phases += [(f"backward+update {l}" if l else "update 0", layout.rounds(l) * sum(ops_per_column)),
+                   ("drain", DRAIN)]
+    phases.append(("done", 1))
+    return phases

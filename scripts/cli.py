@@ -190,11 +190,23 @@ def demo_command(out_dir, quick):
                                        f"{config_name} (64-32-10)"))
         summary[config_name] = [r.summary() for r in runs]
     out.print(results_table(digit_runs, "Digits 64-32-10: ReLU hidden units, then staircase hidden units"))
+
+    cosim = run_cosim(default_config(digits), digits, 8, None if quick else 1, 200 if quick else None, 0)
+    verdict = "bit-exact" if cosim.mismatches == 0 else "MISMATCH"
+    out.print(f"Digits learner in the simulated hardware (Verilator, 8 lanes): {verdict}: "
+              f"{cosim.steps:,} steps, {cosim.mismatches} mismatches; {cosim.cycles_per_step:.0f} cycles "
+              f"per step (MAC bound {cosim.mac_bound_cycles_per_step:.0f}), test accuracy "
+              f"{cosim.test_accuracy:.2%} on the hardware, {cosim.model_test_accuracy:.2%} in the model",
+              highlight=False)
+    summary["hardware"] = cosim.summary()
     for runs in summary.values():
-        for r in runs:
+        for r in runs if isinstance(runs, list) else [runs]:
             warnings += r["warnings"]
     print_warnings(sorted(set(warnings)))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if cosim.mismatches:
+        err.print(f"[bold red]hardware and model differ:[/] {cosim.first_mismatch}")
+        sys.exit(1)
     out.print(f"figures and summary.json in [bold]{out_dir}/[/]: "
               + ", ".join(p.name for p in figures) + f"  ({time.perf_counter() - start:.0f} s)")
 

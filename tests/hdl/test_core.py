@@ -32,9 +32,10 @@ def samples(config, steps, rng):
     return xs, ys
 
 
-@pytest.mark.parametrize("stalls", [False, True], ids=["no-stalls", "stalls"])
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name, stalls", [("1-layer", True), ("relu-2-lanes", False),
+                                          ("stair-4-lanes-batch", True), ("3-layers-stochastic-momentum-leak", False)])
 def test_core_is_bit_exact(name, stalls, rng):
+    """Random valid/ready stalls on half the configs: results must not depend on them."""
     config, lanes = CONFIGS[name]
     xs, ys = samples(config, 12, rng)
     model = FixedLearner(config)

@@ -1,0 +1,288 @@
+"""cocotb testbench: the Verilated learner core against the fixed-point model, step by step.
+
+Run by ``tests/hdl/test_system.py`` through ``cocotb_tools.runner``; everything
+comes in through environment variables:
+
+``NFLOOP_CONFIG``         TOML of the config the core was built from.
+``NFLOOP_MODEL_CONFIG``   optional TOML of the config the model runs (default: the same);
+                          a different one is how the self-test builds a wrong model.
+``NFLOOP_STIMULUS``       .npz with ``xs`` (steps, n_in) input codes, ``ys`` (steps, n_out)
+                          target codes, ``checkpoints`` (steps after which the full weight
+                          memory is read back and compared; the last is the end) and
+                          ``pokes`` (checkpoints where the host writes new weights through
+                          the weight port and pulses ``clear``).
+``NFLOOP_SEED``           seed of the bench's own randomness (stalls, poked weights).
+``NFLOOP_STALLS``         "1": random gaps in the input stream and back-pressure on the output.
+``NFLOOP_CORRUPT``        optional "layer,row,col": flip the LSB of that expected weight at the
+                          first checkpoint (self-test of the comparison).
+``NFLOOP_REPORT``         where to write the JSON report (mismatch, cycles, wall time).
+
+Transaction level: the clock runs in C++ (cocotb's GPI clock); the bench wakes
+once per stream transfer, per output result and per weight access, never per
+cycle of a step's compute phases (it sleeps on ``ready``, ``valid`` and ``busy``
+edges meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
+
+from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
+from nfloop.model.config import load_config
+from nfloop.model.fixed import DRAIN_HINT if False else FixedLearner  # noqa: E501 (FixedLearner only)
+
+PERIOD_NS = 10
+
+
+def sign_extend(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def step_cycle_bound(config) -> int:
+    """A generous bound on the cycles of one training step (the sequencer's schedule, doubled)."""
+    sizes, p = config.sizes, 1
+    total = 0
+    for l in range(len(config.layers)):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        total += 3 * n_out * (n_in + 1) + 20
+    return 2 * (total + 2 * sizes[-1] + 50) * p
+
+
+class Mismatched(AssertionError):
+    def __init__(self, mismatch):
+        super().__init__(str(mismatch))
+        self.mismatch = mismatch
+
+
+class Bench:
+    def __init__(self, dut):
+        self.dut = dut
+        self.config = load_config(os.environ["NFLOOP_CONFIG"])
+        model_path = os.environ.get("NFLOOP_MODEL_CONFIG") or os.environ["NFLOOP_CONFIG"]
+        self.model_config = load_config(model_path)
+        stim = np.load(os.environ["NFLOOP_STIMULUS"])
+        self.xs, self.ys = stim["xs"].astype(np.int64), stim["ys"].astype(np.int64)
+        self.checkpoints = [int(c) for c in stim["checkpoints"]]
+        self.pokes = {int(c) for c in stim["pokes"]}
+        self.rng = np.random.default_rng(int(os.environ.get("NFLOOP_SEED", "0")))
+        self.stalls = os.environ.get("NFLOOP_STALLS") == "1"
+        corrupt = os.environ.get("NFLOOP_CORRUPT")
+        self.corrupt = tuple(int(v) for v in corrupt.split(",")) if corrupt else None
+
+        f = self.config.formats
+        self.n_in, self.n_out = self.config.inputs, self.config.outputs
+        self.layers = len(self.config.layers)
+        self.sizes = self.config.sizes
+        self.act_bits, self.err_bits, self.acc_bits = f.activation.bits, f.error.bits, f.weight_acc.bits
+        self.payload_mask = (1 << len(dut.i_stream__payload)) - 1
+        self.acc_mask = (1 << self.acc_bits) - 1
+        self.results: list[int] = []         # raw o_stream payloads
+        self.target = 0                      # results the sink is waiting for
+        self.results_done = Event()
+        self.report: dict = {"mismatch": None, "steps": 0}
+
+    # -- streams -------------------------------------------------------------------------
+
+    async def sink(self):
+        """o_stream: ready high (with occasional back-pressure); one wake-up per result."""
+        dut, clk = self.dut, self.dut.clk
+        valid, payload, ready = dut.o_stream__valid, dut.o_stream__payload, dut.o_stream__ready
+        ready.value = 1
+        while True:
+            await ReadOnly()
+            if not valid.value:
+                await RisingEdge(valid)
+                await ReadOnly()
+            self.results.append(payload.value.to_unsigned())    # valid & ready: taken at the next edge
+            if len(self.results) >= self.target:
+                self.results_done.set()
+            await RisingEdge(clk)
+            if self.stalls and self.rng.random() < 0.05:
+                ready.value = 0
+                await ClockCycles(clk, int(self.rng.integers(1, 40)))
+                ready.value = 1
+
+    async def feed(self, first: int, last: int):
+        """i_stream: samples first..last-1, one awaited transfer per element."""
+        dut, clk = self.dut, self.dut.clk
+        valid, payload, ready = dut.i_stream__valid, dut.i_stream__payload, dut.i_stream__ready
+        mask = self.payload_mask
+        for k in range(first, last):
+            if self.stalls and self.rng.random() < 0.2:
+                valid.value = 0
+                await ClockCycles(clk, int(self.rng.integers(1, 30)))
+            for value in (*self.xs[k].tolist(), *self.ys[k].tolist()):
+                payload.value = value & mask
+                valid.value = 1
+                await ReadOnly()
+                if not ready.value:
+                    await RisingEdge(ready)
+                await RisingEdge(clk)                           # the transfer happens at this edge
+        valid.value = 0
+
+    async def wait_idle(self, results: int):
+        """Until ``results`` results came out and the core finished its last step."""
+        if len(self.results) < results:
+            self.target = results
+            self.results_done.clear()
+            await self.results_done.wait()
+        while True:
+            await ReadOnly()
+            if not self.dut.busy.value:
+                break
+            await FallingEdge(self.dut.busy)
+        await FallingEdge(self.dut.clk)                          # leave the read-only phase
+        if len(self.results) != results:
+            raise AssertionError(f"the core produced {len(self.results)} results, expected {results}")
+
+    # -- weight port ---------------------------------------------------------------------
+
+    def _indices(self):
+        for l in range(self.layers):
+            for j in range(self.sizes[l + 1]):
+                for i in range(self.sizes[l] + 1):
+                    yield l, j, i
+
+    async def read_weights(self) -> list[np.ndarray]:
+        """The whole weight memory, one read per cycle (rdata is valid the cycle after read)."""
+        dut = self.dut
+        w = dut.weights__layer, dut.weights__row, dut.weights__col
+        read, rdata, rvalid = dut.weights__read, dut.weights__rdata, dut.weights__rvalid
+        out = [np.zeros((self.sizes[l + 1], self.sizes[l] + 1), dtype=np.int64) for l in range(self.layers)]
+        previous = None
+        for index in [*self._indices(), None]:
+            if index is not None:
+                for handle, value in zip(w, index):
+                    handle.value = value
+            read.value = index is not None
+            await FallingEdge(dut.clk)                           # one rising edge in between
+            if previous is not None:
+                if not rvalid.value:
+                    raise AssertionError(f"weights.rvalid is 0 the cycle after reading {previous}")
+                l, j, i = previous
+                out[l][j, i] = sign_extend(rdata.value.to_unsigned(), self.acc_bits)
+            previous = index
+        return out
+
+    async def write_weights(self, weights: list[np.ndarray]):
+        dut = self.dut
+        w = dut.weights__layer, dut.weights__row, dut.weights__col
+        for l, j, i in self._indices():
+            for handle, value in zip(w, (l, j, i)):
+                handle.value = value
+            dut.weights__wdata.value = int(weights[l][j, i]) & self.acc_mask
+            dut.weights__write.value = 1
+            await FallingEdge(dut.clk)
+        dut.weights__write.value = 0
+
+    async def clear(self):
+        self.dut.clear.value = 1
+        await FallingEdge(self.dut.clk)
+        self.dut.clear.value = 0
+        await self.wait_idle(len(self.results))
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def fail(self, mismatch):
+        self.report["mismatch"] = mismatch.as_dict()
+        raise Mismatched(mismatch)
+
+    def poked_weights(self, weights):
+        """New weights for the host to write: the trained ones nudged, a few at the extremes."""
+        acc = self.config.formats.weight_acc
+        out = []
+        for w in weights:
+            nudge = self.rng.integers(-(1 << (acc.frac - 2)), 1 << (acc.frac - 2), w.shape)
+            new = np.clip(w + nudge, acc.min_code, acc.max_code)
+            flat = new.reshape(-1)
+            flat[self.rng.integers(0, flat.size)] = acc.max_code
+            flat[self.rng.integers(0, flat.size)] = acc.min_code
+            out.append(new)
+        return out
+
+    async def run(self):
+        dut = self.dut
+        config, L = self.config, self.layers
+        Clock(dut.clk, PERIOD_NS, unit="ns").start()
+        dut.rst.value = 1
+        for handle in (dut.i_stream__valid, dut.weights__read, dut.weights__write, dut.clear):
+            handle.value = 0
+        for handle in (dut.i_stream__payload, dut.weights__layer, dut.weights__row, dut.weights__col,
+                       dut.weights__wdata):
+            handle.value = 0
+        dut.o_stream__ready.value = 1
+        await ClockCycles(dut.clk, 4)
+        dut.rst.value = 0
+        await FallingEdge(dut.clk)
+        cocotb.start_soon(self.sink())
+
+        model = FixedLearner(self.model_config)
+        bound_ns = step_cycle_bound(config) * PERIOD_NS * (4 if self.stalls else 1)
+        start_wall, start_ns = time.perf_counter(), get_sim_time("ns")
+        since_clear, step = 0, 0
+        for checkpoint in self.checkpoints:
+            traces = [model.step(self.xs[k], self.ys[k]) for k in range(step, checkpoint)]
+            timeout = (checkpoint - step + 4) * bound_ns
+            await with_timeout(self.feed(step, checkpoint), timeout, "ns")
+            await with_timeout(self.wait_idle(checkpoint * self.n_out), timeout, "ns")
+            raw = np.array(self.results[step * self.n_out:checkpoint * self.n_out], dtype=np.int64)
+            raw = raw.reshape(checkpoint - step, self.n_out)
+            pred = np.vectorize(lambda v: sign_extend(v, self.act_bits), otypes=[np.int64])(raw)
+            err = np.vectorize(lambda v: sign_extend(v >> self.act_bits, self.err_bits), otypes=[np.int64])(raw)
+            mismatch = first_output_mismatch(pred, err, np.array([t.prediction for t in traces]),
+                                             np.array([t.error for t in traces]), layer=L - 1, first_step=step)
+            if mismatch:
+                self.fail(mismatch)
+            since_clear += checkpoint - step
+            step = checkpoint
+            self.report["steps"] = step
+            counted = dut.steps.value.to_unsigned()
+            if counted != since_clear:
+                raise AssertionError(f"after step {step - 1}: the core's steps counter is {counted}, "
+                                     f"expected {since_clear} (steps since the last clear)")
+            weights = await self.read_weights()
+            expected = [w.copy() for w in model.weights]
+            if self.corrupt and checkpoint == self.checkpoints[0]:
+                l, j, i = self.corrupt
+                expected[l][j, i] ^= 1
+            mismatch = first_weight_mismatch(weights, expected, step=step - 1)
+            if mismatch:
+                self.fail(mismatch)
+            if checkpoint in self.pokes:
+                new = self.poked_weights(weights)
+                await self.write_weights(new)
+                await self.clear()
+                mismatch = first_weight_mismatch(await self.read_weights(), new, step=step - 1)
+                if mismatch:
+                    raise AssertionError(f"weights written through the weight port read back wrong: {mismatch}")
+                model = FixedLearner(self.model_config, new)
+                since_clear = 0
+                if dut.steps.value.to_unsigned() != 0 or dut.cycles.value.to_unsigned() != 0:
+                    raise AssertionError("clear did not reset the steps / cycles counters")
+        wall = time.perf_counter() - start_wall
+        cycles = (get_sim_time("ns") - start_ns) / PERIOD_NS
+        self.report.update(cycles=int(cycles), wall_s=wall, cycles_per_s=cycles / wall,
+                           core_cycles=dut.cycles.value.to_unsigned())
+
+
+@cocotb.test()
+async def core_matches_model(dut):
+    """Train the core on the stimulus; every step's outputs and every checkpoint's weights match."""
+    bench = Bench(dut)
+    try:
+        await bench.run()
+    finally:
+        path = os.environ.get("NFLOOP_REPORT")
+        if path:
+            with open(path, "w") as handle:
+                json.dump(bench.report, handle, indent=1)

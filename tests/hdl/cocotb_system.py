@@ -38,7 +38,7 @@ from cocotb.utils import get_sim_time
 
 from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import load_config
-from nfloop.model.fixed import DRAIN_HINT if False else FixedLearner  # noqa: E501 (FixedLearner only)
+from nfloop.model.fixed import FixedLearner
 
 PERIOD_NS = 10
 
@@ -50,12 +50,9 @@ def sign_extend(value: int, bits: int) -> int:
 
 def step_cycle_bound(config) -> int:
     """A generous bound on the cycles of one training step (the sequencer's schedule, doubled)."""
-    sizes, p = config.sizes, 1
-    total = 0
-    for l in range(len(config.layers)):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        total += 3 * n_out * (n_in + 1) + 20
-    return 2 * (total + 2 * sizes[-1] + 50) * p
+    sizes = config.sizes
+    total = sum(3 * sizes[l + 1] * (sizes[l] + 1) + 20 for l in range(len(config.layers)))
+    return 2 * (total + 2 * sizes[-1] + 50)
 
 
 class Mismatched(AssertionError):
@@ -104,6 +101,7 @@ class Bench:
                 await RisingEdge(valid)
                 await ReadOnly()
             self.results.append(payload.value.to_unsigned())    # valid & ready: taken at the next edge
+            dut._log.info(f"DBG result {len(self.results)} busy={dut.busy.value} steps={dut.steps.value}")
             if len(self.results) >= self.target:
                 self.results_done.set()
             await RisingEdge(clk)
@@ -136,8 +134,10 @@ class Bench:
             self.target = results
             self.results_done.clear()
             await self.results_done.wait()
+            await RisingEdge(self.dut.clk)                       # out of the sink's read-only phase
         while True:
             await ReadOnly()
+            self.dut._log.info(f"DBG idle? busy={self.dut.busy.value!r} steps={self.dut.steps.value}")
             if not self.dut.busy.value:
                 break
             await FallingEdge(self.dut.busy)
@@ -164,7 +164,7 @@ class Bench:
             if index is not None:
                 for handle, value in zip(w, index):
                     handle.value = value
-            read.value = index is not None
+            read.value = int(index is not None)
             await FallingEdge(dut.clk)                           # one rising edge in between
             if previous is not None:
                 if not rvalid.value:

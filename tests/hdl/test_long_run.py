@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from nfloop.hdl import cosim
 from nfloop.hdl.cosim import cosimulate
+from nfloop.hdl.layout import CoreLayout
+from nfloop.hdl.sequencer import schedule
 from nfloop.model import default_config, load_task
 from nfloop.scripts.cli import cli
 
@@ -20,6 +22,7 @@ def test_digits_epoch_is_bit_exact():
     assert result.first_mismatch is None, str(result.first_mismatch)
     assert (result.steps, result.mismatches, result.checkpoints) == (1400, 0, 1)
     assert result.test_accuracy == result.model_test_accuracy and result.test_accuracy > 0.85
+    assert result.cycles_per_step == sum(cycles for _, cycles in schedule(CoreLayout(config, 8)))
     assert result.cycles_per_step <= 1.25 * result.mac_bound_cycles_per_step + 64
 
 

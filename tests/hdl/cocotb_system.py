@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from cocotb.utils import get_sim_time
 
 from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import load_config
-from nfloop.model.fixed import FixedLearner
+from nfloop.model.fixed import FixedLearner, output_error
 
 PERIOD_NS = 10
 
@@ -101,7 +102,6 @@ class Bench:
                 await RisingEdge(valid)
                 await ReadOnly()
             self.results.append(payload.value.to_unsigned())    # valid & ready: taken at the next edge
-            dut._log.info(f"DBG result {len(self.results)} busy={dut.busy.value} steps={dut.steps.value}")
             if len(self.results) >= self.target:
                 self.results_done.set()
             await RisingEdge(clk)
@@ -110,16 +110,16 @@ class Bench:
                 await ClockCycles(clk, int(self.rng.integers(1, 40)))
                 ready.value = 1
 
-    async def feed(self, first: int, last: int):
-        """i_stream: samples first..last-1, one awaited transfer per element."""
+    async def feed(self, xs: np.ndarray, ys: np.ndarray):
+        """i_stream: the samples (xs[k], ys[k]), one awaited transfer per element."""
         dut, clk = self.dut, self.dut.clk
         valid, payload, ready = dut.i_stream__valid, dut.i_stream__payload, dut.i_stream__ready
         mask = self.payload_mask
-        for k in range(first, last):
+        for x, y in zip(xs.tolist(), ys.tolist()):
             if self.stalls and self.rng.random() < 0.2:
                 valid.value = 0
                 await ClockCycles(clk, int(self.rng.integers(1, 30)))
-            for value in (*self.xs[k].tolist(), *self.ys[k].tolist()):
+            for value in (*x, *y):
                 payload.value = value & mask
                 valid.value = 1
                 await ReadOnly()
@@ -137,13 +137,44 @@ class Bench:
             await RisingEdge(self.dut.clk)                       # out of the sink's read-only phase
         while True:
             await ReadOnly()
-            self.dut._log.info(f"DBG idle? busy={self.dut.busy.value!r} steps={self.dut.steps.value}")
             if not self.dut.busy.value:
                 break
             await FallingEdge(self.dut.busy)
         await FallingEdge(self.dut.clk)                          # leave the read-only phase
         if len(self.results) != results:
             raise AssertionError(f"the core produced {len(self.results)} results, expected {results}")
+
+    def decode(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Results first..last-1 as (steps, n_out) predictions and errors, sign-extended."""
+        raw = [self.results[k] for k in range(first, last)]
+        pred = [sign_extend(v, self.act_bits) for v in raw]
+        err = [sign_extend(v >> self.act_bits, self.err_bits) for v in raw]
+        shape = ((last - first) // self.n_out, self.n_out)
+        return np.array(pred, dtype=np.int64).reshape(shape), np.array(err, dtype=np.int64).reshape(shape)
+
+    async def infer(self, model, step: int, weights: list[np.ndarray], since_clear: int):
+        """A burst of samples with learn = 0: forward results only, weights and counters unchanged."""
+        dut, cfg = self.dut, self.model_config
+        count = min(6, len(self.xs))
+        xs, ys = self.xs[:count], self.ys[:count]
+        dut.learn.value = 0
+        first = len(self.results)
+        await with_timeout(self.feed(xs, ys), self.bound_ns * (count + 4), "ns")
+        await with_timeout(self.wait_idle(first + count * self.n_out), self.bound_ns * (count + 4), "ns")
+        dut.learn.value = 1
+        pred, err = self.decode(first, first + count * self.n_out)
+        want = model.forward(xs)[1][-1]
+        f = cfg.formats
+        want_err = output_error(ys, want, f.activation, f.error, cfg.forward_rounding)
+        mismatch = first_output_mismatch(pred, err, want, want_err, layer=self.layers - 1)
+        if mismatch:
+            self.fail(replace(mismatch, step=step - 1, what=f"{mismatch.what} of inference sample "
+                                                            f"{mismatch.step} (learn=0) after the step"))
+        if dut.steps.value.to_unsigned() != since_clear:
+            raise AssertionError(f"inference samples after step {step - 1} changed the steps counter")
+        mismatch = first_weight_mismatch(await self.read_weights(), weights, step=step - 1)
+        if mismatch:
+            self.fail(replace(mismatch, what="weight after inference samples"))
 
     # -- weight port ---------------------------------------------------------------------
 
@@ -159,19 +190,16 @@ class Bench:
         w = dut.weights__layer, dut.weights__row, dut.weights__col
         read, rdata, rvalid = dut.weights__read, dut.weights__rdata, dut.weights__rvalid
         out = [np.zeros((self.sizes[l + 1], self.sizes[l] + 1), dtype=np.int64) for l in range(self.layers)]
-        previous = None
-        for index in [*self._indices(), None]:
-            if index is not None:
-                for handle, value in zip(w, index):
-                    handle.value = value
-            read.value = int(index is not None)
-            await FallingEdge(dut.clk)                           # one rising edge in between
-            if previous is not None:
-                if not rvalid.value:
-                    raise AssertionError(f"weights.rvalid is 0 the cycle after reading {previous}")
-                l, j, i = previous
-                out[l][j, i] = sign_extend(rdata.value.to_unsigned(), self.acc_bits)
-            previous = index
+        for index in self._indices():
+            for handle, value in zip(w, index):
+                handle.value = value
+            read.value = 1
+            await FallingEdge(dut.clk)              # the rising edge in between takes the read
+            if not rvalid.value:
+                raise AssertionError(f"weights.rvalid is 0 the cycle after reading {index}")
+            l, j, i = index
+            out[l][j, i] = sign_extend(rdata.value.to_unsigned(), self.acc_bits)
+        read.value = 0
         return out
 
     async def write_weights(self, weights: list[np.ndarray]):
@@ -221,24 +249,25 @@ class Bench:
                        dut.weights__wdata):
             handle.value = 0
         dut.o_stream__ready.value = 1
+        self.has_learn = hasattr(dut, "learn")       # inference-mode input (default 1 in the RTL)
+        if self.has_learn:
+            dut.learn.value = 1
         await ClockCycles(dut.clk, 4)
         dut.rst.value = 0
         await FallingEdge(dut.clk)
         cocotb.start_soon(self.sink())
 
         model = FixedLearner(self.model_config)
-        bound_ns = step_cycle_bound(config) * PERIOD_NS * (4 if self.stalls else 1)
+        self.bound_ns = bound_ns = step_cycle_bound(config) * PERIOD_NS * (4 if self.stalls else 1)
         start_wall, start_ns = time.perf_counter(), get_sim_time("ns")
         since_clear, step = 0, 0
         for checkpoint in self.checkpoints:
             traces = [model.step(self.xs[k], self.ys[k]) for k in range(step, checkpoint)]
             timeout = (checkpoint - step + 4) * bound_ns
-            await with_timeout(self.feed(step, checkpoint), timeout, "ns")
-            await with_timeout(self.wait_idle(checkpoint * self.n_out), timeout, "ns")
-            raw = np.array(self.results[step * self.n_out:checkpoint * self.n_out], dtype=np.int64)
-            raw = raw.reshape(checkpoint - step, self.n_out)
-            pred = np.vectorize(lambda v: sign_extend(v, self.act_bits), otypes=[np.int64])(raw)
-            err = np.vectorize(lambda v: sign_extend(v >> self.act_bits, self.err_bits), otypes=[np.int64])(raw)
+            base = len(self.results)            # all earlier results are in (inference bursts add some)
+            await with_timeout(self.feed(self.xs[step:checkpoint], self.ys[step:checkpoint]), timeout, "ns")
+            await with_timeout(self.wait_idle(base + (checkpoint - step) * self.n_out), timeout, "ns")
+            pred, err = self.decode(base, base + (checkpoint - step) * self.n_out)
             mismatch = first_output_mismatch(pred, err, np.array([t.prediction for t in traces]),
                                              np.array([t.error for t in traces]), layer=L - 1, first_step=step)
             if mismatch:
@@ -258,6 +287,8 @@ class Bench:
             mismatch = first_weight_mismatch(weights, expected, step=step - 1)
             if mismatch:
                 self.fail(mismatch)
+            if self.has_learn and checkpoint != self.checkpoints[0]:
+                await self.infer(model, step, weights, since_clear)
             if checkpoint in self.pokes:
                 new = self.poked_weights(weights)
                 await self.write_weights(new)

@@ -2,14 +2,19 @@
 //
 // The clock runs here, in C++: Python hands over whole blocks of samples and
 // gets every step's results back, so no Python runs per clock cycle.
-// Compile-time constants (-D): N_IN, N_OUT, SAMPLE_BITS, ACT_BITS, ERR_BITS, ACC_BITS, TRACE.
+// Compile-time constants (-D): N_IN, N_OUT, SAMPLE_BITS, ACT_BITS, ERR_BITS, ACC_BITS,
+// TRACE (0: none, 1: FST, 2: VCD).
 #include <cstdint>
 #include <memory>
 
 #include "Vnfloop_core.h"
 #include "verilated.h"
-#if TRACE
+#if TRACE == 1
 #include "verilated_fst_c.h"
+using Trace = VerilatedFstC;
+#elif TRACE == 2
+#include "verilated_vcd_c.h"
+using Trace = VerilatedVcdC;
 #endif
 
 // Verilator escapes the "__" of Amaranth's port names (i_stream__valid) as "___05F".
@@ -21,7 +26,7 @@ struct Sim {
     std::unique_ptr<VerilatedContext> context;
     std::unique_ptr<Vnfloop_core> top;
 #if TRACE
-    std::unique_ptr<VerilatedFstC> trace;
+    std::unique_ptr<Trace> trace;
 #endif
     uint64_t cycles = 0;
 };
@@ -69,7 +74,7 @@ void* nf_new(const char* trace_path) {
 #if TRACE
     if (trace_path && trace_path[0]) {
         s->context->traceEverOn(true);
-        s->trace = std::make_unique<VerilatedFstC>();
+        s->trace = std::make_unique<Trace>();
         s->top->trace(s->trace.get(), 99);
         s->trace->open(trace_path);
     }

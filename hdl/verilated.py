@@ -39,8 +39,24 @@ def _hardware_config(config: LearnerConfig) -> LearnerConfig:
                    layers=tuple(replace(layer, init=None) for layer in config.layers))
 
 
-def build_library(config: LearnerConfig, lanes: int, trace: bool = False, log=None) -> Path:
-    """Compile the core and harness into a shared library, or reuse a cached one."""
+TRACE_KINDS = {None: 0, "fst": 1, "vcd": 2}
+
+
+def trace_kind(path) -> str | None:
+    """``fst`` or ``vcd`` from a waveform file name."""
+    if path is None:
+        return None
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in ("fst", "vcd"):
+        raise ToolchainError(f"trace file {str(path)!r} must end in .fst or .vcd")
+    return suffix
+
+
+def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, log=None) -> Path:
+    """Compile the core and harness into a shared library, or reuse a cached one.
+
+    ``trace``: None, ``"fst"`` or ``"vcd"``.
+    """
     hw_config = _hardware_config(config)
     layout = CoreLayout(hw_config, lanes)
     zeros = [np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64) for l in range(layout.layers)]
@@ -48,7 +64,7 @@ def build_library(config: LearnerConfig, lanes: int, trace: bool = False, log=No
     f = config.formats
     defines = {"N_IN": config.inputs, "N_OUT": config.outputs,
                "SAMPLE_BITS": max(f.input.bits, f.activation.bits), "ACT_BITS": f.activation.bits,
-               "ERR_BITS": f.error.bits, "ACC_BITS": f.weight_acc.bits, "TRACE": int(trace)}
+               "ERR_BITS": f.error.bits, "ACC_BITS": f.weight_acc.bits, "TRACE": TRACE_KINDS[trace]}
     root = verilator_root()
     key = hashlib.sha256("\n".join([verilog, HARNESS.read_text(), repr(sorted(defines.items())),
                                     str(root)]).encode()).hexdigest()[:20]
@@ -72,11 +88,14 @@ def build_library(config: LearnerConfig, lanes: int, trace: bool = False, log=No
                    "-CFLAGS", cflags, "-LDFLAGS", "-shared", "-o", library.name,
                    "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj"]
         if trace:
-            command.insert(1, "--trace-fst")
+            command.insert(1, "--trace-fst" if trace == "fst" else "--trace")
         start = time.perf_counter()
         result = subprocess.run(command, cwd=work, env=verilator_env(), capture_output=True, text=True)
         if result.returncode != 0 or not (work / "obj" / library.name).is_file():
             (work / "build.log").write_text(result.stdout + result.stderr)
+            if trace == "fst" and "lz4.h" in result.stdout + result.stderr:
+                raise ToolchainError("FST waveforms need the lz4 C headers for Verilator's FST writer, and "
+                                     "this machine has none; write a VCD instead: --trace FILE.vcd")
             raise ToolchainError(f"Verilator build failed (log: {work / 'build.log'}):\n"
                                  + (result.stderr or result.stdout)[-3000:])
         shutil.copy(work / "obj" / library.name, work / library.name)
@@ -98,14 +117,14 @@ class VerilatedCore:
     weights : list of int64 arrays, optional
         Initial weight_acc codes; default: the config's initial weights.
     trace : path, optional
-        Write an FST waveform of everything the core does.
+        Write a waveform of everything the core does: FST (``.fst``) or VCD (``.vcd``).
     """
 
     def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, trace=None, log=None):
         self._handle = None
         self.config = config
         self.layout = CoreLayout(config, lanes)
-        self._lib = ctypes.CDLL(str(build_library(config, lanes, trace=trace is not None, log=log)))
+        self._lib = ctypes.CDLL(str(build_library(config, lanes, trace=trace_kind(trace), log=log)))
         lib = self._lib
         lib.nf_new.restype = ctypes.c_void_p
         lib.nf_new.argtypes = [ctypes.c_char_p]

@@ -12,6 +12,7 @@ import click
 import numpy as np
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,7 +33,7 @@ class NfloopGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, TaskError, ToolchainError) as error:
-            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
 
@@ -100,7 +101,7 @@ def results_table(results: list[TrainResult], title: str) -> Table:
 
 def print_warnings(warnings):
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 # -- train ----------------------------------------------------------------------------------
@@ -235,7 +236,8 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @click.option("--steps", type=click.IntRange(min=1), help="Or this many training steps.")
 @_lanes_option()
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
-@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), help="Write an FST waveform here.")
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a waveform here: FILE.fst or FILE.vcd.")
 @click.option("--json", "as_json", is_flag=True)
 def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json):
     """Run the Verilated core beside the fixed-point model and compare them bit for bit.

@@ -66,3 +66,16 @@ def test_verilog_cli(tmp_path):
     result = CliRunner().invoke(cli, ["verilog", "--config", "xor", "--lanes", "2", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "module nfloop_core" in out.read_text()
+
+
+def test_sim_writes_a_waveform(tmp_path):
+    vcd = tmp_path / "run.vcd"
+    result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--steps", "3", "--lanes", "2", "--trace", str(vcd)])
+    assert result.exit_code == 0, result.output
+    text = vcd.read_text()
+    assert "$enddefinitions" in text and "i_stream" in text
+
+
+def test_sim_rejects_unknown_waveform_format(tmp_path):
+    result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--steps", "3", "--trace", str(tmp_path / "run.txt")])
+    assert result.exit_code == 2 and "must end in .fst or .vcd" in result.output

@@ -122,6 +122,7 @@ class LayerPlan:
     derivative: bool
     update_shift: int
     update_fits: bool       # |A * delta * a| always fits weight_acc: saturation is a no-op
+    update_bound: int       # largest |u| scaled_update can return
     leak_shift: int | None
     momentum_shift: int | None
     view_shift: int         # weight_acc -> MAC weight
@@ -145,6 +146,7 @@ class LayerPlan:
             derivative=win.derivative,
             update_shift=config.update_shift(index),
             update_fits=_update_bound(config, index) <= f.weight_acc.max_code,
+            update_bound=min(_update_bound(config, index), f.weight_acc.max_code + 1),
             leak_shift=layer.leak_shift, momentum_shift=layer.momentum_shift,
             view_shift=f.weight_acc.frac - f.weight.frac,
         )
@@ -298,6 +300,10 @@ class FixedLearner:
         self.a_aug = [np.full(p.n_in + 1, p.one_code, dtype=np.int64) for p in self.plans]
         self.lfsr = config.lfsr_seed
         self.layer_lfsr = [self.lfsr] * len(self.plans)
+        # Updates each layer can still take without any weight reaching saturation
+        # (plain online updates only; see _apply_update). 0: unknown, check.
+        self.headroom = [0] * len(self.plans)
+        self._headroom_of = [None] * len(self.plans)    # the array the headroom was counted for
         self.steps = 0
 
     @staticmethod
@@ -375,8 +381,20 @@ class FixedLearner:
             w = self.weights[l]
             if plan.leak_shift:
                 change = change - leak(w, plan.leak_shift, rnd, self.layer_lfsr[l], self.flat_index[l])
-            self.weights[l] = saturate(w + change, acc)
-            self.views[l] = weight_view(self.weights[l], plan.view_shift)
+            new = w + change
+            if self.config.batch_size == 1 and not (plan.momentum_shift or plan.leak_shift):
+                # |change| <= update_bound, so while every |w| <= max - k * bound the next k
+                # updates cannot saturate: skip the clamp (a no-op) until that is used up.
+                if self.headroom[l] <= 0 or self._headroom_of[l] is not w:
+                    self.headroom[l] = (acc.max_code - int(np.abs(w).max(initial=0))) // plan.update_bound
+                if self.headroom[l] > 0:
+                    self.headroom[l] -= 1
+                else:
+                    new = saturate(new, acc)
+            else:
+                new = saturate(new, acc)
+            self.weights[l] = self._headroom_of[l] = new
+            self.views[l] = weight_view(new, plan.view_shift)
             if self.config.batch_size > 1:
                 self.batch_sum[l] = np.zeros_like(w)
 

@@ -961,3 +961,25 @@ def test_fixed_learner_rejects_bad_weights():
         w[0][1, 1] = bad
         with pytest.raises(ValueError, match="outside formats.weight_acc"):
             FixedLearner(config, w)
+
+
+def test_skipped_saturation_equals_always_saturating():
+    """The learner skips the weight clamp only where it cannot change anything."""
+    from nfloop.model.fixed import scaled_update
+    cfg = LearnerConfig(inputs=4, layers=(Layer(3, gain_shift=-6), Layer(2, gain_shift=-4)),
+                        formats=Formats(weight=QFormat(12, 8), weight_acc=QFormat(16, 12)))
+    learner = FixedLearner(cfg)
+    acc = cfg.formats.weight_acc
+    rng = np.random.default_rng(7)
+    clamped = 0
+    for _ in range(2000):
+        before = list(learner.weights)
+        x, y = rng.integers(-128, 128, 4), rng.integers(-3000, 3000, 2)
+        trace = learner.step(x, y)
+        for l, plan in enumerate(learner.plans):
+            a_aug = np.append(x if l == 0 else trace.a[l - 1], plan.one_code)
+            u = scaled_update(trace.delta[l], a_aug, plan, acc, cfg.rounding, 0, None)
+            raw = before[l] + u
+            clamped += int(np.sum(raw != saturate(raw, acc)))
+            np.testing.assert_array_equal(trace.weights[l], saturate(raw, acc))
+    assert clamped > 1000          # the run really did saturate, often

@@ -63,6 +63,28 @@ bool wait_idle(Sim* s, uint64_t limit) {
     return true;
 }
 
+// One weight-port access per weight of a layer, row-major; `access(j, i)` sets the
+// strobe and data for W[j, i] before the clock edge.
+template <typename Access>
+int for_each_weight(Sim* s, int layer, int rows, int cols, Access access) {
+    auto* top = s->top.get();
+    if (!wait_idle(s, 1u << 30)) return 0;
+    for (int j = 0; j < rows; j++) {
+        for (int i = 0; i < cols; i++) {
+            top->PORT(weights, layer) = layer;
+            top->PORT(weights, row) = j;
+            top->PORT(weights, col) = i;
+            access(j, i);
+            half(s, 0);
+            tick(s);
+        }
+    }
+    top->PORT(weights, read) = 0;
+    top->PORT(weights, write) = 0;
+    half(s, 0);
+    return 1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -155,41 +177,26 @@ int nf_wait_idle(void* handle, uint64_t limit) { return wait_idle(static_cast<Si
 int nf_read_weights(void* handle, int layer, int rows, int cols, int64_t* out) {
     auto* s = static_cast<Sim*>(handle);
     auto* top = s->top.get();
-    if (!wait_idle(s, 1u << 30)) return 0;
-    for (int j = 0; j < rows; j++) {
-        for (int i = 0; i < cols; i++) {
-            top->PORT(weights, layer) = layer;
-            top->PORT(weights, row) = j;
-            top->PORT(weights, col) = i;
-            top->PORT(weights, read) = 1;
-            half(s, 0);
-            tick(s);
-            top->PORT(weights, read) = 0;
-            half(s, 0);
-            out[j * cols + i] = sign_extend(top->PORT(weights, rdata), ACC_BITS);
-        }
-    }
-    return 1;
+    int pending = -1;                        // rdata of the previous read arrives this cycle
+    auto collect = [&]() {
+        if (pending >= 0) out[pending] = sign_extend(top->PORT(weights, rdata), ACC_BITS);
+    };
+    const int ok = for_each_weight(s, layer, rows, cols, [&](int j, int i) {
+        collect();
+        top->PORT(weights, read) = 1;
+        pending = j * cols + i;
+    });
+    collect();
+    return ok;
 }
 
 int nf_write_weights(void* handle, int layer, int rows, int cols, const int64_t* values) {
     auto* s = static_cast<Sim*>(handle);
     auto* top = s->top.get();
-    if (!wait_idle(s, 1u << 30)) return 0;
-    for (int j = 0; j < rows; j++) {
-        for (int i = 0; i < cols; i++) {
-            top->PORT(weights, layer) = layer;
-            top->PORT(weights, row) = j;
-            top->PORT(weights, col) = i;
-            top->PORT(weights, wdata) = static_cast<uint64_t>(values[j * cols + i]) & mask(ACC_BITS);
-            top->PORT(weights, write) = 1;
-            half(s, 0);
-            tick(s);
-        }
-    }
-    top->PORT(weights, write) = 0;
-    half(s, 0);
-    return 1;
+    return for_each_weight(s, layer, rows, cols, [&](int j, int i) {
+        top->PORT(weights, wdata) = static_cast<uint64_t>(values[j * cols + i]) & mask(ACC_BITS);
+        top->PORT(weights, write) = 1;
+    });
 }
 
 // Zero momentum and batch sums, reset the LFSR and the counters.

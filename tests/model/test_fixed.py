@@ -965,7 +965,6 @@ def test_fixed_learner_rejects_bad_weights():
 
 def test_skipped_saturation_equals_always_saturating():
     """The learner skips the weight clamp only where it cannot change anything."""
-    from nfloop.model.fixed import scaled_update
     cfg = LearnerConfig(inputs=4, layers=(Layer(3, gain_shift=-6), Layer(2, gain_shift=-4)),
                         formats=Formats(weight=QFormat(12, 8), weight_acc=QFormat(16, 12)))
     learner = FixedLearner(cfg)

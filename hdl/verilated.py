@@ -86,7 +86,10 @@ def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, l
                    "--top-module", TOP_NAME, "--prefix", "Vnfloop_core", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                    "-CFLAGS", cflags, "-LDFLAGS", "-shared", "-o", library.name,
-                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj"]
+                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj",
+                   # The wheel's verilated.mk leaves the precompiled-header include flag empty,
+                   # which breaks models large enough to be compiled in parts.
+                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
         if trace:
             command.insert(1, "--trace-fst" if trace == "fst" else "--trace")
         start = time.perf_counter()

@@ -199,8 +199,10 @@ class Activation:
         if self.kind is ActivationKind.HARDTANH:
             return Window(lo=self.lo, hi=self.hi)
         if self.is_step:
+            # Widen by the smallest step spacing: a difference of codes is itself a code,
+            # so the bounds stay representable whatever the spacing.
             c = self.thresholds
-            margin = (c[-1] - c[0]) / (len(c) - 1) if len(c) > 1 else 1.0
+            margin = min(b - a for a, b in zip(c, c[1:])) if len(c) > 1 else 1.0
             return Window(lo=c[0] - margin, hi=c[-1] + margin)
         return Window()
 

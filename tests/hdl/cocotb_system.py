@@ -295,7 +295,7 @@ class Bench:
                 await self.clear()
                 mismatch = first_weight_mismatch(await self.read_weights(), new, step=step - 1)
                 if mismatch:
-                    raise AssertionError(f"weights written through the weight port read back wrong: {mismatch}")
+                    self.fail(replace(mismatch, what="weight written through the host port (read back)"))
                 model = FixedLearner(self.model_config, new)
                 since_clear = 0
                 if dut.steps.value.to_unsigned() != 0 or dut.cycles.value.to_unsigned() != 0:
@@ -303,7 +303,7 @@ class Bench:
         wall = time.perf_counter() - start_wall
         cycles = (get_sim_time("ns") - start_ns) / PERIOD_NS
         self.report.update(cycles=int(cycles), wall_s=wall, cycles_per_s=cycles / wall,
-                           core_cycles=dut.cycles.value.to_unsigned())
+                           core_cycles=dut.cycles.value.to_unsigned(), steps_since_clear=since_clear)
 
 
 @cocotb.test()

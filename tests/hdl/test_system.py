@@ -21,13 +21,15 @@ import numpy as np
 import pytest
 from support.cocotb_build import build_core, runner
 
+from nfloop.hdl import sequencer
+from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.verilog import TOP_NAME
 from nfloop.model.config import (Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding,
                                  Window, load_config, save_config)
 
 HERE = Path(__file__).parent
-STEPS = 240
-CHECKPOINT_EVERY = 80
+STEPS = 400
+CHECKPOINT_EVERY = 100
 
 IDENTITY = Activation(ActivationKind.IDENTITY)
 RELU = Activation(ActivationKind.RELU)
@@ -70,31 +72,33 @@ def cfg(inputs, *layers, **kw) -> LearnerConfig:
     return LearnerConfig(inputs=inputs, layers=tuple(layers), **kw)
 
 
-# (auto window: relu -> lo only, hardtanh / sign / staircase -> [lo, hi], identity / leaky -> all)
+# (auto window: relu -> lo only, hardtanh / sign / staircase -> [lo, hi], identity / leaky -> all.
+# With the default formats the update A * delta * a is exact in weight_acc for gain_shift <= 12 in
+# layer 0 and <= 6 behind it: larger shifts are what makes the update rounding matter.)
 CASES = [
-    Case("identity-1L-floor", cfg(4, Layer(3, IDENTITY, gain_shift=5),
+    Case("identity-1L-floor", cfg(4, Layer(3, IDENTITY, gain_shift=15),
                                   rounding=FLOOR, forward_rounding=FLOOR), 1, 11),
-    Case("relu-2L-momentum", cfg(6, Layer(8, RELU, gain_shift=4, momentum_shift=3), Layer(3, gain_shift=5),
+    Case("relu-2L-momentum", cfg(6, Layer(8, RELU, gain_shift=4, momentum_shift=3), Layer(3, gain_shift=9),
                                  rounding=HALF_UP, forward_rounding=HALF_UP, init_seed=3), 2, 12, poke=True),
     Case("leaky-2L-lo-window-stochastic-batch4",
-         cfg(5, Layer(12, leaky(2), window=Window(lo=-1.0), gain_shift=5, leak_shift=10),
-             Layer(4, window=DERIV, gain_shift=5),
+         cfg(5, Layer(12, leaky(2), window=Window(lo=-1.0), gain_shift=16, leak_shift=10),
+             Layer(4, window=DERIV, gain_shift=8),
              batch_size=4, rounding=STOCHASTIC, forward_rounding=FLOOR, lfsr_seed=0xACE1, init_seed=4), 4, 13,
          stalls=True),
     Case("hardtanh-3L-leak",
-         cfg(16, Layer(16, hardtanh(), gain_shift=6, leak_shift=8), Layer(12, RELU, window=DERIV, gain_shift=6),
+         cfg(16, Layer(16, hardtanh(), gain_shift=6, leak_shift=8), Layer(12, RELU, window=DERIV, gain_shift=10),
              Layer(3, gain_shift=6), rounding=HALF_UP, forward_rounding=FLOOR, init_seed=5), 8, 14, poke=True),
     Case("sign-2L-hi-window-batch2",
-         cfg(3, Layer(6, sign(0.5), gain_shift=4), Layer(2, window=Window(hi=2.0), gain_shift=5),
+         cfg(3, Layer(6, sign(0.5), gain_shift=4), Layer(2, window=Window(hi=2.0), gain_shift=12),
              batch_size=2, rounding=FLOOR, forward_rounding=HALF_UP, init_seed=6), 1, 15, stalls=True),
     Case("staircase-2L-stochastic-momentum",
          cfg(4, Layer(7, staircase(), gain_shift=5),
-             Layer(2, hardtanh(-2.0, 2.0), window=DERIV, gain_shift=5, momentum_shift=2),
+             Layer(2, hardtanh(-2.0, 2.0), window=DERIV, gain_shift=7, momentum_shift=2),
              rounding=STOCHASTIC, forward_rounding=HALF_UP, lfsr_seed=0x1234567, init_seed=7), 2, 16, poke=True),
     Case("derivative-3L-momentum-leak-stochastic-batch3",
-         cfg(8, Layer(10, leaky(3), window=DERIV, gain_shift=5, momentum_shift=2),
+         cfg(8, Layer(10, leaky(3), window=DERIV, gain_shift=14, momentum_shift=2),
              Layer(6, hardtanh(), window=DERIV, gain_shift=6, leak_shift=9, momentum_shift=4),
-             Layer(4, window=DERIV, gain_shift=6),
+             Layer(4, window=DERIV, gain_shift=9),
              batch_size=3, rounding=STOCHASTIC, forward_rounding=FLOOR, lfsr_seed=0xBEEF, init_seed=8), 4, 17,
          stalls=True, poke=True),
     Case("narrow-formats-2L-range-window",
@@ -115,16 +119,34 @@ CASES = [
              Layer(8, gain_shift=6, momentum_shift=5),
              batch_size=8, rounding=HALF_UP, forward_rounding=HALF_UP, init_seed=11), 8, 20),
     Case("relu-1L-lanes-exceed-outputs",
-         cfg(2, Layer(2, RELU, window=Window(lo=-1.0), gain_shift=4),
+         cfg(2, Layer(2, RELU, window=Window(lo=-1.0), gain_shift=17),
              rounding=STOCHASTIC, forward_rounding=FLOOR, lfsr_seed=99, init_seed=12), 4, 21, poke=True),
     Case("staircase-sign-3L-hi-window-leak",
          cfg(6, Layer(9, staircase((-1.5, -0.5, 0.5, 1.5), 0.5), gain_shift=5, leak_shift=12),
              Layer(5, sign(0.25), window=Window(hi=0.5), gain_shift=5),
-             Layer(2, gain_shift=5),
+             Layer(2, gain_shift=8),
              rounding=HALF_UP, forward_rounding=HALF_UP, init_seed=13), 2, 22),
     Case("leaky-1L-wide-out-momentum-leak-batch2",
-         cfg(12, Layer(16, leaky(4), gain_shift=5, momentum_shift=3, leak_shift=7),
+         cfg(12, Layer(16, leaky(4), gain_shift=13, momentum_shift=3, leak_shift=7),
              batch_size=2, rounding=FLOOR, forward_rounding=FLOOR, init_seed=14), 8, 23),
+    Case("tiny-1-1-1-sign",
+         # every vector of length one, lanes above every layer's width
+         cfg(1, Layer(1, sign(0.5), gain_shift=3), Layer(1, RELU, window=Window(lo=-1.0), gain_shift=3),
+             rounding=HALF_UP, forward_rounding=FLOOR, init_seed=16), 2, 25),
+    Case("extreme-shifts-stochastic",
+         # stochastic rounding at its 32-bit limit (update_shift 32 in layer 1), leak and momentum
+         # at both ends of their range
+         cfg(3, Layer(4, RELU, gain_shift=20, leak_shift=32, momentum_shift=1),
+             Layer(2, gain_shift=38, leak_shift=1, momentum_shift=32),
+             rounding=STOCHASTIC, forward_rounding=HALF_UP, lfsr_seed=0xFFFFFFFF, init_seed=17), 1, 26),
+    Case("odd-formats-error-rounds",
+         # input wider than activation (sample payload = input width), error with fewer fraction
+         # bits than activation (the output error is rounded), odd widths everywhere
+         cfg(3, Layer(5, hardtanh(), gain_shift=12), Layer(3, leaky(1), window=Window(lo=-2.0, hi=2.0),
+                                                           gain_shift=13),
+             formats=Formats(input=QFormat(14, 8), activation=QFormat(12, 8), error=QFormat(10, 5),
+                             weight=QFormat(10, 7), weight_acc=QFormat(26, 23)),
+             rounding=HALF_UP, forward_rounding=HALF_UP, init_seed=18), 4, 27, stalls=True),
     Case("hardtanh-2L-single-output",
          cfg(16, Layer(16, hardtanh(-0.5, 1.5), gain_shift=6, momentum_shift=4), Layer(1, gain_shift=6),
              rounding=HALF_UP, forward_rounding=FLOOR, init_seed=15), 1, 24, stalls=True),
@@ -209,6 +231,15 @@ def test_core_matches_model(case, tmp_path, monkeypatch):
                     f"config: {case.config!r}\nrun dir: {tmp_path}", pytrace=False)
     assert failure is None, f"{case.id}: {failure}"
     assert report is not None and report["steps"] == STEPS, report
+    # the core's cycle counter against the schedule the sequencer documents (exact when the
+    # result FIFO never makes the error phase wait, i.e. without output back-pressure)
+    schedule = getattr(sequencer, "schedule", None)
+    if schedule is not None:
+        per_step = sum(cycles for _, cycles in schedule(CoreLayout(case.config, case.lanes)))
+        expected = per_step * report["steps_since_clear"]
+        assert report["core_cycles"] == expected or (case.stalls and report["core_cycles"] > expected), \
+            (f"{case.id}: the core counted {report['core_cycles']} cycles in {report['steps_since_clear']} "
+             f"steps, the schedule says {per_step} per step")
     print(f"{case.id}: {report['cycles']} cycles in {report['wall_s']:.2f} s "
           f"({report['cycles_per_s']:.0f} cycles/s), build {report['build']}")
 
@@ -225,6 +256,11 @@ def test_core_case_table_covers_the_features():
     assert any(w.lo is not None and w.hi is None for w in windows)
     assert any(w.lo is None and w.hi is not None for w in windows)
     assert {c.rounding for c in configs} == set(Rounding)
+    # every update rounding also where the gain shift itself discards bits (update_shift > 0);
+    # with the default formats that takes gain_shift > 12 in layer 0 and > 6 behind it
+    assert {c.rounding for c in configs if any(c.update_shift(l) > 0 for l in range(len(c.layers)))} \
+        == set(Rounding)
+    assert any(c.update_shift(l) < 0 for c in configs for l in range(len(c.layers)))
     assert {c.forward_rounding for c in configs} == {FLOOR, HALF_UP}
     for name in ("leak_shift", "momentum_shift"):
         values = [getattr(l, name) for c in configs for l in c.layers]

@@ -401,3 +401,9 @@ def test_random_config_round_trip(config, tmp_path):
     save_config(config, path)
     assert load_config(path) == config
     assert LearnerConfig.from_dict(config.to_dict()) == config
+
+
+def test_auto_staircase_window_is_representable_for_uneven_steps():
+    act = Activation(ActivationKind.STAIRCASE, thresholds=(-2.0, -0.5, 0.5, 2.0), scale=0.25)
+    config = LearnerConfig(inputs=2, layers=(Layer(3, act),))
+    assert (config.layers[0].window.lo, config.layers[0].window.hi) == (-3.0, 3.0)

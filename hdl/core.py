@@ -234,7 +234,8 @@ class LearnerCore(wiring.Component):
         # host read data, one cycle later
         host_bank_t1 = Signal.like(host_bank)
         m.d.sync += [host_bank_t1.eq(host_bank), host.rvalid.eq(host_read)]
-        m.d.comb += host.rdata.eq(Cat(*(w_rd[p].data for p in range(P))).word_select(host_bank_t1, f.weight_acc.bits).as_signed()
+        bank_words = Cat(*(w_rd[p].data for p in range(P)))
+        m.d.comb += host.rdata.eq(bank_words.word_select(host_bank_t1, f.weight_acc.bits).as_signed()
                                   if P > 1 else w_rd[0].data)
 
         # -- t1: operands ---------------------------------------------------------------------
@@ -272,7 +273,8 @@ class LearnerCore(wiring.Component):
             out_window.g.eq(err.e), out_window.z.eq(slot(z_rd[L - 1].data, op1.i, f.activation)),
             fifo.w_data.eq(Cat(yhat, err.e)), fifo.w_en.eq(is_op(op1, Op.ERR)),
             seq.fifo_empty.eq(fifo.level == 0),
-            self.o_stream.valid.eq(fifo.r_rdy), self.o_stream.payload.eq(fifo.r_data), fifo.r_en.eq(self.o_stream.ready),
+            self.o_stream.valid.eq(fifo.r_rdy), self.o_stream.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o_stream.ready),
         ]
 
         # -- t1 -> t3: state of the weight being updated travels beside its product ----------

@@ -16,8 +16,6 @@ phase has landed before the next phase reads it.
 
 from __future__ import annotations
 
-
-
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out

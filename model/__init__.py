@@ -6,9 +6,24 @@ the float model; :mod:`~nfloop.model.train` runs either as the loop or as
 gradient descent.
 """
 
-from .config import (ActivationKind, Activation, ConfigError, Formats, Layer, LearnerConfig,
-                     QFormat, Rounding, Window, load_config, save_config)
+from .config import (
+                     Activation,
+                     ActivationKind,
+                     ConfigError,
+                     Formats,
+                     Layer,
+                     LearnerConfig,
+                     QFormat,
+                     Rounding,
+                     Window,
+                     load_config,
+                     save_config,
+)
 from .fixed import FixedLearner
 from .floating import FloatLearner
-from .tasks import Task, TaskError, load_task, default_config
+from .tasks import Task, TaskError, default_config, load_task
 from .train import train
+
+__all__ = ["ActivationKind", "Activation", "ConfigError", "Formats", "Layer", "LearnerConfig", "QFormat",
+           "Rounding", "Window", "load_config", "save_config", "FixedLearner", "FloatLearner", "Task",
+           "TaskError", "load_task", "default_config", "train"]

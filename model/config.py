@@ -14,7 +14,7 @@ import enum
 import functools
 import math
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -370,8 +370,9 @@ class LearnerConfig:
                f"batch_size must be a positive integer, not {self.batch_size!r}")
         _check(isinstance(self.rounding, Rounding),
                f"rounding must be one of {[r.value for r in Rounding]}, not {self.rounding!r}")
+        forward = getattr(self.forward_rounding, "value", self.forward_rounding)
         _check(self.forward_rounding in (Rounding.FLOOR, Rounding.HALF_UP),
-               f"forward_rounding must be 'floor' or 'half_up', not {getattr(self.forward_rounding, 'value', self.forward_rounding)!r}: "
+               f"forward_rounding must be 'floor' or 'half_up', not {forward!r}: "
                f"stochastic rounding applies to the update path only")
         _check(_is_int(self.lfsr_seed) and 0 < self.lfsr_seed < 1 << 32,
                f"lfsr_seed must be an integer from 1 to 2**32-1 (an LFSR never leaves 0), "

@@ -198,7 +198,7 @@ def demo_command(out_dir, quick):
               f"{cosim.steps:,} steps, {cosim.mismatches} mismatches; {cosim.cycles_per_step:.0f} cycles "
               f"per step (MAC bound {cosim.mac_bound_cycles_per_step:.0f}), test accuracy "
               f"{cosim.test_accuracy:.2%} on the hardware, {cosim.model_test_accuracy:.2%} in the model",
-              highlight=False)
+              highlight=False, soft_wrap=True)
     summary["hardware"] = cosim.summary()
     for runs in summary.values():
         for r in runs if isinstance(runs, list) else [runs]:

@@ -13,8 +13,7 @@ import time
 import numpy as np
 
 from ..hdl.cosim import cosimulate
-from ..model.config import (Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding,
-                            Window)
+from ..model.config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding, Window
 from ..model.tasks import Task
 
 __all__ = ["random_config", "main"]

@@ -3,10 +3,18 @@
 import struct
 
 import pytest
-from hypothesis import given, strategies as st
-
-from nfloop.boards.protocol import (MAX_PAYLOAD, Command, FrameDecoder, ProtocolError, Status, crc16,
-                                    encode_request, encode_response)
+from hypothesis import given
+from hypothesis import strategies as st
+from nfloop.boards.protocol import (
+    MAX_PAYLOAD,
+    Command,
+    FrameDecoder,
+    ProtocolError,
+    Status,
+    crc16,
+    encode_request,
+    encode_response,
+)
 
 
 def test_crc_is_ccitt_false():

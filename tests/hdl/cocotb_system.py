@@ -30,13 +30,11 @@ import os
 import time
 from dataclasses import replace
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
-
 from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import load_config
 from nfloop.model.fixed import FixedLearner, output_error

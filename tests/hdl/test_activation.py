@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from support.sim import edge_codes, random_codes, run_comb
-
 from nfloop.hdl.activation import ActivationUnit, WindowUnit
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import LayerPlan, activate, apply_window
+from support.sim import edge_codes, random_codes, run_comb
 
 ACTIVATIONS = [
     Activation(ActivationKind.IDENTITY), Activation(ActivationKind.RELU),

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-
 from nfloop.hdl.backward import BackwardUnit
 
 

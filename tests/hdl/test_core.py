@@ -1,13 +1,11 @@
 """hdl/core.py in Amaranth's simulator: every step's outputs and the final weights equal the model's."""
 
-import numpy as np
 import pytest
-from support.sim import run_core
-
 from nfloop.hdl.core import LearnerCore
 from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import FixedLearner
+from support.sim import run_core
 
 RELU = Activation(ActivationKind.RELU)
 STAIR = Activation(ActivationKind.STAIRCASE, thresholds=(-0.5, 0.0, 0.5), scale=0.25)

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from support.sim import edge_codes, random_codes, run_comb
-
 from nfloop.hdl.error import ErrorUnit
 from nfloop.model.config import Formats, Layer, LearnerConfig, QFormat, Rounding
 from nfloop.model.fixed import output_error
+from support.sim import edge_codes, random_codes, run_comb
 
 
 @pytest.mark.parametrize("act, err", [((16, 10), (16, 12)), ((16, 10), (12, 8)), ((12, 6), (16, 6)),

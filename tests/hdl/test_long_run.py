@@ -5,7 +5,6 @@ from dataclasses import replace
 
 import numpy as np
 from click.testing import CliRunner
-
 from nfloop.hdl import cosim
 from nfloop.hdl.cosim import cosimulate
 from nfloop.hdl.layout import CoreLayout

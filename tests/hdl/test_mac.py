@@ -2,7 +2,6 @@
 
 import numpy as np
 from amaranth.sim import Simulator
-
 from nfloop.hdl.mac import MacLane
 from nfloop.model.fixed import mac
 

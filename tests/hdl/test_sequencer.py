@@ -4,7 +4,6 @@ from collections import Counter
 
 import pytest
 from amaranth.sim import Simulator
-
 from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.sequencer import Op, Sequencer, schedule
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig
@@ -16,7 +15,7 @@ CONFIG = LearnerConfig(inputs=5, layers=(Layer(6, Activation(ActivationKind.RELU
 def test_one_step_issues_every_multiply_once(lanes):
     layout = CoreLayout(CONFIG, lanes)
     seq = Sequencer(layout)
-    ops, weights_touched = [], Counter()
+    ops = []
     cycles = {}
 
     async def bench(ctx):

@@ -19,13 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.cocotb_build import build_core, runner
-
 from nfloop.hdl import sequencer
 from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.verilog import TOP_NAME
-from nfloop.model.config import (Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding,
-                                 Window, load_config, save_config)
+from nfloop.model.config import (
+    Activation,
+    ActivationKind,
+    Formats,
+    Layer,
+    LearnerConfig,
+    QFormat,
+    Rounding,
+    Window,
+    load_config,
+    save_config,
+)
+from support.cocotb_build import build_core, runner
 
 HERE = Path(__file__).parent
 STEPS = 400

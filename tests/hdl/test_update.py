@@ -3,12 +3,10 @@
 import numpy as np
 import pytest
 from amaranth.hdl import signed
-from support.sim import random_codes, run_comb
-
 from nfloop.hdl.update import UpdateUnit
 from nfloop.model.config import Formats, Layer, LearnerConfig, QFormat, Rounding
-from nfloop.model.fixed import (MIX, SITE_UPDATE, LayerPlan, leak, momentum, saturate, shift_round,
-                                stochastic_bits)
+from nfloop.model.fixed import MIX, SITE_UPDATE, LayerPlan, leak, momentum, saturate, shift_round, stochastic_bits
+from support.sim import random_codes, run_comb
 
 CASES = {
     # name: (gain_shift, leak_shift, momentum_shift, batch_size, rounding, weight_acc)

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nfloop.model
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-import nfloop.model
-from nfloop.model import (Activation, ActivationKind, ConfigError, Formats, Layer, LearnerConfig, QFormat,
-                          Rounding, Window, load_config, save_config)
+from nfloop.model import (
+    Activation,
+    ActivationKind,
+    ConfigError,
+    Formats,
+    Layer,
+    LearnerConfig,
+    QFormat,
+    Rounding,
+    Window,
+    load_config,
+    save_config,
+)
 
 CONFIG_DIR = Path(nfloop.model.__file__).parent / "configs"
 SHIPPED = sorted(CONFIG_DIR.glob("*.toml"))

@@ -18,13 +18,22 @@ from fractions import Fraction
 import apytypes as apy
 import numpy as np
 import pytest
-
-from nfloop.model.config import (Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat,
-                                 Rounding, Window)
-from nfloop.model.fixed import (FixedLearner, LayerPlan, activate, apply_window, lfsr_next, mac,
-                                output_error, requantise, saturate, scaled_update, shift_round,
-                                stochastic_bits)
 from nfloop.model import fixed
+from nfloop.model.config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding, Window
+from nfloop.model.fixed import (
+    FixedLearner,
+    LayerPlan,
+    activate,
+    apply_window,
+    lfsr_next,
+    mac,
+    output_error,
+    requantise,
+    saturate,
+    scaled_update,
+    shift_round,
+    stochastic_bits,
+)
 
 QM, OM = apy.QuantizationMode, apy.OverflowMode
 #: Our roundings in apytypes' vocabulary (checked by test_apytypes_modes_are_floor_and_half_up).

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nfloop.model import FloatLearner
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig, Window
 

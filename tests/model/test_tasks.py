@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nfloop.model import TaskError, default_config, load_task
 from nfloop.model.stability import check_stability
 from nfloop.model.tasks import BUILTIN_TASKS
-
 
 # -- Built-in tasks ------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from nfloop.model import FixedLearner, FloatLearner, TaskError, default_config, load_task, train
 from nfloop.model.stability import check_stability, stable_gain_shift
 

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from nfloop.scripts.cli import cli
 
 JSON_KEYS = {"task", "learner", "arith", "epochs", "steps", "train_mse", "test_mse",

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import cocotb
 from cocotb_tools.runner import get_runner
-
 from nfloop.hdl.toolchain import ToolchainError, cache_dir, verilator_env, verilator_root
 from nfloop.hdl.verilog import TOP_NAME, core_verilog
 from nfloop.model.config import LearnerConfig
@@ -156,7 +155,6 @@ def _verilog(config: LearnerConfig, lanes: int) -> str:
     so any change to the gateware (or the model it imports constants from) regenerates it.
     """
     import amaranth
-
     import nfloop.hdl
     import nfloop.model
     digest = hashlib.sha256()

@@ -25,7 +25,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.config import LearnerConfig
+from ..model.config import ConfigError, LearnerConfig
 from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
 from .activation import ActivationUnit, WindowUnit
@@ -88,7 +88,11 @@ class LearnerCore(wiring.Component):
     """
 
     def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None):
-        self._layout = layout = CoreLayout(config, lanes)
+        try:
+            self._layout = layout = CoreLayout(config, lanes)
+        except ConfigError:
+            self._MustUse__silence = True        # a core that failed validation is not an unused one
+            raise
         self._config = config
         f = config.formats
         if weights is None:

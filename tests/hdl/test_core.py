@@ -59,7 +59,6 @@ def test_mismatch_reports_the_first_difference():
     assert mismatch.hw == model.weights[0][1, 2] ^ 1
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("lanes", [0, 3, 128])
 def test_lanes_must_be_a_power_of_two(lanes):
     with pytest.raises(ConfigError, match="lanes must be a power of two"):

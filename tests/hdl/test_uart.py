@@ -3,7 +3,6 @@
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
-
 from nfloop.hdl.uart import UARTRx, UARTTx, bit_period
 from nfloop.model.config import ConfigError
 

@@ -1,0 +1,145 @@
+"""Host side of the link: one client for a real board and for the virtual board.
+
+``BoardClient("/dev/ttyUSB1")`` or ``BoardClient("socket://127.0.0.1:4567")``:
+the port is opened with pyserial's ``serial_for_url``, so any URL pyserial
+knows works. Every method sends one request and waits for its response;
+a status other than OK raises :class:`DeviceError` naming it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .protocol import Command, FrameDecoder, ProtocolError, Status, encode_request
+
+__all__ = ["BoardClient", "DeviceError", "Identity", "Stats"]
+
+
+class DeviceError(ProtocolError):
+    """The device answered with an error status."""
+
+    def __init__(self, status: int, command: int):
+        self.status = status
+        name = Status(status).name if status in Status._value2member_map_ else f"0x{status:02x}"
+        command_name = Command(command).name if command in Command._value2member_map_ else f"0x{command:02x}"
+        super().__init__(f"the device answered {name} to {command_name}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    protocol: int
+    gateware: int
+    config_hash: bytes
+    lanes: int
+    sizes: tuple[int, ...]
+    capacity: int
+    clock_hz: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    steps: int
+    cycles: int
+    epochs: int
+    last_epoch_error_sum: int
+
+
+class BoardClient:
+    """A connection to a learner board.
+
+    Parameters
+    ----------
+    url : str
+        A serial device or any pyserial URL (``socket://host:port`` for the virtual board).
+    baudrate : int
+    timeout : float
+        Seconds to wait for a response before giving up.
+    """
+
+    def __init__(self, url: str, baudrate: int = 115200, timeout: float = 10.0):
+        try:
+            import serial
+        except ImportError:
+            raise ProtocolError("pyserial is missing: pip install pyserial") from None
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout)
+        except (serial.SerialException, ValueError) as error:
+            raise ProtocolError(f"cannot open {url}: {error}") from None
+        self._decoder = FrameDecoder(response=True)
+        self.timeout = timeout
+
+    def close(self):
+        self._port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def request(self, command: int, payload: bytes = b"") -> bytes:
+        """Send one request; the OK response's payload."""
+        self._port.write(encode_request(command, payload))
+        while True:
+            data = self._port.read(max(1, self._port.in_waiting))
+            if not data:
+                raise ProtocolError(f"no answer to {Command(command).name} within {self.timeout} s")
+            frames = self._decoder.feed(data)
+            if self._decoder.errors:
+                status, _ = self._decoder.errors.pop(0)
+                raise ProtocolError(f"a corrupted response ({Status(status).name}) to {Command(command).name}")
+            if frames:
+                frame = frames[0]
+                if frame.command != command:
+                    raise ProtocolError(f"answer to {Command(command).name} came back as command "
+                                        f"0x{frame.command:02x}")
+                if frame.status != Status.OK:
+                    raise DeviceError(frame.status, command)
+                return frame.payload
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def identify(self) -> Identity:
+        data = self.request(Command.IDENTIFY)
+        if data[:4] != b"NFLP" or len(data) < 16:
+            raise ProtocolError(f"not an nfloop device (IDENTIFY answered {data[:16]!r})")
+        protocol, gateware = data[4], data[5]
+        config_hash, lanes, layers = data[6:14], data[14], data[15]
+        sizes = struct.unpack_from(f"<{layers + 1}H", data, 16)
+        capacity, clock = struct.unpack_from("<HI", data, 16 + 2 * (layers + 1))
+        return Identity(protocol, gateware, bytes(config_hash), lanes, sizes, capacity, clock)
+
+    def write_weights(self, layer: int, row: int, col: int, values) -> None:
+        values = np.asarray(values, dtype="<i4").ravel()
+        self.request(Command.WRITE_WEIGHTS, struct.pack("<BHHH", layer, row, col, len(values)) + values.tobytes())
+
+    def read_weights(self, layer: int, row: int, col: int, count: int) -> np.ndarray:
+        data = self.request(Command.READ_WEIGHTS, struct.pack("<BHHH", layer, row, col, count))
+        if len(data) != 4 * count:
+            raise ProtocolError(f"READ_WEIGHTS returned {len(data)} bytes for {count} weights")
+        return np.frombuffer(data, dtype="<i4").astype(np.int64)
+
+    def load_data(self, first: int, xs: np.ndarray, ys: np.ndarray) -> None:
+        rows = np.concatenate([np.asarray(xs), np.asarray(ys)], axis=1).astype("<i2")
+        self.request(Command.LOAD_DATA, struct.pack("<HH", first, len(rows)) + rows.tobytes())
+
+    def load_order(self, first: int, order) -> None:
+        order = np.asarray(order, dtype="<u2")
+        self.request(Command.LOAD_ORDER, struct.pack("<HH", first, len(order)) + order.tobytes())
+
+    def train(self, samples: int, epochs: int = 1) -> None:
+        self.request(Command.TRAIN, struct.pack("<HH", samples, epochs))
+
+    def infer(self, x) -> np.ndarray:
+        data = self.request(Command.INFER, np.asarray(x, dtype="<i2").tobytes())
+        return np.frombuffer(data, dtype="<i2").astype(np.int64)
+
+    def stats(self) -> Stats:
+        steps, cycles, epochs, error_sum = struct.unpack("<IQHQ", self.request(Command.STATS))
+        return Stats(steps, cycles, epochs, error_sum)
+
+    def clear(self) -> None:
+        self.request(Command.CLEAR)

@@ -205,7 +205,8 @@ class LearnerCore(wiring.Component):
         for l in range(L):
             for name, shape, rd, wr, gran in (("z", act_word, z_rd, z_wr, None), ("a", act_word, a_rd, a_wr, None),
                                               ("delta", err_word, d_rd, d_wr, f.error.bits)):
-                mem = Memory(shape=shape, depth=lay.rounds(l), init=[])
+                # A few words P values wide: flip-flops, not a block RAM per 16 bits of width.
+                mem = Memory(shape=shape, depth=lay.rounds(l), init=[], attrs={"ram_style": "logic"})
                 m.submodules[f"{name}_{l}"] = mem
                 rd.append(mem.read_port())
                 wr.append(mem.write_port(granularity=gran) if gran else mem.write_port())

@@ -25,7 +25,17 @@ def bit_period(clock_hz: int, baud: int) -> int:
     return period
 
 
-class UARTRx(wiring.Component):
+class _BitTimed(wiring.Component):
+    """A UART half: its port signature from annotations, its bit period in clock cycles."""
+
+    def __init__(self, period: int):
+        if not (isinstance(period, int) and period >= 4):
+            raise ConfigError(f"UART bit period must be an integer of at least 4 cycles, not {period!r}")
+        self._period = period
+        super().__init__()
+
+
+class UARTRx(_BitTimed):
     """Receives bytes on ``rx``; each arrives on ``o_stream``.
 
     The start bit's falling edge starts a byte; each bit is sampled in its
@@ -38,10 +48,6 @@ class UARTRx(wiring.Component):
     o_stream: Out(stream.Signature(8))
     framing_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, period: int):
-        self._period = period
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -87,15 +93,11 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_BitTimed):
     """Sends each byte taken from ``i_stream`` on ``tx``: start bit, 8 bits LSB first, stop bit."""
 
     i_stream: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, period: int):
-        self._period = period
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

@@ -132,6 +132,7 @@ class LayerPlan:
         f, layer = config.formats, config.layers[index]
         act, win = layer.activation, layer.window
         in_fmt = config.input_format(index)
+        bound = _update_bound(config, index)
         return cls(
             index=index, n_in=config.sizes[index], n_out=layer.size, kind=act.kind,
             one_code=1 << in_fmt.frac,
@@ -145,8 +146,8 @@ class LayerPlan:
             window_hi=None if win.hi is None else f.activation.code(win.hi),
             derivative=win.derivative,
             update_shift=config.update_shift(index),
-            update_fits=_update_bound(config, index) <= f.weight_acc.max_code,
-            update_bound=min(_update_bound(config, index), f.weight_acc.max_code + 1),
+            update_fits=bound <= f.weight_acc.max_code,
+            update_bound=bound,
             leak_shift=layer.leak_shift, momentum_shift=layer.momentum_shift,
             view_shift=f.weight_acc.frac - f.weight.frac,
         )

@@ -138,6 +138,10 @@ class LearnerCore(wiring.Component):
         def word_of(index):
             return index >> lane_bits
 
+        def slot(word, index, fmt):
+            """Value ``index mod P`` of a word holding P values of ``fmt``."""
+            return word.word_select(slot_of(index), fmt.bits).as_signed() if P > 1 else word.as_signed()
+
         def lane_valid(op, p):
             """Unit r*P + p exists in the op's layer."""
             valid = Const(0, 1)
@@ -147,18 +151,15 @@ class LearnerCore(wiring.Component):
             return valid
 
         # -- LFSR, counters ---------------------------------------------------------------
-        idle_clear = self.clear & ~seq.busy
         lfsr = Signal(32, init=cfg.lfsr_seed)
-        with m.If(idle_clear):
-            m.d.sync += lfsr.eq(cfg.lfsr_seed)
-        with m.Elif(seq.lfsr_step):
-            m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_MASK, 0))
         m.d.comb += [seq.clear.eq(self.clear), seq.learn.eq(self.learn), self.busy.eq(seq.busy)]
-        with m.If(idle_clear):
-            m.d.sync += [self.steps.eq(0), self.cycles.eq(0)]
+        with m.If(self.clear & ~seq.busy):
+            m.d.sync += [lfsr.eq(cfg.lfsr_seed), self.steps.eq(0), self.cycles.eq(0)]
         with m.Else():
             m.d.sync += [self.steps.eq(self.steps + seq.trained),
                          self.cycles.eq(self.cycles + (seq.busy & ~seq.clearing & seq.learning))]
+            with m.If(seq.lfsr_step):
+                m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_MASK, 0))
 
         # -- Sample loader: two buffers, one filling while the other trains ----------------
         m.submodules.xbuf = xbuf = Memory(shape=f.input.shape, depth=2 * n0, init=[])
@@ -239,14 +240,9 @@ class LearnerCore(wiring.Component):
         # host read data, one cycle later
         host_bank_t1 = Signal.like(host_bank)
         m.d.sync += [host_bank_t1.eq(host_bank), host.rvalid.eq(host_read)]
-        bank_words = Cat(*(w_rd[p].data for p in range(P)))
-        m.d.comb += host.rdata.eq(bank_words.word_select(host_bank_t1, f.weight_acc.bits).as_signed()
-                                  if P > 1 else w_rd[0].data)
+        m.d.comb += host.rdata.eq(slot(Cat(*(w_rd[p].data for p in range(P))), host_bank_t1, f.weight_acc))
 
         # -- t1: operands ---------------------------------------------------------------------
-        def slot(word, index, fmt):
-            return word.word_select(slot_of(index), fmt.bits).as_signed() if P > 1 else word.as_signed()
-
         a_in = Signal(signed(lay.operand_b_width))
         delta = [Signal(f.error.shape, name=f"delta_{p}") for p in range(P)]
         with m.Switch(op1.layer):
@@ -295,9 +291,10 @@ class LearnerCore(wiring.Component):
         s_old = [delay(s_rd[p].data, 2, f"s_old_{p}") for p in range(P)] if batched else None
 
         # -- t3: accumulate, backward sum, update ---------------------------------------------
+        valid3 = [lane_valid(op3, p) for p in range(P)]
         m.submodules.backward = bwd = BackwardUnit(P, lay.product_width, lay.backward_sum_width)
         m.d.comb += [bwd.strobe.eq(is_op(op3, Op.BWD)), bwd.first.eq(op3.first), bwd.last.eq(op3.last),
-                     bwd.lane_valid.eq(Cat(*(lane_valid(op3, p) for p in range(P))))]
+                     bwd.lane_valid.eq(Cat(*valid3))]
         row_sum = [Signal(signed(lay.mac_sum_width), name=f"row_sum_{p}") for p in range(P)]
         for p, lane in enumerate(lanes):
             m.d.comb += [lane.first.eq(op3.first), lane.accumulate.eq(is_op(op3, Op.FWD)),
@@ -326,7 +323,7 @@ class LearnerCore(wiring.Component):
                     m.d.comb += v_new.eq(unit.v_new if plans[l].momentum_shift else v_old[p] if momentum else 0)
                     if batched:
                         m.d.comb += s_new.eq(unit.s_new)
-            upd = writing & lane_valid(op3, p)
+            upd = writing & valid3[p]
             host_write = host.write & ~seq.busy & (host_bank == p)
             m.d.comb += [
                 w_wr[p].addr.eq(Mux(upd, op3.waddr, host_addr)),

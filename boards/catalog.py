@@ -93,7 +93,7 @@ class BoardSpec:
 
 BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
     BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
-              clock_hz=12_000_000, lanes=2, data_words=65536, data_memory="spram",
+              clock_hz=12_000_000, lanes=1, data_words=65536, data_memory="spram",
               max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",

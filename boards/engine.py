@@ -202,12 +202,15 @@ class ProtocolEngine(wiring.Component):
         feed_k = Signal(range(geo.record_elements))
         feed_base = Signal(range(geo.spec.data_words + 1))
         feed_done = Signal()
-        results_in_epoch = Signal(32)
-        result_n = Signal(32)
+        results_per_epoch = geo.capacity * n_out
+        results_in_epoch = Signal(range(results_per_epoch + 1))
+        result_n = Signal(range(results_per_epoch))
         epochs_run = Signal(16)            # in this TRAIN
         epochs_total = Signal(16)          # since CLEAR
-        error_sum = Signal(64)
-        last_error_sum = Signal(64)
+        # wide enough for a whole epoch of the largest squared errors: it never wraps
+        sum_bits = min(64, 2 * f.error.bits + results_per_epoch.bit_length())
+        error_sum = Signal(sum_bits)
+        last_error_sum = Signal(sum_bits)
         e = self.result.payload.error
         square = Signal(unsigned(2 * f.error.bits))
         square_valid = Signal()
@@ -219,6 +222,10 @@ class ProtocolEngine(wiring.Component):
             m.d.comb += sample_word.eq(Mux(feed_k < n_in, byte, mem.rdata.as_signed()))
         else:
             m.d.comb += sample_word.eq(mem.rdata.as_signed())
+
+        # the memory word of value k of a sample: the feeder's while training, else LOAD_DATA's
+        sample_addr = Signal.like(mem.addr)
+        m.d.comb += sample_addr.eq(value_word(Mux(training, feed_base, record_base), Mux(training, feed_k, record_k)))
 
         start_feeder = Signal()
         with m.FSM(name="feeder"):
@@ -233,10 +240,10 @@ class ProtocolEngine(wiring.Component):
                 m.d.sync += [feed_base.eq(mem.rdata * geo.record_words), feed_k.eq(0)]
                 m.next = "READ"
             with m.State("READ"):
-                m.d.comb += mem.addr.eq(value_word(feed_base, feed_k))
+                m.d.comb += mem.addr.eq(sample_addr)
                 m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [mem.addr.eq(value_word(feed_base, feed_k)), self.sample.valid.eq(1)]
+                m.d.comb += [mem.addr.eq(sample_addr), self.sample.valid.eq(1)]
                 with m.If(self.sample.ready):
                     m.d.sync += feed_k.eq(feed_k + 1)
                     m.next = "READ"
@@ -253,29 +260,37 @@ class ProtocolEngine(wiring.Component):
         m.d.sync += [square.eq(e * e), square_valid.eq(take), square_last.eq(take & (result_n == results_in_epoch - 1))]
         with m.If(take):
             m.d.sync += result_n.eq(Mux(result_n == results_in_epoch - 1, 0, result_n + 1))
+        summed = Signal.like(error_sum)
+        m.d.comb += summed.eq(error_sum + square)
         with m.If(square_valid):
-            m.d.sync += error_sum.eq(error_sum + square)
+            m.d.sync += error_sum.eq(summed)
             with m.If(square_last):
-                m.d.sync += [last_error_sum.eq(error_sum + square), error_sum.eq(0),
+                m.d.sync += [last_error_sum.eq(summed), error_sum.eq(0),
                              epochs_run.eq(epochs_run + 1), epochs_total.eq(epochs_total + 1)]
 
         # -- Response payload bytes, produced as they are sent ---------------------------------
         identity = geo.identify_payload()
-        stats = Cat(self.steps, self.cycles, Const(0, 16), epochs_total, last_error_sum)
+        stats = Cat(self.steps, self.cycles, Const(0, 16), epochs_total, last_error_sum, Const(0, 64 - sum_bits))
         out_byte = Signal(8)
         out_ready = Signal(init=1)         # the byte at k can be sent
+        def byte_of(value, bytes_, index):
+            """Byte ``index`` of ``value``: a small multiplexer on the index's low bits, not a shifter."""
+            value = Value.cast(value)
+            with m.Switch(index[:max(1, (bytes_ - 1).bit_length())]):
+                for b in range(bytes_):
+                    with m.Case(b):
+                        m.d.comb += out_byte.eq(value[8 * b:8 * (b + 1)])
+
         with m.Switch(command):
             with m.Case(Command.IDENTIFY):
-                m.d.comb += out_byte.eq(Const(int.from_bytes(identity, "little"), 8 * len(identity))
-                                        .word_select(k, 8))
+                byte_of(Const(int.from_bytes(identity, "little"), 8 * len(identity)), len(identity), k)
             with m.Case(Command.STATS):
-                m.d.comb += out_byte.eq(stats.word_select(k, 8))
+                byte_of(stats, STATS_BYTES, k)
             with m.Case(Command.READ_WEIGHTS):
-                m.d.comb += out_byte.eq(sign_extend(host.rdata, 32).word_select(k[:2], 8))
+                byte_of(sign_extend(host.rdata, 32), 4, k)
             with m.Case(Command.INFER):
-                prediction = self.result.payload.prediction.as_signed()
-                m.d.comb += [out_byte.eq(sign_extend(prediction, 16).word_select(k[0], 8)),
-                             out_ready.eq(self.result.valid)]
+                byte_of(sign_extend(self.result.payload.prediction.as_signed(), 16), 2, k)
+                m.d.comb += out_ready.eq(self.result.valid)
         response_length = Signal(16)
 
         # -- The request/response FSM ----------------------------------------------------------
@@ -431,7 +446,7 @@ class ProtocolEngine(wiring.Component):
                             m.d.comb += [host.write.eq(1), host.wdata.eq(elem.as_signed()), advance.eq(1)]
                             next_weight()
                         with m.Case(Command.LOAD_DATA):
-                            m.d.comb += [mem.addr.eq(value_word(record_base, record_k)),
+                            m.d.comb += [mem.addr.eq(sample_addr),
                                          mem.wdata.eq(Mux(record_k < n_in, Cat(elem[16:24], elem[16:24]),
                                                           elem[16:32]) if geo.packed_inputs else elem[16:32]),
                                          mem.wmask.eq(low_byte_select(record_k)), advance.eq(1)]

@@ -39,6 +39,9 @@ from .update import UpdateUnit
 
 __all__ = ["LearnerCore", "weight_port_signature"]
 
+#: Activation, pre-activation and delta memories shallower than this are built from flip-flops.
+SMALL_MEMORY_WORDS = 16
+
 
 def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
     """Host access to every weight accumulator, from the host's side.
@@ -207,7 +210,9 @@ class LearnerCore(wiring.Component):
             for name, shape, rd, wr, gran in (("z", act_word, z_rd, z_wr, None), ("a", act_word, a_rd, a_wr, None),
                                               ("delta", err_word, d_rd, d_wr, f.error.bits)):
                 # A few words P values wide: flip-flops, not a block RAM per 16 bits of width.
-                mem = Memory(shape=shape, depth=lay.rounds(l), init=[], attrs={"ram_style": "logic"})
+                # From SMALL_MEMORY_WORDS words up, block RAM costs less than the flip-flops.
+                attrs = {"ram_style": "logic"} if lay.rounds(l) < SMALL_MEMORY_WORDS else {}
+                mem = Memory(shape=shape, depth=lay.rounds(l), init=[], attrs=attrs)
                 m.submodules[f"{name}_{l}"] = mem
                 rd.append(mem.read_port())
                 wr.append(mem.write_port(granularity=gran) if gran else mem.write_port())

@@ -1,7 +1,8 @@
 """Train on a board and on the fixed-point model side by side; compare them bit for bit.
 
 The host loads the model's initial weights and the data set, then per epoch
-loads the epoch's sample order, trains the board for one epoch, and reads
+loads the epoch's sample order (a data set larger than the board's memory is
+sent again each epoch, a memory's worth at a time, in the epoch's order), trains the board for one epoch, and reads
 back every weight, the step and cycle counters and the epoch's sum of squared
 output errors. Each must equal the model's. At the end the board and the
 model classify the test split, and their predictions must be equal too.
@@ -115,9 +116,8 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     check_task(config, task)
     codes = encode(config, task)
     n = len(codes.x_train)
-    if n > identity.capacity:
-        raise CompareError(f"the data set has {n} training samples and the board holds {identity.capacity}; "
-                           f"use a smaller data set or a board with more memory")
+    # a data set larger than the board's memory goes over the link again each epoch, a part at a time
+    resident = n <= identity.capacity
     model = FixedLearner(config)
     shapes = [w.shape for w in model.weights]
     client.clear()
@@ -126,15 +126,26 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     wrong = first_weight_mismatch(loaded, model.weights, -1)
     if wrong:
         raise CompareError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
-    _load_data(client, codes.x_train, codes.y_train)
+    if resident:
+        _load_data(client, codes.x_train, codes.y_train)
 
     epochs = task.default_epochs if epochs is None else epochs
     mismatches, first, step = 0, None, 0
     rows = []
     cycles_before = 0
     for epoch, order in enumerate(sample_order(n, epochs, None, seed)):
-        _load_order(client, order)
-        client.train(len(order), 1)
+        device_error_sum = 0
+        if resident:
+            _load_order(client, order)
+            client.train(len(order), 1)
+            device_error_sum = client.stats().last_epoch_error_sum
+        else:
+            for start, count in _chunks(len(order), identity.capacity):
+                part = order[start:start + count]
+                _load_data(client, codes.x_train[part], codes.y_train[part])
+                _load_order(client, np.arange(count))
+                client.train(count, 1)
+                device_error_sum += client.stats().last_epoch_error_sum
         traces = [model.step(codes.x_train[i], codes.y_train[i]) for i in order]
         model_error_sum = int(sum(int(np.sum(t.error.astype(np.int64) ** 2)) for t in traces))
         step += len(order)
@@ -142,13 +153,13 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
         if stats.steps != step:
             found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)
-        if stats.last_epoch_error_sum != model_error_sum:
+        if device_error_sum != model_error_sum:
             found = found or Mismatch(step - 1, "epoch_error_sum", len(shapes) - 1, 0,
-                                      stats.last_epoch_error_sum, model_error_sum)
+                                      device_error_sum, model_error_sum)
         if found:
             mismatches += 1
             first = first or found
-        row = EpochRow(epoch, step, stats.last_epoch_error_sum, model_error_sum, found is None,
+        row = EpochRow(epoch, step, device_error_sum, model_error_sum, found is None,
                        (stats.cycles - cycles_before) / len(order))
         cycles_before = stats.cycles
         rows.append(row)

@@ -117,3 +117,15 @@ def test_identify_and_errors_leave_the_board_working(odd_board):
                 call()
             assert error.value.status == status
         assert [np.array_equal(a, b) for a, b in zip(read_weights(client, shapes), before)] == [True] * 3
+
+
+def test_data_larger_than_the_board_goes_in_parts(tmp_path, rng):
+    """A board that holds 32 samples trains 90 a part at a time, still bit-exact."""
+    config = load_config(ODD_CONFIG)
+    small = replace(VIRTUAL, data_words=256)
+    assert BoardGeometry(config, small).capacity == 32
+    task = load_task(str(odd_data(tmp_path / "odd.csv", rng)))
+    with VirtualBoard(config, spec=small) as board, BoardClient(board.url) as client:
+        result = compare_board(client, config, task, epochs=2)
+    assert result.first_mismatch is None, str(result.first_mismatch)
+    assert (result.steps, result.mismatches) == (180, 0)

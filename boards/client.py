@@ -17,6 +17,9 @@ from .protocol import Command, FrameDecoder, ProtocolError, Status, encode_reque
 
 __all__ = ["BoardClient", "DeviceError", "Identity", "Stats"]
 
+#: A generous bound on one training step's time (a slow board, or the virtual board on a busy machine).
+TRAIN_SECONDS_PER_STEP = 0.01
+
 
 class DeviceError(ProtocolError):
     """The device answered with an error status."""
@@ -80,13 +83,17 @@ class BoardClient:
     def __exit__(self, *exc):
         self.close()
 
-    def request(self, command: int, payload: bytes = b"") -> bytes:
-        """Send one request; the OK response's payload."""
+    def request(self, command: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
+        """Send one request; the OK response's payload. ``timeout`` overrides the client's for this one."""
+        timeout = self.timeout if timeout is None else timeout
+        self._port.timeout = timeout
         self._port.write(encode_request(command, payload))
         while True:
             data = self._port.read(max(1, self._port.in_waiting))
             if not data:
-                raise ProtocolError(f"no answer to {Command(command).name} within {self.timeout} s")
+                name = Command(command).name if command in Command._value2member_map_ else f"0x{command:02x}"
+                raise ProtocolError(f"no answer to {name} within {timeout:g} s: is the board flashed "
+                                    f"and the port right?")
             frames = self._decoder.feed(data)
             if self._decoder.errors:
                 status, _ = self._decoder.errors.pop(0)
@@ -131,7 +138,9 @@ class BoardClient:
         self.request(Command.LOAD_ORDER, struct.pack("<HH", first, len(order)) + order.tobytes())
 
     def train(self, samples: int, epochs: int = 1) -> None:
-        self.request(Command.TRAIN, struct.pack("<HH", samples, epochs))
+        """Answers when training ends: allow up to TRAIN_SECONDS_PER_STEP per step on top of the timeout."""
+        self.request(Command.TRAIN, struct.pack("<HH", samples, epochs),
+                     timeout=self.timeout + samples * epochs * TRAIN_SECONDS_PER_STEP)
 
     def infer(self, x) -> np.ndarray:
         data = self.request(Command.INFER, np.asarray(x, dtype="<i2").tobytes())

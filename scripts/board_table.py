@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,8 @@ def main(argv=None) -> int:
             print(f"{name}: {error}", file=sys.stderr)
             failed.append(name)
             continue
-        reports[name] = report.to_dict()
+        # relative to where the command ran (build/BOARD/...), so the committed figures name no home folder
+        reports[name] = report.to_dict() | {"bitstream": os.path.relpath(report.bitstream)}
         print(f"{name}: {report.luts_used} / {report.luts_total} LUTs, {report.fmax_mhz:.1f} MHz "
               f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
 

@@ -423,12 +423,12 @@ def _used(used: int, total: int) -> str:
 def build_table(report) -> Table:
     """One build's resources and timing, one row per figure."""
     lanes = f"{report.lanes} lane{'s' if report.lanes > 1 else ''}"
-    table = Table(title=f"nfloop build: {report.board} ({report.device}), {report.config}, {lanes}",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title=f"nfloop build: {report.board}, {report.config}, {lanes}", box=box.SIMPLE,
+                  show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
     verdict = "[green]meets[/]" if report.meets_timing else "[bold red]misses[/]"
-    rows = [("clock", f"{report.clock_mhz:g} MHz"),
+    rows = [("FPGA", report.device), ("clock", f"{report.clock_mhz:g} MHz"),
             ("fmax (nextpnr)", f"{report.fmax_mhz:.1f} MHz, {verdict} the clock"),
             ("LUTs" if report.device.startswith("LFE5") else "logic cells", _used(report.luts_used, report.luts_total)),
             ("flip-flops", f"{report.ffs_used:,}"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from amaranth.hdl import Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
+from click.testing import CliRunner
 from nfloop.boards import build
 from nfloop.boards.build import BuildError, build_board, flash_board, overfull_cells, parse_nextpnr
 from nfloop.boards.catalog import BOARDS, board_spec
@@ -25,6 +26,8 @@ from nfloop.hdl.core import LearnerCore
 from nfloop.hdl.uart import UARTRx, UARTTx, bit_period
 from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
+from nfloop.scripts.board_table import markdown_table, replace_table
+from nfloop.scripts.cli import cli
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parents[2]
@@ -218,6 +221,33 @@ def test_flash_names_missing_usb_libraries(loader, tmp_path, monkeypatch):
     bitstream.write_bytes(b"\xff")
     with pytest.raises(BuildError, match="openFPGALoader needs libusb-1.0.so.0: install libusb-1.0 and libftdi1"):
         flash_board(board_spec("icebreaker"), bitstream)
+
+
+# -- the command line and the generated docs -------------------------------------------------
+
+def test_board_list_json_lists_every_board():
+    result = CliRunner().invoke(cli, ["board", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    boards = json.loads(result.stdout)
+    assert [b["name"] for b in boards] == list(BOARDS)
+    assert {"device", "clock_hz", "lanes", "data_words", "serial", "loader"} <= set(boards[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build", "--board", "nope"], "unknown board 'nope'"),
+    (["build", "--board", "icebreaker", "--config", "nope"], "neither a file nor a shipped config"),
+    (["flash", "--board", "ulx3s", "--bitstream", "missing.bit"], "run nfloop build --board ulx3s first"),
+])
+def test_bad_input_is_one_line_and_status_2(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_docs_table_is_generated_from_the_figures():
+    reports = json.loads(FULL_BASELINE.read_text())["boards"]
+    page = (ROOT / "docs" / "boards.md").read_text()
+    assert replace_table(page, markdown_table(reports)) == page
 
 
 # -- real builds ----------------------------------------------------------------------------

@@ -106,8 +106,8 @@ def yowasp_tools(family: str) -> dict[str, str]:
 
 
 def tool_environment(tools: dict[str, str]) -> dict[str, str]:
-    """os.environ with Amaranth's tool variables (YOSYS, NEXTPNR_ICE40, ...) naming the YoWASP tools,
-    so the generated build_nfloop.sh runs the same tools by hand."""
+    """os.environ with Amaranth's tool variables (YOSYS, NEXTPNR_ICE40, ...) naming the YoWASP tools:
+    each step runs in the environment build_nfloop.sh would need."""
     return dict(os.environ) | {tool.upper().replace("-", "_"): path for tool, path in tools.items()}
 
 

@@ -9,7 +9,7 @@ while nothing happens).
 from __future__ import annotations
 
 from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
@@ -80,8 +80,10 @@ class BoardTop(Elaboratable):
         m = Module()
         geo, spec = self.geometry, self.spec
         if platform is not None:
-            uart = platform.request("uart", 0)
-            m.d.comb += [self.rx.eq(uart.rx.i), uart.tx.o.eq(self.tx)]
+            pins = platform.request("uart", 0, dir="-")
+            m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)
+            m.submodules.tx_pin = tx_pin = io.Buffer("o", pins.tx)
+            m.d.comb += [self.rx.eq(rx_pin.i), tx_pin.o.eq(self.tx)]
         m.submodules.core = core = LearnerCore(geo.config, geo.lanes)
         m.submodules.engine = engine = ProtocolEngine(geo, core, spec.timeout_cycles)
         m.submodules.memory = memory = DataMemory(spec.data_words, spec.data_memory)

@@ -1,8 +1,7 @@
 """boards/build.py: nextpnr's figures parsed from captured logs, the failure messages, the flash
 command line, and real YoWASP builds of a small design against a committed baseline.
 
-The small builds put the learner core between a UART receiver and transmitter
-(:class:`CoreOverUART`): what they track is the build flow and the core's size, not the board top's.
+The small builds are the board top with the xor config and one lane.
 Set ``NFLOOP_UPDATE_BASELINE=1`` to rewrite ``data/small_builds.json`` from a run (without ``-n``:
 the two builds update one file), and
 ``NFLOOP_FULL_BUILDS=1`` to also rebuild every board's top with the digits config and check
@@ -16,14 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Elaboratable, Instance, Module, Signal
+from amaranth.hdl import Elaboratable, Instance, Module
 from amaranth.lib import io
 from click.testing import CliRunner
 from nfloop.boards import build
 from nfloop.boards.build import BuildError, build_board, flash_board, overfull_cells, parse_nextpnr
 from nfloop.boards.catalog import BOARDS, board_spec
-from nfloop.hdl.core import LearnerCore
-from nfloop.hdl.uart import UARTRx, UARTTx, bit_period
+from nfloop.boards.top import BoardTop
 from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
 from nfloop.scripts.board_table import markdown_table, replace_table
@@ -35,36 +33,6 @@ SMALL_BASELINE = DATA / "small_builds.json"
 FULL_BASELINE = ROOT / "docs" / "figures" / "boards.json"
 #: One board per FPGA family for the small builds: the smallest device of each builds fastest.
 SMALL_BOARDS = {"ice40": "icebreaker", "ecp5": "orangecrab"}
-
-
-class CoreOverUART(Elaboratable):
-    """The learner core fed by a UART receiver, its results XORed into bytes for a UART transmitter,
-    so that nothing of it is unobservable and Yosys keeps it all."""
-
-    def __init__(self, config, spec):
-        self.config, self.spec = config, spec
-
-    def elaborate(self, platform):
-        m = Module()
-        pins = platform.request("uart", 0, dir="-")
-        m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)
-        m.submodules.tx_pin = tx_pin = io.Buffer("o", pins.tx)
-        period = bit_period(self.spec.clock_hz, self.spec.baud)
-        m.submodules.core = core = LearnerCore(self.config, lanes=self.spec.lanes)
-        m.submodules.rx = rx = UARTRx(period)
-        m.submodules.tx = tx = UARTTx(period)
-        learn = Signal(init=1)
-        with m.If(rx.framing_error):                     # a break toggles learning
-            m.d.sync += learn.eq(~learn)
-        result = core.o_stream.payload
-        m.d.comb += [
-            rx.rx.eq(rx_pin.i), tx_pin.o.eq(tx.tx), core.learn.eq(learn),
-            core.i_stream.payload.data.eq(rx.o_stream.payload.as_signed()),
-            core.i_stream.valid.eq(rx.o_stream.valid), rx.o_stream.ready.eq(core.i_stream.ready),
-            tx.i_stream.payload.eq(result.prediction[:8] ^ result.error[:8] ^ core.steps[:8]),
-            tx.i_stream.valid.eq(core.o_stream.valid), core.o_stream.ready.eq(tx.i_stream.ready),
-        ]
-        return m
 
 
 def small_spec(board):
@@ -120,7 +88,7 @@ def test_orangecrab_plan_needs_no_dfu_suffix():
     spec = board_spec("orangecrab")
     platform = build._build_only(spec.platform(), build.yowasp_tools("ecp5"))
     assert "dfu-suffix" not in platform.required_tools
-    plan = platform.build(CoreOverUART(xor_config(), small_spec("orangecrab")), name="nfloop", do_build=False)
+    plan = platform.build(BoardTop(xor_config(), small_spec("orangecrab")), name="nfloop", do_build=False)
     commands = json.loads(plan.files["build_nfloop.json"])["commands"]
     assert [argv[0] for argv in commands] == ["yosys", "nextpnr-ecp5", "ecppack"]
 
@@ -161,8 +129,7 @@ def test_design_that_does_not_fit_names_the_cells(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "yowasp_tools", lambda family: tools)
     out = tmp_path / "out"
     with pytest.raises(BuildError) as caught:
-        build_board(small_spec("icebreaker"), xor_config(), out_dir=out,
-                    top=CoreOverUART(xor_config(), small_spec("icebreaker")))
+        build_board(small_spec("icebreaker"), xor_config(), out_dir=out)
     assert str(caught.value) == (f"the design does not fit the iCE40UP5K on icebreaker: needs 5713 of 5280 "
                                  f"ICESTORM_LC (see {out / 'nfloop.tim'}); use fewer lanes or a smaller network")
 
@@ -287,7 +254,7 @@ def test_small_build_against_baseline(family, tmp_path):
     """One real build per family (xor, one lane): sane figures, then within the baseline's tolerances."""
     spec = small_spec(SMALL_BOARDS[family])
     config = xor_config()
-    report = build_board(spec, config, out_dir=tmp_path, top=CoreOverUART(config, spec))
+    report = build_board(spec, config, out_dir=tmp_path)
     check_sane(report, spec)
     assert Path(report.bitstream) == tmp_path / f"nfloop.{spec.bitstream}"
     baselines = json.loads(SMALL_BASELINE.read_text()) if SMALL_BASELINE.is_file() else {}

@@ -57,6 +57,8 @@ class VirtualBoard:
         if not found:
             error = self._process.stderr.read() if self._process.poll() is not None else ""
             self.close()
+            if "Address already in use" in error:
+                raise ToolchainError(f"port {port} is in use: choose another with --port (0 picks a free one)")
             raise ToolchainError(f"the virtual board did not start: {(line + error).strip() or 'no output'}")
         self.host, self.port = found.group(1), int(found.group(2))
         # keep draining stdout so the board never blocks on a full pipe

@@ -27,6 +27,7 @@ from rich.table import Table
 from .. import __version__
 from ..boards.build import BuildError
 from ..boards.catalog import BOARDS, BoardSpec, board_spec
+from ..boards.protocol import ProtocolError
 from ..hdl.toolchain import ToolchainError
 from ..model.config import ConfigError, LearnerConfig, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
@@ -42,7 +43,7 @@ class NfloopGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (ConfigError, TaskError, ToolchainError, BuildError) as error:
+        except (ConfigError, TaskError, ToolchainError, BuildError, ProtocolError) as error:
             err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
@@ -531,6 +532,82 @@ def board_list_command(as_json):
     for name, cells in rows.items():
         table.add_row(name, *map(escape, cells))
     out.print(table)
+
+
+# -- the virtual board and bit-exact comparison on a board ----------------------------------
+
+@cli.command("serve-sim")
+@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
+              help="Learner config (TOML) or a shipped config name.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4567, show_default=True,
+              help="TCP port on 127.0.0.1 (0: any free port).")
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a VCD of the whole board top here (large: for short sessions).")
+def serve_sim_command(config_name, port, trace):
+    """Run the virtual board: the board top in Verilator, its UART on socket://127.0.0.1:PORT.
+
+    Stops with Ctrl-C.
+    """
+    from ..boards.virtual import VirtualBoard
+    if trace is not None and trace.suffix.lower() != ".vcd":
+        raise ConfigError(f"the virtual board writes VCD waveforms: name the trace file *.vcd, not {trace.name}")
+    config = named_config(config_name)
+    with err.status("building the virtual board (once per config)"):
+        board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False))
+    with board:
+        out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
+        out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)
+        try:
+            board.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+@cli.command("compare")
+@click.option("--port", "url", required=True, metavar="URL",
+              help="The board's serial port (/dev/ttyUSB1, COM3) or socket://127.0.0.1:PORT.")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
+@click.option("--config", "config_name", metavar="FILE|NAME",
+              help="The config the board was built from (default: the task's).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True,
+              help="Serial baud rate the board was built for.")
+@click.option("--json", "as_json", is_flag=True)
+def compare_command(url, task_name, config_name, epochs, seed, baud, as_json):
+    """Train on a board and on the fixed-point model; compare every weight after every epoch.
+
+    Exit status 1 on any mismatch, 2 if the board was built from another config.
+    """
+    from ..boards.client import BoardClient
+    from ..boards.compare import compare_board
+    task = load_task(task_name)
+    config = resolve_config(config_name, task)
+    epochs = task.default_epochs if epochs is None else epochs
+    table = Table(title=f"nfloop compare: {task.name} on {url}", box=box.SIMPLE_HEAD)
+    for name in ("epoch", "steps", "device Σe²", "model Σe²", "weights", "cycles/step"):
+        table.add_column(name, justify="right")
+    with BoardClient(url, baudrate=baud) as client, \
+            progress_bar(epochs * len(task.x_train), f"{task.name} board vs model", not as_json) as advance:
+        def on_epoch(row):
+            table.add_row(str(row.epoch), f"{row.steps:,}", f"{row.device_error_sum:,}", f"{row.model_error_sum:,}",
+                          "equal" if row.weights_equal else "[bold red]differ[/]", f"{row.cycles_per_step:.1f}")
+        result = compare_board(client, config, task, epochs=epochs, seed=seed, progress=advance, on_epoch=on_epoch)
+    print_warnings(result.warnings)
+    if as_json:
+        out.print_json(json.dumps(result.summary()))
+    else:
+        out.print(table)
+        if result.test_accuracy is not None:
+            out.print(f"test accuracy: board {result.test_accuracy:.2%}, model {result.model_test_accuracy:.2%}")
+        out.print(f"device cycles per step: {result.device_cycles_per_step:.1f}")
+        if result.first_mismatch:
+            out.print(f"[bold red]first mismatch:[/] {result.first_mismatch}")
+        else:
+            out.print(f"bit-exact: {result.steps:,} steps, {result.epochs} epochs, 0 mismatches")
+    if result.mismatches:
+        sys.exit(1)
 
 
 def main():

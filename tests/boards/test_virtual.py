@@ -1,11 +1,13 @@
 """The virtual board (board top in Verilator behind a TCP socket) against the fixed-point model."""
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from nfloop.boards import compare as compare_module
 from nfloop.boards.catalog import VIRTUAL
 from nfloop.boards.client import BoardClient, DeviceError
@@ -15,6 +17,7 @@ from nfloop.boards.protocol import Status
 from nfloop.boards.virtual import VirtualBoard
 from nfloop.model import default_config, load_task
 from nfloop.model.config import load_config
+from nfloop.scripts.cli import cli
 
 ODD_CONFIG = Path(__file__).with_name("data") / "odd.toml"
 
@@ -129,3 +132,23 @@ def test_data_larger_than_the_board_goes_in_parts(tmp_path, rng):
         result = compare_board(client, config, task, epochs=2)
     assert result.first_mismatch is None, str(result.first_mismatch)
     assert (result.steps, result.mismatches) == (180, 0)
+
+
+def test_compare_command(odd_board, tmp_path, rng):
+    data = odd_data(tmp_path / "odd.csv", rng)
+    args = ["compare", "--port", odd_board.url, "--task", str(data), "--config", str(ODD_CONFIG), "--epochs", "2"]
+    result = CliRunner().invoke(cli, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["epochs"], summary["steps"], summary["mismatches"], summary["first_mismatch"]) == (2, 180, 0, None)
+    assert summary["device_cycles_per_step"] > 0 and summary["test_accuracy"] is None
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and "bit-exact: 180 steps, 2 epochs, 0 mismatches" in table.stdout
+    refused = CliRunner().invoke(cli, ["compare", "--port", odd_board.url, "--task", "xor"])
+    assert refused.exit_code == 2 and "built from another config" in refused.stderr
+    assert "Traceback" not in refused.output
+
+
+def test_serve_sim_refuses_a_taken_port(odd_board):
+    result = CliRunner().invoke(cli, ["serve-sim", "--config", str(ODD_CONFIG), "--port", str(odd_board.port)])
+    assert result.exit_code == 2 and f"port {odd_board.port} is in use" in result.stderr

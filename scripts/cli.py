@@ -214,16 +214,35 @@ def demo_command(out_dir, quick):
               f"{cosim.test_accuracy:.2%} on the hardware, {cosim.model_test_accuracy:.2%} in the model",
               highlight=False, soft_wrap=True)
     summary["hardware"] = cosim.summary()
+    board = compare_on_virtual_board(default_config(digits), digits, 1)
+    verdict = "bit-exact" if board.mismatches == 0 else "MISMATCH"
+    out.print(f"Digits learner on the virtual board (board top in Verilator, over its UART): {verdict}: "
+              f"{board.steps:,} steps, {board.mismatches} mismatches, test accuracy "
+              f"{board.test_accuracy:.2%} on the board, {board.model_test_accuracy:.2%} in the model",
+              highlight=False, soft_wrap=True)
+    summary["virtual_board"] = board.summary()
     for runs in summary.values():
         for r in runs if isinstance(runs, list) else [runs]:
             warnings += r["warnings"]
     print_warnings(sorted(set(warnings)))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    if cosim.mismatches:
-        err.print(f"[bold red]hardware and model differ:[/] {cosim.first_mismatch}")
-        sys.exit(1)
+    for result in (cosim, board):
+        if result.mismatches:
+            err.print(f"[bold red]hardware and model differ:[/] {result.first_mismatch}")
+            sys.exit(1)
     out.print(f"figures and summary.json in [bold]{out_dir}/[/]: "
               + ", ".join(p.name for p in figures) + f"  ({time.perf_counter() - start:.0f} s)")
+
+
+def compare_on_virtual_board(config, task, epochs):
+    from ..boards.client import BoardClient
+    from ..boards.compare import compare_board
+    from ..boards.virtual import VirtualBoard
+    with err.status("building and starting the virtual board"):
+        board = VirtualBoard(config, log=lambda text: err.print(text, highlight=False))
+    with board, BoardClient(board.url) as client, \
+            progress_bar(epochs * len(task.x_train), f"{task.name} virtual board vs model") as advance:
+        return compare_board(client, config, task, epochs=epochs, progress=advance)
 
 
 # -- sim, verilog ---------------------------------------------------------------------------

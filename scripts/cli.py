@@ -113,6 +113,14 @@ def results_table(results: list[TrainResult], title: str) -> Table:
     return table
 
 
+def print_verdict(result, what: str):
+    """The last line of a hardware-against-model run: where they first differ, or that they never do."""
+    if result.first_mismatch:
+        out.print(f"[bold red]first mismatch:[/] {result.first_mismatch}")
+    else:
+        out.print(f"bit-exact: {what}, 0 mismatches")
+
+
 def print_warnings(warnings):
     for w in warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
@@ -303,10 +311,7 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
         for row in rows:
             table.add_row(*row)
         out.print(table)
-        if result.first_mismatch:
-            out.print(f"[bold red]first mismatch:[/] {result.first_mismatch}")
-        else:
-            out.print(f"bit-exact: {result.steps:,} steps, 0 mismatches")
+        print_verdict(result, f"{result.steps:,} steps")
     if result.mismatches:
         sys.exit(1)
 
@@ -621,10 +626,7 @@ def compare_command(url, task_name, config_name, epochs, seed, baud, as_json):
         if result.test_accuracy is not None:
             out.print(f"test accuracy: board {result.test_accuracy:.2%}, model {result.model_test_accuracy:.2%}")
         out.print(f"device cycles per step: {result.device_cycles_per_step:.1f}")
-        if result.first_mismatch:
-            out.print(f"[bold red]first mismatch:[/] {result.first_mismatch}")
-        else:
-            out.print(f"bit-exact: {result.steps:,} steps, {result.epochs} epochs, 0 mismatches")
+        print_verdict(result, f"{result.steps:,} steps, {result.epochs} epochs")
     if result.mismatches:
         sys.exit(1)
 

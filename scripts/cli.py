@@ -473,15 +473,17 @@ def build_table(report) -> Table:
               help="Learner config (TOML) or a shipped config name.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Build folder (default: build/BOARD).")
+@click.option("--baud", type=click.IntRange(min=1),
+              help="UART baud rate (default 115200; up to the board's serial bridge, see nfloop board list).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def build_command(board_name, config_name, out_dir, as_json):
+def build_command(board_name, config_name, out_dir, baud, as_json):
     """Build a board's bitstream with the YoWASP tools and report its resources and timing.
 
     The products (nfloop.bin or nfloop.bit, the tool logs and nfloop.build.json) go to the build
     folder. Exit status 1 if the design misses the board's clock.
     """
     from ..boards.build import build_board, save_report
-    spec = board_spec(board_name)
+    spec = board_spec(board_name).with_baud(baud)
     config = named_config(config_name)
     out_dir = out_dir or Path("build") / spec.name
     with step_status(f"building {spec.name}") as step:

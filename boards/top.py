@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In
 
 from ..hdl.core import LearnerCore
 from ..hdl.uart import UARTRx, UARTTx, bit_period
-from ..model.config import LearnerConfig
+from ..model.config import ConfigError, LearnerConfig
 from .catalog import BoardSpec
 from .engine import ProtocolEngine, data_port_signature
 from .geometry import BoardGeometry
@@ -69,9 +69,13 @@ class BoardTop(Elaboratable):
     """Everything on the FPGA for ``config`` on the board ``spec``."""
 
     def __init__(self, config: LearnerConfig, spec: BoardSpec):
-        self.geometry = BoardGeometry(config, spec)
+        try:
+            self.geometry = BoardGeometry(config, spec)
+            self.period = bit_period(spec.clock_hz, spec.baud)
+        except ConfigError:
+            self._MustUse__silence = True        # a top that failed validation is not an unused one
+            raise
         self.spec = spec
-        self.period = bit_period(spec.clock_hz, spec.baud)
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)
         self.idle = Signal()

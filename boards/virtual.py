@@ -55,8 +55,8 @@ class VirtualBoard:
         line = self._process.stdout.readline()
         found = re.match(r"listening on ([\d.]+):(\d+)", line)
         if not found:
-            error = self._process.stderr.read() if self._process.poll() is not None else ""
-            self.close()
+            self.close()                        # stdout ended or said something else: the board is stopping
+            error = self._process.stderr.read()
             if "Address already in use" in error:
                 raise ToolchainError(f"port {port} is in use: choose another with --port (0 picks a free one)")
             raise ToolchainError(f"the virtual board did not start: {(line + error).strip() or 'no output'}")

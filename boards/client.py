@@ -21,14 +21,17 @@ __all__ = ["BoardClient", "DeviceError", "Identity", "Stats"]
 TRAIN_SECONDS_PER_STEP = 0.01
 
 
+def _name(codes, value: int) -> str:
+    """A command's or status's name, or its hex code when the protocol has none."""
+    return codes(value).name if value in codes._value2member_map_ else f"0x{value:02x}"
+
+
 class DeviceError(ProtocolError):
     """The device answered with an error status."""
 
     def __init__(self, status: int, command: int):
         self.status = status
-        name = Status(status).name if status in Status._value2member_map_ else f"0x{status:02x}"
-        command_name = Command(command).name if command in Command._value2member_map_ else f"0x{command:02x}"
-        super().__init__(f"the device answered {name} to {command_name}")
+        super().__init__(f"the device answered {_name(Status, status)} to {_name(Command, command)}")
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,8 @@ class BoardClient:
         while True:
             data = self._port.read(max(1, self._port.in_waiting))
             if not data:
-                name = Command(command).name if command in Command._value2member_map_ else f"0x{command:02x}"
-                raise ProtocolError(f"no answer to {name} within {timeout:g} s: is the board flashed "
-                                    f"and the port right?")
+                raise ProtocolError(f"no answer to {_name(Command, command)} within {timeout:g} s: "
+                                    f"is the board flashed and the port right?")
             frames = self._decoder.feed(data)
             if self._decoder.errors:
                 status, _ = self._decoder.errors.pop(0)

@@ -135,21 +135,19 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     cycles_before = 0
     for epoch, order in enumerate(sample_order(n, epochs, None, seed)):
         device_error_sum = 0
-        if resident:
-            _load_order(client, order)
-            client.train(len(order), 1)
-            device_error_sum = client.stats().last_epoch_error_sum
-        else:
-            for start, count in _chunks(len(order), identity.capacity):
+        for start, count in _chunks(len(order), n if resident else identity.capacity):
+            if resident:
+                _load_order(client, order)
+            else:
                 part = order[start:start + count]
                 _load_data(client, codes.x_train[part], codes.y_train[part])
                 _load_order(client, np.arange(count))
-                client.train(count, 1)
-                device_error_sum += client.stats().last_epoch_error_sum
+            client.train(count, 1)
+            stats = client.stats()
+            device_error_sum += stats.last_epoch_error_sum
         traces = [model.step(codes.x_train[i], codes.y_train[i]) for i in order]
         model_error_sum = int(sum(int(np.sum(t.error.astype(np.int64) ** 2)) for t in traces))
         step += len(order)
-        stats = client.stats()
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
         if stats.steps != step:
             found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)

@@ -84,13 +84,17 @@ def run_core(dut, xs, ys, stall_rng=None, timeout_cycles=200_000):
             weights.append(w)
         counters["steps"], counters["cycles"] = ctx.get(dut.steps), ctx.get(dut.cycles)
 
+    async def watchdog(ctx):
+        for _ in range(timeout_cycles):
+            await ctx.tick()
+        raise AssertionError(f"the core produced {len(results)} of {len(xs) * n_out} results "
+                             f"within {timeout_cycles} cycles")
+
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(source, background=True)
+    sim.add_testbench(watchdog, background=True)
     sim.add_testbench(sink)
-    sim.run_until(timeout_cycles * 1e-6)
-    if not counters:
-        raise AssertionError(f"the core produced {len(results)} of {len(xs) * n_out} results "
-                             f"within {timeout_cycles} cycles")
+    sim.run()            # ends with the sink; the watchdog only fails a hang
     out = np.array(results, dtype=np.int64).reshape(len(xs), n_out, 2)
     return out[..., 0], out[..., 1], weights, counters["steps"], counters["cycles"]

@@ -10,7 +10,7 @@ from ..model.config import ActivationKind, LearnerConfig
 from ..model.fixed import LayerPlan
 from .arith import saturate, shift_round
 
-__all__ = ["ActivationUnit", "WindowUnit"]
+__all__ = ["ActivationUnit", "WindowBit", "WindowApply", "WindowUnit"]
 
 
 def _sign(value, threshold):
@@ -52,8 +52,67 @@ class ActivationUnit(wiring.Component):
         return m
 
 
+class WindowBit(wiring.Component):
+    """Whether the window lets a difference through at z: one bit per unit is all the backward pass keeps.
+
+    Rectangular windows pass ``g`` where ``lo <= z <= hi``; in derivative mode
+    the bit says ``sigma'(z) = 1`` (leaky ReLU: the positive side; sign and
+    staircase: never).
+
+    Members
+    -------
+    z : In(activation)
+    bit : Out(1)
+    """
+
+    def __init__(self, config: LearnerConfig, layer: int):
+        self._plan = LayerPlan.build(config, layer)
+        super().__init__({"z": In(config.formats.activation.shape), "bit": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p, z = self._plan, self.z
+        if p.derivative:
+            bit = {ActivationKind.IDENTITY: 1, ActivationKind.RELU: z > 0, ActivationKind.LEAKY_RELU: z > 0,
+                   ActivationKind.HARDTANH: (z > p.clip_lo) & (z < p.clip_hi)}.get(p.kind, 0)
+        else:
+            bit = 1
+            if p.window_lo is not None:
+                bit = z >= p.window_lo
+            if p.window_hi is not None:
+                bit = bit & (z <= p.window_hi)
+        m.d.comb += self.bit.eq(bit)
+        return m
+
+
+class WindowApply(wiring.Component):
+    """delta = g where the window bit is set, else 0 (leaky ReLU's derivative: g times its slope).
+
+    Members
+    -------
+    g : In(error)
+    bit : In(1)
+    delta : Out(error)
+    """
+
+    def __init__(self, config: LearnerConfig, layer: int):
+        self._plan = LayerPlan.build(config, layer)
+        self._config = config
+        f = config.formats
+        super().__init__({"g": In(f.error.shape), "bit": In(1), "delta": Out(f.error.shape)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p, cfg = self._plan, self._config
+        other = 0
+        if p.derivative and p.kind is ActivationKind.LEAKY_RELU:
+            other = saturate(shift_round(self.g, p.slope_shift, cfg.forward_rounding), cfg.formats.error)
+        m.d.comb += self.delta.eq(Mux(self.bit, self.g, other))
+        return m
+
+
 class WindowUnit(wiring.Component):
-    """delta = g (.) s(z): :func:`nfloop.model.fixed.apply_window`.
+    """delta = g (.) s(z): :func:`nfloop.model.fixed.apply_window`, as :class:`WindowBit` then :class:`WindowApply`.
 
     Members
     -------
@@ -65,35 +124,14 @@ class WindowUnit(wiring.Component):
     """
 
     def __init__(self, config: LearnerConfig, layer: int):
-        self._plan = LayerPlan.build(config, layer)
-        self._config = config
+        self._config, self._layer = config, layer
         f = config.formats
         super().__init__({"g": In(f.error.shape), "z": In(f.activation.shape),
                           "delta": Out(f.error.shape)})
 
     def elaborate(self, platform):
         m = Module()
-        p, g, z = self._plan, self.g, self.z
-        if p.derivative:
-            kind = p.kind
-            if kind is ActivationKind.IDENTITY:
-                out = g
-            elif kind is ActivationKind.RELU:
-                out = Mux(z > 0, g, 0)
-            elif kind is ActivationKind.LEAKY_RELU:
-                slope = saturate(shift_round(g, p.slope_shift, self._config.forward_rounding),
-                                 self._config.formats.error)
-                out = Mux(z > 0, g, slope)
-            elif kind is ActivationKind.HARDTANH:
-                out = Mux((z > p.clip_lo) & (z < p.clip_hi), g, 0)
-            else:
-                out = 0
-        else:
-            inside = 1
-            if p.window_lo is not None:
-                inside = z >= p.window_lo
-            if p.window_hi is not None:
-                inside = inside & (z <= p.window_hi)
-            out = Mux(inside, g, 0)
-        m.d.comb += self.delta.eq(out)
+        m.submodules.bit = bit = WindowBit(self._config, self._layer)
+        m.submodules.apply = apply = WindowApply(self._config, self._layer)
+        m.d.comb += [bit.z.eq(self.z), apply.g.eq(self.g), apply.bit.eq(bit.bit), self.delta.eq(apply.delta)]
         return m

@@ -10,7 +10,7 @@ from amaranth.hdl import Const, Mux, Value, signed
 
 from ..model.config import QFormat, Rounding
 
-__all__ = ["saturate", "shift_round", "requantise", "view"]
+__all__ = ["saturate", "shift_round", "requantise", "weight_view", "const_mul"]
 
 
 def saturate(value: Value, fmt: QFormat) -> Value:
@@ -44,6 +44,20 @@ def requantise(value: Value, shift: int, fmt: QFormat, rounding: Rounding, rand=
     return saturate(shift_round(value, shift, rounding, rand), fmt)
 
 
-def view(w_acc: Value, shift: int, fmt: QFormat) -> Value:
+def weight_view(w_acc: Value, shift: int, fmt: QFormat) -> Value:
     """The MAC's weight: the top ``fmt.bits`` bits of the accumulator (floor)."""
     return Value.cast(w_acc)[shift:shift + fmt.bits].as_signed()
+
+
+def const_mul(value: Value, factor: int) -> Value:
+    """``value * factor`` for a constant ``factor >= 0``, as a sum of shifted copies.
+
+    Not a model function: address arithmetic. Yosys maps every ``*``, even by a
+    constant, onto a DSP block on iCE40; a sum of shifts stays in the fabric.
+    """
+    value = Value.cast(value)
+    terms = [value << b for b in range(factor.bit_length()) if factor >> b & 1]
+    total = Const(0, 1)
+    for term in terms:
+        total = total + term
+    return total

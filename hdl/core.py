@@ -1,45 +1,50 @@
 """The learner core: lanes, memories and the pipeline that runs the sequencer's micro-ops.
 
-Pipeline of one micro-op issued in cycle t0 (see :mod:`nfloop.hdl.sequencer`):
+A micro-op issued in cycle t0 (:mod:`nfloop.hdl.sequencer`) moves down one
+pipeline; :class:`nfloop.hdl.timing.CoreTiming` numbers its stages:
 
-- t0: memory reads (weights, momentum, batch sums, input, activations, deltas).
-- t1: operand selection into the lanes; ERR ops compute the error and the
-  output window here and write delta_L and the result FIFO.
-- t1 -> t3: the lanes' registered multiply (the DSP's input and output registers).
-- t3: FWD accumulates; BWD sums across lanes; UPD runs the update units and
-  writes weights, momentum and batch sums back.
-- t4: a FWD row's sum is requantised and activated into the layer's z/a
-  memories; a finished BWD column is requantised, windowed by the previous
-  layer's z and written to that layer's delta memory.
+- t0: the weight banks and the vector memories are read.
+- operand stage: each lane's operands, registered per lane (the DSP's input
+  registers follow): weight and input forward, weight and delta backward,
+  delta and input for an update.
+- product stage: the products. Forward and backward products enter the adder
+  tree; an update product enters the lane's update unit, whose result is
+  written back to the banks.
+- a layer's tap: its round sums (over the C_l columns forward, over the G_l
+  groups backward) go into the round accumulators.
+- round sum + write-back: a finished forward round becomes activations and
+  window bits (the output layer: errors, deltas and results); a finished
+  backward round becomes the previous layer's deltas.
 
-Activations, pre-activations and deltas are stored ``P`` to a word (slot p
-of word r is unit r*P + p), so a FWD or BWD round reads or writes all lanes
-at once.
+Inputs, activations, window bits and deltas live in small memories of
+:meth:`~nfloop.hdl.layout.CoreLayout.vector_slots` values a word, written
+and read a round at a time.
 """
 
 from __future__ import annotations
 
+import math
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.config import ConfigError, LearnerConfig
+from ..model.config import LearnerConfig, Rounding
 from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
-from .activation import ActivationUnit, WindowUnit
-from .arith import requantise, saturate, view
-from .backward import BackwardUnit
-from .error import ErrorUnit
-from .layout import CoreLayout
-from .mac import MacLane
+from .arith import const_mul, saturate, weight_view
+from .layout import CoreLayout, log2
+from .mac import Multiplier
 from .sequencer import Op, Sequencer
+from .timing import MEMORY_LATENCY, CoreTiming
+from .tree import ReductionTree, bit_reverse
 from .update import UpdateUnit
+from .writeback import ColumnWriteback, RowWriteback
 
 __all__ = ["LearnerCore", "weight_port_signature"]
 
-#: Activation, pre-activation and delta memories shallower than this are built from flip-flops.
+#: Vector memories shallower than this are built from flip-flops rather than a block RAM each.
 SMALL_MEMORY_WORDS = 16
 
 
@@ -47,8 +52,8 @@ def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
     """Host access to every weight accumulator, from the host's side.
 
     ``write`` / ``read`` are one-cycle strobes, honoured only while the core
-    is not ``busy``; ``rdata`` is valid in the cycle ``rvalid`` is set (the
-    cycle after ``read``).
+    is not ``busy``, one per cycle; ``rdata`` is valid in the cycle ``rvalid``
+    is set, :attr:`LearnerCore.weight_read_latency` cycles after ``read``.
     """
     L = layout.layers
     acc = layout.config.formats.weight_acc.shape
@@ -61,6 +66,52 @@ def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
     })
 
 
+class _Slots:
+    """A memory of ``slots`` values a word, ``width`` bits each, written and read several values at a time."""
+
+    def __init__(self, m: Module, name: str, slots: int, width: int, depth: int, small: bool = True):
+        self.slots, self.width, self.depth = slots, width, depth
+        attrs = {"ram_style": "logic"} if small and depth < SMALL_MEMORY_WORDS else {}
+        m.submodules[name] = mem = Memory(shape=unsigned(slots * width), depth=max(depth, 1), init=[],
+                                          attrs=attrs)
+        self.rd = mem.read_port()
+        self.wr = mem.write_port(granularity=width)
+
+    def place(self, m: Module, index, count: int):
+        """Word and first slot of the ``count`` values of block ``index`` (blocks of ``count`` values)."""
+        ratio = self.slots // count
+        word = index >> log2(ratio) if ratio > 1 else index
+        offset = (index[:log2(ratio)] if ratio > 1 else Const(0, 1))
+        return word, offset, ratio
+
+    def read(self, m: Module, index, count: int, at_word=None):
+        """Set the read address for block ``index`` of ``count`` values (clamped into the memory)."""
+        word, _, _ = self.place(m, index, count)
+        m.d.comb += self.rd.addr.eq(Mux(word >= self.depth, 0, word) if at_word is None else at_word)
+
+    def values(self, m: Module, index, count: int, name: str):
+        """The ``count`` values of block ``index`` from the read data (``index`` as of the read's answer)."""
+        _, offset, ratio = self.place(m, index, count)
+        out = [Signal(self.width, name=f"{name}_{c}") for c in range(count)]
+        for o in range(ratio):
+            with m.If(offset == o):
+                for c in range(count):
+                    slot = o * count + c
+                    m.d.comb += out[c].eq(self.rd.data[slot * self.width:(slot + 1) * self.width])
+        return out
+
+    def write(self, m: Module, index, values, valid, enable):
+        """Write ``values`` (a block of ``len(values)``) as block ``index``; ``valid[c]`` per value."""
+        count = len(values)
+        word, offset, ratio = self.place(m, index, count)
+        mask = Cat(*valid)
+        m.d.comb += [self.wr.addr.eq(word), self.wr.data.eq(Cat(*(list(values) * ratio)))]
+        with m.If(enable):
+            for o in range(ratio):
+                with m.If(offset == o):
+                    m.d.comb += self.wr.en.eq(mask << (o * count))
+
+
 class LearnerCore(wiring.Component):
     """A negative-feedback learner that trains on every sample it receives.
 
@@ -68,9 +119,11 @@ class LearnerCore(wiring.Component):
     ----------
     config : LearnerConfig
     lanes : int
-        P, the number of MAC lanes (a power of two).
+        P, the number of multipliers (a power of two).
     weights : list of arrays, optional
         Initial weight_acc codes per layer; default: the config's initial weights.
+    columns : tuple of int, optional
+        The lane mapping per layer (:class:`~nfloop.hdl.layout.CoreLayout`); default: the fastest.
 
     Members
     -------
@@ -78,7 +131,7 @@ class LearnerCore(wiring.Component):
         Samples, one element per transfer: the n_in inputs (formats.input
         codes) then the n_out targets (formats.activation codes).
     o_stream : Out(stream)
-        Per trained sample, n_out results: ``prediction`` (a_L) and ``error`` (e).
+        Per sample, n_out results: ``prediction`` (a_L) and ``error`` (e).
     weights : In(weight_port_signature)
     learn : In(1)
         1: train on each sample; 0: inference only (results out, weights unchanged).
@@ -86,16 +139,18 @@ class LearnerCore(wiring.Component):
     clear : In(1)
         Zero momentum and batch sums, reset the LFSR and the counters (when not busy).
     busy : Out(1)
+        A step, a clear or a write to the weights is under way.
     steps, cycles : Out
         Training steps done, and clock cycles spent inside steps.
     """
 
-    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None):
-        try:
-            self._layout = layout = CoreLayout(config, lanes)
-        except ConfigError:
-            self._MustUse__silence = True        # a core that failed validation is not an unused one
-            raise
+    def __new__(cls, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, **kwargs):
+        # Checked before the component exists: a rejected config leaves no unused component behind.
+        CoreLayout(config, lanes, columns)
+        return super().__new__(cls, **kwargs)
+
+    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, columns=None):
+        self._layout = layout = CoreLayout(config, lanes, columns)
         self._config = config
         f = config.formats
         if weights is None:
@@ -115,79 +170,93 @@ class LearnerCore(wiring.Component):
     def layout(self) -> CoreLayout:
         return self._layout
 
+    @property
+    def timing(self) -> CoreTiming:
+        return CoreTiming(self._layout)
+
+    @property
+    def weight_read_latency(self) -> int:
+        """Cycles from a ``weights.read`` strobe to ``rvalid``: address, bank read, register, bank select."""
+        return 1 + MEMORY_LATENCY + 1 + 1
+
     def elaborate(self, platform):
         m = Module()
-        lay, cfg = self._layout, self._config
+        lay, cfg, timing = self._layout, self._config, self.timing
         f, P, L = cfg.formats, lay.lanes, lay.layers
-        lane_bits = lay.lane_bits
         plans = [LayerPlan.build(cfg, l) for l in range(L)]
         n0, nL = lay.n_in(0), lay.n_out(L - 1)
+        stochastic = cfg.rounding is Rounding.STOCHASTIC
 
         m.submodules.sequencer = seq = Sequencer(lay)
         ops = [seq.op]
-        for t in range(1, 5):
-            op = Signal(seq.micro_op, name=f"op_t{t}")
-            m.d.sync += op.eq(ops[-1])
-            ops.append(op)
-        op0, op1, op2, op3, op4 = ops
+
+        def op_at(stage):
+            """The micro-op issued ``stage`` cycles ago."""
+            while len(ops) <= stage:
+                reg = Signal(seq.micro_op, name=f"op_t{len(ops)}")
+                m.d.sync += reg.eq(ops[-1])
+                ops.append(reg)
+            return ops[stage]
 
         def is_op(op, kind, layer=None):
             cond = op.op == kind
             return cond if layer is None else cond & (op.layer == layer)
 
-        def slot_of(index):
-            return index[:lane_bits] if lane_bits else Const(0, 1)
+        in_flight = Signal()
+        m.d.comb += in_flight.eq(Cat(*(op_at(t).op != Op.NOP for t in range(1, timing.deepest + 1))).any())
+        idle = ~seq.busy & ~in_flight
 
-        def word_of(index):
-            return index >> lane_bits
-
-        def slot(word, index, fmt):
-            """Value ``index mod P`` of a word holding P values of ``fmt``."""
-            return word.word_select(slot_of(index), fmt.bits).as_signed() if P > 1 else word.as_signed()
-
-        def lane_valid(op, p):
-            """Unit r*P + p exists in the op's layer."""
-            valid = Const(0, 1)
-            for l in range(L):
-                if p < lay.n_out(l):
-                    valid = Mux(op.layer == l, op.r <= (lay.n_out(l) - 1 - p) // P, valid)
-            return valid
-
-        # -- LFSR, counters ---------------------------------------------------------------
+        # -- LFSR, counters -----------------------------------------------------------------
         lfsr = Signal(32, init=cfg.lfsr_seed)
-        m.d.comb += [seq.clear.eq(self.clear), seq.learn.eq(self.learn), self.busy.eq(seq.busy)]
-        with m.If(self.clear & ~seq.busy):
+        m.d.comb += [seq.clear.eq(self.clear & ~in_flight), seq.learn.eq(self.learn)]
+        with m.If(self.clear & idle):
             m.d.sync += [lfsr.eq(cfg.lfsr_seed), self.steps.eq(0), self.cycles.eq(0)]
         with m.Else():
-            m.d.sync += [self.steps.eq(self.steps + seq.trained),
-                         self.cycles.eq(self.cycles + (seq.busy & ~seq.clearing & seq.learning))]
-            with m.If(seq.lfsr_step):
-                m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_MASK, 0))
+            m.d.sync += [self.steps.eq(self.steps + seq.trained), self.cycles.eq(self.cycles + seq.counting)]
+            if stochastic:
+                # steps before the pass's first update reaches its rounding, after the last pass's last
+                with m.If(op_at(timing.product - 1).pass_start):
+                    m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_MASK, 0))
 
         # -- Sample loader: two buffers, one filling while the other trains ----------------
-        m.submodules.xbuf = xbuf = Memory(shape=f.input.shape, depth=2 * n0, init=[])
-        m.submodules.ybuf = ybuf = Memory(shape=f.activation.shape, depth=2 * nL, init=[])
-        x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
-        y_wr, y_rd = ybuf.write_port(), ybuf.read_port()
+        x_words = lay.input_words
+        y_slots = lay.groups(L - 1)
+        y_words = math.ceil(nL / y_slots)
+        xmem = _Slots(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small=False)
+        ymem = _Slots(m, "targets", y_slots, f.activation.bits, 2 * y_words, small=False)
         full = Signal(2)
         load_half, cur_half = Signal(), Signal()
-        load_k = Signal(range(n0 + nL))
+        load_x = Signal(range(max(n0, 2)))
+        load_y = Signal(range(max(nL, 2)))
+        loading_y = Signal()
         sample = self.i_stream.payload.data
+        take = self.i_stream.valid & self.i_stream.ready
         m.d.comb += [
             self.i_stream.ready.eq(~full.bit_select(load_half, 1)),
-            seq.sample_ready.eq(full.bit_select(cur_half, 1)),
-            x_wr.addr.eq(Mux(load_half, n0, 0) + load_k), x_wr.data.eq(saturate(sample, f.input)),
-            y_wr.addr.eq(Mux(load_half, nL, 0) + (load_k - n0)), y_wr.data.eq(saturate(sample, f.activation)),
+            seq.sample_ready.eq(full.bit_select(cur_half, 1)), seq.half.eq(cur_half),
         ]
-        with m.If(self.i_stream.valid & self.i_stream.ready):
-            m.d.comb += [x_wr.en.eq(load_k < n0), y_wr.en.eq(load_k >= n0)]
-            m.d.sync += load_k.eq(load_k + 1)
-            with m.If(load_k == n0 + nL - 1):
-                m.d.sync += [load_k.eq(0), load_half.eq(~load_half), full.bit_select(load_half, 1).eq(1)]
+        for mem, counter, slots, words, fmt, enable in (
+                (xmem, load_x, lay.input_slots, x_words, f.input, take & ~loading_y),
+                (ymem, load_y, y_slots, y_words, f.activation, take & loading_y)):
+            word = Mux(load_half, words, 0) + (counter >> log2(slots))
+            m.d.comb += [mem.wr.addr.eq(word),
+                         mem.wr.data.eq(Cat(*([saturate(sample, fmt)] * slots)))]
+            with m.If(enable):
+                m.d.comb += mem.wr.en.eq(1 << (counter[:log2(slots)] if slots > 1 else 0))
+        with m.If(take):
+            with m.If(~loading_y):
+                m.d.sync += load_x.eq(load_x + 1)
+                with m.If(load_x == n0 - 1):
+                    m.d.sync += [load_x.eq(0), loading_y.eq(1)]
+            with m.Else():
+                m.d.sync += load_y.eq(load_y + 1)
+                with m.If(load_y == nL - 1):
+                    m.d.sync += [load_y.eq(0), loading_y.eq(0), load_half.eq(~load_half),
+                                 full.bit_select(load_half, 1).eq(1)]
         with m.If(seq.sample_done):
             m.d.sync += [cur_half.eq(~cur_half), full.bit_select(cur_half, 1).eq(0)]
 
-        # -- Memories -----------------------------------------------------------------------
+        # -- Weight banks -------------------------------------------------------------------
         momentum = any(p.momentum_shift for p in plans)
         batched = cfg.batch_size > 1
         init = lay.banks(self._weights)
@@ -203,165 +272,250 @@ class LearnerCore(wiring.Component):
                     m.submodules[f"{name}_{p}"] = mem
                     rd.append(mem.read_port())
                     wr.append(mem.write_port())
-        act_word = unsigned(P * f.activation.bits)
-        err_word = unsigned(P * f.error.bits)
-        z_rd, z_wr, a_rd, a_wr, d_rd, d_wr = [], [], [], [], [], []
-        for l in range(L):
-            for name, shape, rd, wr, gran in (("z", act_word, z_rd, z_wr, None), ("a", act_word, a_rd, a_wr, None),
-                                              ("delta", err_word, d_rd, d_wr, f.error.bits)):
-                # A few words P values wide: flip-flops, not a block RAM per 16 bits of width.
-                # From SMALL_MEMORY_WORDS words up, block RAM costs less than the flip-flops.
-                attrs = {"ram_style": "logic"} if lay.rounds(l) < SMALL_MEMORY_WORDS else {}
-                mem = Memory(shape=shape, depth=lay.rounds(l), init=[], attrs=attrs)
-                m.submodules[f"{name}_{l}"] = mem
-                rd.append(mem.read_port())
-                wr.append(mem.write_port(granularity=gran) if gran else mem.write_port())
 
-        # -- t0: read addresses -------------------------------------------------------------
+        # -- Vector memories: activations and window bits (hidden layers), deltas ----------
+        act_mem, win_mem, delta_mem = [], [], []
+        for l in range(L):
+            slots, words = lay.vector_slots(l), lay.vector_words(l)
+            if l < L - 1:
+                act_mem.append(_Slots(m, f"activations_{l}", slots, f.activation.bits, words))
+                win_mem.append(_Slots(m, f"windows_{l}", slots, 1, words))
+            delta_mem.append(_Slots(m, f"deltas_{l}", slots, f.error.bits, words))
+        results = _Slots(m, "results", y_slots, f.activation.bits + f.error.bits, y_words)
+
+        # -- Host access to the weights -------------------------------------------------------
         host = self.weights
-        host_bank = slot_of(host.row)
-        host_addr = Signal.like(op0.waddr)
+        h_bank = Signal(range(P))
+        h_addr = Signal.like(op_at(0).waddr)
+        h_wdata = Signal.like(host.wdata)
+        h_read, h_write = Signal(), Signal()
+        m.d.sync += [h_read.eq(host.read & idle), h_write.eq(host.write & idle), h_wdata.eq(host.wdata)]
         with m.Switch(host.layer):
             for l in range(L):
                 with m.Case(l):
-                    m.d.comb += host_addr.eq(lay.base(l) + word_of(host.row) * (lay.n_in(l) + 1) + host.col)
-        host_read = host.read & ~seq.busy
+                    G, C = lay.groups(l), lay.cols(l)
+                    row_round = host.row >> log2(G) if G > 1 else host.row
+                    col_round = host.col >> log2(C) if C > 1 else host.col
+                    g = host.row[:log2(G)] if G > 1 else Const(0, 1)
+                    c = host.col[:log2(C)] if C > 1 else Const(0, 1)
+                    m.d.sync += [h_addr.eq(lay.base(l) + const_mul(row_round, lay.col_rounds(l)) + col_round),
+                                 h_bank.eq((g << log2(C)) | c)]
+
+        # -- t0: reads ------------------------------------------------------------------------
+        op0 = op_at(0)
         for p in range(P):
-            m.d.comb += w_rd[p].addr.eq(Mux(op0.op == Op.NOP, host_addr, op0.waddr))
-            for rd in (v_rd, s_rd):
-                if rd:
-                    m.d.comb += rd[p].addr.eq(op0.waddr)
-        m.d.comb += [
-            x_rd.addr.eq(Mux(cur_half, n0, 0) + Mux(op0.i >= n0, 0, op0.i)),
-            y_rd.addr.eq(Mux(cur_half, nL, 0) + Mux(op0.i >= nL, 0, op0.i)),
-        ]
+            m.d.comb += w_rd[p].addr.eq(Mux(op0.op == Op.NOP, h_addr, op0.waddr))
+        late = op_at(timing.product - MEMORY_LATENCY - 1)     # momentum and batch sums are read late
+        for rd in v_rd + s_rd:
+            m.d.comb += rd.addr.eq(late.waddr)
+
+        def input_reader(l):
+            """The memory layer l reads its inputs from, and how many at a time."""
+            return xmem if l == 0 else act_mem[l - 1]
+
+        x_word = Mux(op0.k >= x_words, 0, op0.k) + Mux(op0.half, x_words, 0)
+        m.d.comb += xmem.rd.addr.eq(x_word)
+        for l in range(1, L):
+            with m.If(op0.layer == l):
+                act_mem[l - 1].read(m, op0.k, lay.cols(l))
         for l in range(L):
-            m.d.comb += [a_rd[l].addr.eq(word_of(op0.i)), d_rd[l].addr.eq(op0.r)]
-            if l == L - 1:
-                m.d.comb += z_rd[l].addr.eq(word_of(op0.i))       # ERR
-            else:
-                m.d.comb += z_rd[l].addr.eq(word_of(op3.i))       # BWD window at t4
+            with m.If(op0.layer == l):
+                delta_mem[l].read(m, op0.r, lay.groups(l))
 
-        # host read data, one cycle later
-        host_bank_t1 = Signal.like(host_bank)
-        m.d.sync += [host_bank_t1.eq(host_bank), host.rvalid.eq(host_read)]
-        m.d.comb += host.rdata.eq(slot(Cat(*(w_rd[p].data for p in range(P))), host_bank_t1, f.weight_acc))
+        # -- t1: this op's inputs and deltas, per layer; t2: per lane ------------------------
+        op1 = op_at(MEMORY_LATENCY)
+        columns, rows = [], []
+        for l in range(L):
+            C, G, n_in, n_out = lay.cols(l), lay.groups(l), lay.n_in(l), lay.n_out(l)
+            raw = input_reader(l).values(m, op1.k, C, f"in_{l}")
+            bias_k, bias_c = divmod(n_in, C)
+            col = []
+            for c in range(C):
+                value = Signal(signed(lay.operand_b_width), name=f"column_{l}_{c}")
+                is_bias = (op1.k == bias_k) if c == bias_c else Const(0, 1)
+                padding = (op1.k > bias_k) | ((op1.k == bias_k) if c > bias_c else Const(0, 1))
+                m.d.comb += value.eq(Mux(is_bias, plans[l].one_code, Mux(padding, 0, raw[c].as_signed())))
+                col.append(value)
+            columns.append(col)
+            d_raw = delta_mem[l].values(m, op1.r, G, f"d_{l}")
+            row = []
+            for g in range(G):
+                value = Signal(f.error.shape, name=f"row_{l}_{g}")
+                valid = op1.r <= (n_out - 1 - g) // G if g < n_out else Const(0, 1)
+                m.d.comb += value.eq(Mux(valid, d_raw[g].as_signed(), 0))
+                row.append(value)
+            rows.append(row)
 
-        # -- t1: operands ---------------------------------------------------------------------
-        a_in = Signal(signed(lay.operand_b_width))
-        delta = [Signal(f.error.shape, name=f"delta_{p}") for p in range(P)]
-        with m.Switch(op1.layer):
-            for l in range(L):
-                with m.Case(l):
-                    source = x_rd.data if l == 0 else slot(a_rd[l - 1].data, op1.i, f.activation)
-                    m.d.comb += a_in.eq(Mux(op1.i == lay.n_in(l), plans[l].one_code, source))
-                    m.d.comb += [delta[p].eq(d_rd[l].data.word_select(p, f.error.bits).as_signed())
-                                 for p in range(P)]
-
+        w_data = [Signal(f.weight_acc.shape, name=f"w_{p}") for p in range(P)]
+        lane_a = [Signal(signed(lay.operand_a_width), name=f"lane_a_{p}") for p in range(P)]
+        lane_b = [Signal(signed(lay.operand_b_width), name=f"lane_b_{p}") for p in range(P)]
         lanes = []
         for p in range(P):
-            m.submodules[f"lane_{p}"] = lane = MacLane(lay.operand_a_width, lay.operand_b_width, lay.mac_sum_width)
+            column = Signal(signed(lay.operand_b_width), name=f"in_{p}")
+            delta = Signal(f.error.shape, name=f"delta_{p}")
+            with m.Switch(op1.layer):
+                for l in range(L):
+                    with m.Case(l):
+                        C = lay.cols(l)
+                        m.d.comb += [column.eq(columns[l][p % C]), delta.eq(rows[l][p // C])]
+            view = weight_view(w_rd[p].data, plans[0].view_shift, f.weight)
+            m.d.sync += [w_data[p].eq(w_rd[p].data),
+                         lane_a[p].eq(Mux(op1.op == Op.UPD, delta, view)),
+                         lane_b[p].eq(Mux(op1.op == Op.BWD, delta, column))]
+            m.submodules[f"lane_{p}"] = lane = Multiplier(lay.operand_a_width, lay.operand_b_width)
             lanes.append(lane)
-            w_view = view(w_rd[p].data, plans[0].view_shift, f.weight)
-            m.d.comb += [
-                lane.a.eq(Mux(op1.op == Op.UPD, delta[p], w_view)),
-                lane.b.eq(Mux(op1.op == Op.BWD, delta[p], a_in)),
-            ]
+            m.d.comb += [lane.a.eq(lane_a[p]), lane.b.eq(lane_b[p])]
+        assert timing.operand == 2 and timing.product == 2 + lanes[0].latency
 
-        # ERR at t1: error, output window, result FIFO, delta_L
-        # depth n_out + 1: the buffered FIFO holds depth - 1 items before its output register
-        m.submodules.results = fifo = SyncFIFOBuffered(width=self.result_layout.size, depth=nL + 1)
-        m.submodules.error = err = ErrorUnit(cfg)
-        m.submodules.out_window = out_window = WindowUnit(cfg, L - 1)
-        yhat = slot(a_rd[L - 1].data, op1.i, f.activation)
-        m.d.comb += [
-            err.y.eq(y_rd.data), err.yhat.eq(yhat),
-            out_window.g.eq(err.e), out_window.z.eq(slot(z_rd[L - 1].data, op1.i, f.activation)),
-            fifo.w_data.eq(Cat(yhat, err.e)), fifo.w_en.eq(is_op(op1, Op.ERR)),
-            seq.fifo_empty.eq(fifo.level == 0),
-            self.o_stream.valid.eq(fifo.r_rdy), self.o_stream.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.o_stream.ready),
-        ]
-
-        # -- t1 -> t3: state of the weight being updated travels beside its product ----------
-        def delay(value, stages, name):
-            for k in range(stages):
-                reg = Signal.like(value, name=f"{name}_d{k + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        w_old = [delay(w_rd[p].data, 2, f"w_old_{p}") for p in range(P)]
-        v_old = [delay(v_rd[p].data, 2, f"v_old_{p}") for p in range(P)] if momentum else None
-        s_old = [delay(s_rd[p].data, 2, f"s_old_{p}") for p in range(P)] if batched else None
-
-        # -- t3: accumulate, backward sum, update ---------------------------------------------
-        valid3 = [lane_valid(op3, p) for p in range(P)]
-        m.submodules.backward = bwd = BackwardUnit(P, lay.product_width, lay.backward_sum_width)
-        m.d.comb += [bwd.strobe.eq(is_op(op3, Op.BWD)), bwd.first.eq(op3.first), bwd.last.eq(op3.last),
-                     bwd.lane_valid.eq(Cat(*valid3))]
-        row_sum = [Signal(signed(lay.mac_sum_width), name=f"row_sum_{p}") for p in range(P)]
-        for p, lane in enumerate(lanes):
-            m.d.comb += [lane.first.eq(op3.first), lane.accumulate.eq(is_op(op3, Op.FWD)),
-                         bwd.products[p].eq(lane.product)]
-            with m.If(is_op(op3, Op.FWD) & op3.last):
-                m.d.sync += row_sum[p].eq(lane.sum)
-
-        writing = is_op(op3, Op.UPD)
+        # -- product stage: the adder tree and the round accumulators -------------------------
+        opp = op_at(timing.product)
+        m.submodules.tree = tree = ReductionTree(P, lay.product_width, lay.tree_levels)
+        m.d.comb += tree.reverse.eq(opp.op == Op.BWD)
         for p in range(P):
-            w_new = Signal(f.weight_acc.shape, name=f"w_new_{p}")
-            v_new = Signal(f.weight_acc.shape, name=f"v_new_{p}")
-            s_new = Signal(f.weight_acc.shape, name=f"s_new_{p}")
-            for l in range(L):
-                unit = UpdateUnit(cfg, l, signed(lay.product_width))
-                m.submodules[f"update_{l}_{p}"] = unit
-                m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_old[p])]
-                if plans[l].momentum_shift:
-                    m.d.comb += unit.v.eq(v_old[p])
-                if batched:
-                    m.d.comb += [unit.s.eq(s_old[p]), unit.apply.eq(op3.apply)]
-                if hasattr(unit, "mix"):
-                    lane_mix = (3 * MIX * p * (lay.n_in(l) + 1)) & 0xFFFFFFFF
-                    m.d.comb += [unit.mix.eq(op3.mix + lane_mix), unit.lfsr.eq(lfsr)]
-                with m.If(op3.layer == l):
-                    m.d.comb += w_new.eq(unit.w_new)
-                    m.d.comb += v_new.eq(unit.v_new if plans[l].momentum_shift else v_old[p] if momentum else 0)
-                    if batched:
-                        m.d.comb += s_new.eq(unit.s_new)
-            upd = writing & valid3[p]
-            host_write = host.write & ~seq.busy & (host_bank == p)
-            m.d.comb += [
-                w_wr[p].addr.eq(Mux(upd, op3.waddr, host_addr)),
-                w_wr[p].data.eq(Mux(upd, w_new, host.wdata)),
-                w_wr[p].en.eq(upd | host_write),
-            ]
-            for enabled, wr, value in ((momentum, v_wr, v_new), (batched, s_wr, s_new)):
-                if enabled:
-                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr, op3.waddr)),
-                                 wr[p].data.eq(Mux(seq.clearing, 0, value)),
-                                 wr[p].en.eq(upd | seq.clearing)]
-
-        # -- t4: activations of a finished row; delta of a finished column --------------------
+            m.d.comb += tree.products[p].eq(lanes[p].product)
+        acc = [Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in range(lay.accumulators)]
         for l in range(L):
-            zs, acts = [], []
-            for p in range(P):
-                z = Signal(f.activation.shape, name=f"z_{l}_{p}")
-                m.d.comb += z.eq(requantise(row_sum[p], plans[l].z_shift, f.activation, cfg.forward_rounding))
-                m.submodules[f"activation_{l}_{p}"] = act = ActivationUnit(cfg, l)
-                m.d.comb += act.z.eq(z)
-                zs.append(z)
-                acts.append(act.a)
-            done = is_op(op4, Op.FWD, l) & op4.last
-            m.d.comb += [z_wr[l].addr.eq(op4.r), z_wr[l].data.eq(Cat(*zs)), z_wr[l].en.eq(done),
-                         a_wr[l].addr.eq(op4.r), a_wr[l].data.eq(Cat(*acts)), a_wr[l].en.eq(done)]
+            for backward in ((False, True) if l > 0 else (False,)):
+                stage = timing.tap(l, backward)
+                opx = op_at(stage)
+                level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
+                with m.If(is_op(opx, Op.BWD if backward else Op.FWD, l)):
+                    if backward:
+                        C = lay.cols(l)
+                        nodes = [level[bit_reverse(c, log2(C))] for c in range(C)]
+                    else:
+                        nodes = [level[g] for g in range(lay.groups(l))]
+                    for x, node in enumerate(nodes):
+                        m.d.sync += acc[x].eq(Mux(opx.first, 0, acc[x]) + node)
 
-        g = Signal(f.error.shape)
-        m.d.comb += g.eq(requantise(bwd.g, f.weight.frac, f.error, cfg.forward_rounding))
-        for l in range(L - 1):
-            m.submodules[f"window_{l}"] = win = WindowUnit(cfg, l)
-            m.d.comb += [win.g.eq(g), win.z.eq(slot(z_rd[l].data, op4.i, f.activation)),
-                         d_wr[l].addr.eq(word_of(op4.i)), d_wr[l].data.eq(Cat(*([win.delta] * P))),
-                         d_wr[l].en.eq(Mux(bwd.g_valid & (op4.layer == l + 1), 1 << slot_of(op4.i), 0))]
-        m.d.comb += [d_wr[L - 1].addr.eq(word_of(op1.i)), d_wr[L - 1].data.eq(Cat(*([out_window.delta] * P))),
-                     d_wr[L - 1].en.eq(Mux(is_op(op1, Op.ERR), 1 << slot_of(op1.i), 0))]
+        # -- forward write-back: activations, window bits; the output layer's error and result
+        results_written = Signal()
+        for l in range(L):
+            G, R = lay.groups(l), lay.row_rounds(l)
+            units = []
+            for g in range(G):
+                unit = RowWriteback(cfg, l, lay.accumulator_width)
+                m.submodules[f"row_{l}_{g}"] = unit
+                m.d.comb += unit.sum.eq(acc[g])
+                units.append(unit)
+            opw = op_at(timing.forward_write(l))
+            done = is_op(opw, Op.FWD, l) & opw.last
+            valid = [opw.r <= (lay.n_out(l) - 1 - g) // G if g < lay.n_out(l) else Const(0, 1) for g in range(G)]
+            if l < L - 1:
+                act_mem[l].write(m, opw.r, [u.a for u in units], valid, done)
+                win_mem[l].write(m, opw.r, [u.bit for u in units], valid, done)
+                continue
+            opt = op_at(timing.target_read(l))
+            m.d.comb += ymem.rd.addr.eq(Mux(opt.half, y_words, 0) + opt.r)
+            targets = ymem.values(m, Const(0, 1), G, "y")
+            for unit, y in zip(units, targets):
+                m.d.comb += unit.y.eq(y)
+            delta_mem[l].write(m, opw.r, [u.delta for u in units], valid, done)
+            results.write(m, opw.r, [Cat(u.a, u.e) for u in units], valid, done)
+            m.d.comb += results_written.eq(done & (opw.r == R - 1))
+
+        # -- backward write-back: the deltas of the layer before ------------------------------
+        for l in range(1, L):
+            C = lay.cols(l)
+            opr = op_at(timing.window_read(l))
+            with m.If(is_op(opr, Op.BWD, l)):
+                win_mem[l - 1].read(m, opr.k, C)
+            opw = op_at(timing.backward_write(l))
+            bits = win_mem[l - 1].values(m, opw.k, C, f"bit_{l}")
+            units = []
+            for c in range(C):
+                unit = ColumnWriteback(cfg, l - 1, lay.accumulator_width)
+                m.submodules[f"column_{l}_{c}"] = unit
+                m.d.comb += [unit.sum.eq(acc[c]), unit.bit.eq(bits[c])]
+                units.append(unit)
+            n_in = lay.n_in(l)
+            valid = [opw.k <= (n_in - 1 - c) // C if c < n_in else Const(0, 1) for c in range(C)]
+            delta_mem[l - 1].write(m, opw.k, [u.delta for u in units], valid,
+                                   is_op(opw, Op.BWD, l) & opw.last)
+
+        # -- update units and the write-back to the banks ------------------------------------
+        w_late = [w_data[p] for p in range(P)]
+        for stage in range(timing.operand, timing.product):
+            w_late = [_delay(m, w, f"w_{p}_t{stage + 1}") for p, w in enumerate(w_late)]
+        opu = op_at(timing.update_write)
+        writing = opu.op == Op.UPD
+        late_mix = op_at(timing.product - 1)
+        host_write_bank = [h_write & (h_bank == p) for p in range(P)]
+        for p in range(P):
+            unit = UpdateUnit(cfg, signed(lay.product_width))
+            m.submodules[f"update_{p}"] = unit
+            m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_late[p]), unit.layer.eq(opp.layer)]
+            if momentum:
+                v_now = Signal(f.weight_acc.shape, name=f"v_{p}")
+                m.d.sync += v_now.eq(v_rd[p].data)
+                m.d.comb += unit.v.eq(v_now)
+            if batched:
+                s_now = Signal(f.weight_acc.shape, name=f"s_{p}")
+                m.d.sync += s_now.eq(s_rd[p].data)
+                m.d.comb += [unit.s.eq(s_now), unit.apply.eq(opp.apply)]
+            if stochastic:
+                lane_mix = Signal(32, name=f"mix_{p}")
+                with m.Switch(late_mix.layer):
+                    for l in range(L):
+                        with m.Case(l):
+                            g, c = p // lay.cols(l), p % lay.cols(l)
+                            offset = (3 * MIX * (g * lay.n_cols(l) + c)) & 0xFFFFFFFF
+                            m.d.sync += lane_mix.eq((late_mix.mix + offset)[:32])
+                m.d.comb += [unit.mix.eq(lane_mix), unit.lfsr.eq(lfsr)]
+            m.d.comb += [
+                w_wr[p].addr.eq(Mux(writing, opu.waddr, h_addr)),
+                w_wr[p].data.eq(Mux(writing, unit.w_new, h_wdata)),
+                w_wr[p].en.eq(writing | host_write_bank[p]),
+            ]
+            for enabled, wr, value in ((momentum, v_wr, "v_new"), (batched, s_wr, "s_new")):
+                if enabled:
+                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr, opu.waddr)),
+                                 wr[p].data.eq(Mux(seq.clearing, 0, getattr(unit, value))),
+                                 wr[p].en.eq(writing | seq.clearing)]
+
+        # host read data: the registered bank word, selected, registered
+        h_bank_at = h_bank
+        for k in range(1 + MEMORY_LATENCY):
+            h_bank_at = _delay(m, h_bank_at, f"h_bank_{k}")
+        rvalid = h_read
+        for k in range(1 + MEMORY_LATENCY):
+            rvalid = _delay(m, rvalid, f"h_read_{k}")
+        m.d.sync += [host.rdata.eq(Cat(*w_data).word_select(h_bank_at, f.weight_acc.bits)), host.rvalid.eq(rvalid)]
+        m.d.comb += self.busy.eq(seq.busy | in_flight | h_write)
+
+        # -- results, one per transfer ---------------------------------------------------------
+        pending = Signal()                  # results issued and not all taken
+        sending = Signal()
+        word = Signal(range(max(y_words, 2)))
+        slot = Signal(range(max(y_slots, 2)))
+        index = Signal(range(max(nL, 2)))
+        loaded = Signal()
+        buffer = Signal(unsigned(y_slots * (f.activation.bits + f.error.bits)))
+        m.d.comb += [seq.results_free.eq(~pending), results.rd.addr.eq(word)]
+        with m.If(seq.results_issued):
+            m.d.sync += pending.eq(1)
+        with m.If(results_written):
+            m.d.sync += [sending.eq(1), word.eq(0), slot.eq(0), index.eq(0), loaded.eq(0)]
+        with m.If(sending & ~loaded):
+            m.d.sync += loaded.eq(1)                 # the word was addressed last cycle: its data is here
+        with m.If(sending & loaded & ~self.o_stream.valid):
+            m.d.sync += buffer.eq(results.rd.data)
+        out_valid = Signal()
+        m.d.comb += [self.o_stream.valid.eq(out_valid),
+                     self.o_stream.payload.eq(buffer.word_select(slot, f.activation.bits + f.error.bits)
+                                              if y_slots > 1 else buffer)]
+        with m.If(sending & loaded & ~out_valid):
+            m.d.sync += out_valid.eq(1)
+        with m.If(out_valid & self.o_stream.ready):
+            m.d.sync += [index.eq(index + 1), slot.eq(slot + 1)]
+            with m.If(index == nL - 1):
+                m.d.sync += [out_valid.eq(0), sending.eq(0), pending.eq(0)]
+            with m.Elif(slot == y_slots - 1):
+                m.d.sync += [out_valid.eq(0), loaded.eq(0), word.eq(word + 1), slot.eq(0)]
         return m
+
+
+def _delay(m: Module, value, name: str):
+    reg = Signal.like(value, name=name)
+    m.d.sync += reg.eq(value)
+    return reg

@@ -1,52 +1,128 @@
-"""One MAC lane: registered operands, registered product, accumulator.
+"""A registered signed multiplier: one DSP block with its input and output registers.
 
-Each lane maps onto one DSP block (SB_MAC16 on iCE40, MULT18X18D on ECP5):
-the operand and product registers are the DSP's own input and output
-registers, which is what lets the multiplier meet timing on iCE40, where
-nextpnr cannot time the DSP itself.
+The same two-stage pipeline is built three ways, equal cycle for cycle:
+
+- on iCE40, an ``SB_MAC16`` instance with ``A_REG``/``B_REG`` and the 16x16
+  product register: nextpnr has no timing model for the DSP itself, so no
+  path may enter or leave it combinationally;
+- on ECP5, a ``MULT18X18D`` instance with ``REG_INPUTA``/``REG_INPUTB`` and
+  ``REG_OUTPUT`` on ``CLK0`` (Yosys never folds fabric registers into it);
+- elsewhere (simulation, other families), registers around a ``*``.
+
+Operands wider than the DSP (16 bits on iCE40, 18 on ECP5) fall back to the
+generic form.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MacLane"]
+__all__ = ["Multiplier", "dsp_kind", "sign_extend"]
+
+#: Operand width of each family's DSP block.
+DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 
 
-class MacLane(wiring.Component):
-    """Multiply ``a * b`` with two register stages; accumulate the products.
+def dsp_kind(platform, a_width: int, b_width: int) -> str:
+    """``ice40``, ``ecp5`` or ``generic``: which implementation :class:`Multiplier` builds."""
+    family = getattr(platform, "family", None)
+    width = DSP_WIDTH.get(family)
+    if width is not None and max(a_width, b_width) <= width:
+        return family
+    return "generic"
 
-    Timing: operands presented in cycle t appear as ``product`` in cycle t + 2.
-    ``first`` / ``accumulate`` qualify that product: in the cycle ``product``
-    appears, ``sum`` is ``product`` plus the running total (or plus 0 when
-    ``first``), and the total takes ``sum`` when ``accumulate`` is set.
+
+def sign_extend(value, width: int):
+    """``value`` (signed) as ``width`` bits."""
+    value = Value.cast(value)
+    return value if len(value) >= width else Cat(value, value[-1].replicate(width - len(value)))
+
+
+def _bits(value, width: int, prefix: str) -> dict:
+    """``{prefix0: value[0], ...}``: the bit-per-port DSP primitives' operands, sign-extended to ``width``."""
+    value = sign_extend(value, width)
+    return {f"{prefix}{k}": value[k] for k in range(width)}
+
+
+class Multiplier(wiring.Component):
+    """``product = a * b``, two clock cycles after the operands are presented.
 
     Parameters
     ----------
     a_width, b_width : int
         Signed operand widths.
-    sum_width : int
-        Accumulator width: wide enough for every exact sum (the config checks).
+
+    Members
+    -------
+    a, b : In(signed)
+    product : Out(signed(a_width + b_width))
     """
 
-    def __init__(self, a_width: int, b_width: int, sum_width: int):
-        self.latency = 2
-        super().__init__({
-            "a": In(signed(a_width)), "b": In(signed(b_width)),
-            "product": Out(signed(a_width + b_width)),
-            "first": In(1), "accumulate": In(1),
-            "sum": Out(signed(sum_width)),
-        })
+    def __init__(self, a_width: int, b_width: int):
+        for name, width in (("a_width", a_width), ("b_width", b_width)):
+            if not (isinstance(width, int) and width >= 1):
+                raise TypeError(f"{name} must be a positive integer, not {width!r}")
+        super().__init__({"a": In(signed(a_width)), "b": In(signed(b_width)),
+                          "product": Out(signed(a_width + b_width))})
+
+    #: Cycles from the operands to their product: the input and the output register.
+    LATENCY = 2
+
+    @property
+    def latency(self) -> int:
+        return self.LATENCY
 
     def elaborate(self, platform):
         m = Module()
-        a_reg = Signal.like(self.a)
-        b_reg = Signal.like(self.b)
-        total = Signal.like(self.sum)
-        m.d.sync += [a_reg.eq(self.a), b_reg.eq(self.b), self.product.eq(a_reg * b_reg)]
-        m.d.comb += self.sum.eq(Mux(self.first, 0, total) + self.product)
-        with m.If(self.accumulate):
-            m.d.sync += total.eq(self.sum)
+        kind = dsp_kind(platform, len(self.a), len(self.b))
+        width = len(self.product)
+        if kind == "ice40":
+            out = Signal(32)
+            m.submodules.dsp = Instance(
+                "SB_MAC16",
+                p_A_REG=1, p_B_REG=1, p_C_REG=0, p_D_REG=0,
+                p_TOP_8x8_MULT_REG=0, p_BOT_8x8_MULT_REG=0,
+                p_PIPELINE_16x16_MULT_REG1=0, p_PIPELINE_16x16_MULT_REG2=1,
+                p_TOPOUTPUT_SELECT=3, p_BOTOUTPUT_SELECT=3,
+                p_TOPADDSUB_LOWERINPUT=0, p_TOPADDSUB_UPPERINPUT=0, p_TOPADDSUB_CARRYSELECT=0,
+                p_BOTADDSUB_LOWERINPUT=0, p_BOTADDSUB_UPPERINPUT=0, p_BOTADDSUB_CARRYSELECT=0,
+                p_MODE_8x8=0, p_A_SIGNED=1, p_B_SIGNED=1, p_NEG_TRIGGER=0,
+                i_CLK=ClockSignal(), i_CE=1,
+                i_A=sign_extend(self.a, 16), i_B=sign_extend(self.b, 16),
+                i_C=0, i_D=0,
+                i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0,
+                i_IRSTTOP=0, i_IRSTBOT=0, i_ORSTTOP=0, i_ORSTBOT=0,
+                i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+                i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+                o_O=out)
+            m.d.comb += self.product.eq(out[:width].as_signed())
+        elif kind == "ecp5":
+            out = Signal(36)
+            # As Yosys's own MULT18X18D mapping: C tied low, the cascade and unused clocks left open.
+            zeros = {f"i_C{k}": Const(0, 1) for k in range(18)}
+            m.submodules.dsp = Instance(
+                "MULT18X18D",
+                p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+                p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+                p_REG_INPUTA_CE="CE0", p_REG_INPUTB_CE="CE0", p_REG_OUTPUT_CE="CE0",
+                p_REG_INPUTA_RST="RST0", p_REG_INPUTB_RST="RST0", p_REG_OUTPUT_RST="RST0",
+                p_GSR="DISABLED", p_RESETMODE="SYNC", p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED",
+                p_CAS_MATCH_REG="FALSE", p_HIGHSPEED_CLK="NONE",
+                p_CLK0_DIV="ENABLED", p_CLK1_DIV="ENABLED", p_CLK2_DIV="ENABLED", p_CLK3_DIV="ENABLED",
+                **{f"i_{k}": v for k, v in _bits(self.a, 18, "A").items()},
+                **{f"i_{k}": v for k, v in _bits(self.b, 18, "B").items()},
+                **zeros,
+                i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+                i_CLK0=ClockSignal(), i_CE0=1, i_RST0=0,
+                **{f"o_P{k}": out[k] for k in range(36)})
+            m.d.comb += self.product.eq(out[:width].as_signed())
+        else:
+            # Reset-less, like the DSP's own registers.
+            a_reg = Signal.like(self.a, reset_less=True)
+            b_reg = Signal.like(self.b, reset_less=True)
+            product = Signal.like(self.product, reset_less=True)
+            m.d.sync += [a_reg.eq(self.a), b_reg.eq(self.b), product.eq(a_reg * b_reg)]
+            m.d.comb += self.product.eq(product)
         return m

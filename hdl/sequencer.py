@@ -1,20 +1,27 @@
-"""Sequencer: one micro-op per cycle, forward -> error -> backward/update per sample.
+"""Sequencer: one micro-op per cycle, forward then backward and update, per sample.
 
-Schedule of one training step (L layers, P lanes, R_l = ceil(n_out/P) rounds):
+Schedule of one training step (L layers; layer l in R_l row rounds and K_l
+column rounds, :mod:`nfloop.hdl.layout`):
 
-1. ``FWD`` layer 0 .. L-1, row-major: round r, column i = 0 .. n_in (bias last).
-   Lane p accumulates unit r*P + p.
-2. ``ERR`` j = 0 .. n_out-1: error, output window, result out.
-3. Layer L-1 .. 0, column-major: for column i, for round r, a ``BWD`` op
-   (W[j, i] * delta_j into the backward sum, layers > 0, not the bias column)
-   and an ``UPD`` op (delta_j * a_i into the update unit, written back). The
-   weight read for the backward product is the pre-update weight.
+1. ``FWD`` layer 0 .. L-1, row-major: for row round r, for column round k,
+   one op; the lanes multiply their weights with C_l inputs (the bias input
+   1.0 in column n_in) and the adder tree sums each row's products. The
+   output layer's rows go on to the error, its delta and the result.
+2. Layer L-1 .. 0, column-major: for column round k, for row round r, a
+   ``BWD`` op (W[j, i] * delta_j summed over the groups into (W^T delta)_i,
+   layers > 0 only) and an ``UPD`` op (delta_j * a_i into the update units,
+   written back). The weight read for the backward product is the one
+   before the update.
 
-Between phases the sequencer idles ``DRAIN`` cycles so that every write of a
-phase has landed before the next phase reads it.
+Before a phase the sequencer idles just long enough for everything the
+phase reads to have been written (:func:`step_plan`), and at the end of a
+step just long enough for the next step's reads of the updated weights.
+So a step takes exactly :func:`step_cycles` cycles, back to back.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, wiring
@@ -23,19 +30,16 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import Rounding
 from ..model.fixed import MIX
 from .layout import CoreLayout
+from .timing import CoreTiming
 
-__all__ = ["Op", "micro_op_layout", "Sequencer", "DRAIN", "schedule"]
-
-#: Idle cycles between phases: the deepest write lands 4 cycles after its issue.
-DRAIN = 5
+__all__ = ["Op", "micro_op_layout", "Sequencer", "Phase", "step_plan", "step_cycles", "schedule"]
 
 
-class Op(enum.Enum, shape=3):
+class Op(enum.Enum, shape=2):
     NOP = 0
     FWD = 1
     BWD = 2
     UPD = 3
-    ERR = 4
 
 
 def _bits(n: int) -> int:
@@ -47,40 +51,169 @@ def micro_op_layout(layout: CoreLayout) -> data.StructLayout:
     return data.StructLayout({
         "op": Op,
         "layer": unsigned(_bits(L)),
-        "r": unsigned(_bits(max(layout.rounds(l) for l in range(L)))),
-        "i": unsigned(_bits(max(max(layout.n_in(l) + 1 for l in range(L)), layout.n_out(L - 1)))),
+        "r": unsigned(_bits(max(layout.row_rounds(l) for l in range(L)))),
+        "k": unsigned(_bits(max(layout.col_rounds(l) for l in range(L)))),
         "first": 1, "last": 1, "apply": 1,
+        "pass_start": 1,         # the first op of a backward/update pass: the LFSR steps
+        "half": 1,               # which sample buffer the step trains on
         "waddr": unsigned(_bits(layout.depth)),
         "mix": unsigned(32),
     })
 
 
+# -- the exact schedule ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a step: ``ops`` micro-ops, after ``drain`` idle cycles."""
+    kind: str            # "forward" or "pass"
+    layer: int
+    ops: int
+    drain: int
+
+    @property
+    def name(self) -> str:
+        if self.kind == "forward":
+            return f"forward {self.layer}"
+        return f"backward+update {self.layer}" if self.layer else "update 0"
+
+
+def _phase_ops(layout: CoreLayout, kind: str, l: int):
+    """(offset, op, r, k) of a phase's micro-ops, in issue order."""
+    R, K = layout.row_rounds(l), layout.col_rounds(l)
+    if kind == "forward":
+        return [(r * K + k, Op.FWD, r, k) for r in range(R) for k in range(K)]
+    ops = []
+    for k in range(K):
+        for r in range(R):
+            if l > 0:
+                ops.append((len(ops), Op.BWD, r, k))
+            ops.append((len(ops), Op.UPD, r, k))
+    return ops
+
+
+def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], int]:
+    """The phases of one step, each with the idle cycles before it, and the idle cycles after the step.
+
+    Every drain is the least that keeps each read after the write it needs
+    (vector memories and weight banks: a write in cycle t is readable from
+    t + 1) and each op's use of the round accumulators after the previous
+    phase's last one, with the stage numbers of :class:`CoreTiming`.
+    """
+    lay, timing = layout, CoreTiming(layout)
+    L = lay.layers
+    order = [("forward", l) for l in range(L)] + ([("pass", l) for l in reversed(range(L))] if learning else [])
+    a_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its activation is readable
+    d_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its delta is readable
+    w_written = {}                               # (layer, r, k) -> cycle the update is readable
+    acc_last = -1                                # last cycle an op used the round accumulators
+    phases, t = [], 0
+    starts = []
+
+    def uses_acc(op):
+        return op is not Op.UPD
+
+    for kind, l in order:
+        ops = _phase_ops(lay, kind, l)
+        G, C = lay.groups(l), lay.cols(l)
+        need = t
+        for off, op, r, k in ops:
+            if op is Op.FWD and l > 0:
+                units = range(k * C, min((k + 1) * C, lay.n_in(l)))
+                need = max([need] + [a_written[l - 1][j] - off for j in units])
+            if op in (Op.BWD, Op.UPD):
+                units = range(r * G, min((r + 1) * G, lay.n_out(l)))
+                need = max([need] + [d_written[l][j] - off for j in units])
+        first_acc = next((off, op) for off, op, r, k in ops if uses_acc(op)) if any(
+            uses_acc(op) for _, op, _, _ in ops) else None
+        if first_acc is not None:
+            need = max(need, acc_last + 1 - first_acc[0] - timing.tap(l, first_acc[1] is Op.BWD))
+        start = need
+        phases.append(Phase(kind, l, len(ops), start - t))
+        starts.append(start)
+        for off, op, r, k in ops:
+            cycle = start + off
+            if uses_acc(op):
+                acc_last = max(acc_last, cycle + timing.tap(l, op is Op.BWD))
+            if op is Op.FWD and k == lay.col_rounds(l) - 1:
+                for j in range(r * G, min((r + 1) * G, lay.n_out(l))):
+                    a_written[l][j] = cycle + timing.forward_write(l) + 1
+                    if l == L - 1:
+                        d_written[l][j] = cycle + timing.forward_write(l) + 1
+            if op is Op.BWD and r == lay.row_rounds(l) - 1:
+                for i in range(k * C, min((k + 1) * C, lay.n_in(l))):
+                    d_written[l - 1][i] = cycle + timing.backward_write(l) + 1
+            if op is Op.UPD:
+                w_written[(l, r, k)] = cycle + timing.update_write + 1
+        t = start + len(ops)
+
+    # The next step starts at t + end: its reads of this step's updates come after them.
+    end = 0
+    if learning:
+        for (kind, l), start in zip(order, starts):
+            for off, op, r, k in _phase_ops(lay, kind, l):
+                end = max(end, w_written[(l, r, k)] - (t + start + off))
+    # ... and its first use of the accumulators after this step's last.
+    first = _phase_ops(lay, "forward", 0)[0]
+    end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
+    assert first[0] == 0
+    return phases, end
+
+
+def step_cycles(layout: CoreLayout, learning: bool = True) -> int:
+    """Cycles of one step, from its first op to the cycle before the next step's first op."""
+    phases, end = step_plan(layout, learning)
+    return sum(p.drain + p.ops for p in phases) + end
+
+
+def schedule(layout: CoreLayout, learning: bool = True) -> list[tuple[str, int]]:
+    """The phases of one training step and their cycles, in order, as the sequencer runs them.
+
+    Assumes the previous step's results have been taken (no wait before the step).
+    """
+    phases, end = step_plan(layout, learning)
+    rows = []
+    for p in phases:
+        if p.drain:
+            rows.append(("drain", p.drain))
+        rows.append((p.name, p.ops))
+    if end:
+        rows.append(("drain", end))
+    return rows
+
+
+# -- the gateware -----------------------------------------------------------------------------
+
 class Sequencer(wiring.Component):
-    """Emits the micro-ops of one training step when a sample is ready.
+    """Emits the micro-ops of one step when a sample is ready.
 
     Members
     -------
     op : Out(micro_op_layout)
-        The micro-op issued this cycle (``Op.NOP`` when idle).
+        This cycle's micro-op (``Op.NOP`` when idle).
     sample_ready : In(1)
         A whole sample (x, y) is buffered.
+    results_free : In(1)
+        The previous step's results have all been taken.
     learn : In(1)
         Sampled when a step starts: 1 trains on the sample, 0 only infers
         (forward and error; no backward, no update, not counted as a step).
     sample_done : Out(1)
-        One-cycle pulse at the end of a step: the sample's buffer is free.
+        One-cycle pulse in a step's last cycle: the sample's buffer is free.
     learning : Out(1)
-        The current step trains.
+        The current step trains (valid from the cycle after the step starts).
     trained : Out(1)
         With ``sample_done``: the step trained.
-    fifo_empty : In(1)
-        The result FIFO has room for a whole output vector.
-    lfsr_step : Out(1)
-        Pulse before each layer's update pass (stochastic rounding).
+    results_issued : Out(1)
+        The output layer's last forward op is issued this cycle.
     clear : In(1)
         Zero momentum and batch sums (``clearing`` with ``clear_addr`` over every word).
     busy : Out(1)
-        Inside a step or a clear.
+        Inside a step (its first cycle included) or a clear.
+    counting : Out(1)
+        Inside a training step: the cycles the core's ``cycles`` counter counts.
+    half : In(1)
+        The sample buffer that holds the next sample; every op of its step carries it.
     """
 
     def __init__(self, layout: CoreLayout):
@@ -88,157 +221,168 @@ class Sequencer(wiring.Component):
         self.micro_op = micro_op_layout(layout)
         super().__init__({
             "op": Out(self.micro_op),
-            "sample_ready": In(1), "sample_done": Out(1), "fifo_empty": In(1),
-            "learn": In(1), "learning": Out(1), "trained": Out(1),
-            "lfsr_step": Out(1), "clear": In(1), "clearing": Out(1),
+            "sample_ready": In(1), "sample_done": Out(1), "results_free": In(1), "half": In(1),
+            "learn": In(1), "learning": Out(1), "trained": Out(1), "results_issued": Out(1),
+            "clear": In(1), "clearing": Out(1), "counting": Out(1),
             "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         lay, cfg = self._layout, self._layout.config
-        L, P = lay.layers, lay.lanes
+        L = lay.layers
         shape = self.micro_op
+        phases, train_end = step_plan(lay, True)
+        forward_phases, infer_end = step_plan(lay, False)
+        assert phases[:L] == forward_phases, "the forward phases do not depend on what follows them"
+        assert phases[0].drain == 0
+        stochastic = cfg.rounding is Rounding.STOCHASTIC
+        three_c = (3 * MIX) & 0xFFFFFFFF
+
         r = Signal(shape["r"].shape)
-        i = Signal(shape["i"].shape)
-        phase = Signal()                         # 0: BWD, 1: UPD (columns with a backward product)
+        k = Signal(shape["k"].shape)
+        upd = Signal()                           # in a pass: 0 the BWD op of (r, k), 1 its UPD op
         waddr = Signal(shape["waddr"].shape)
         col_addr = Signal(shape["waddr"].shape)
         mix = Signal(32)
         col_mix = Signal(32)
-        drain = Signal(range(DRAIN + 1))
-        learning = self.learning                 # latched from learn for the whole step
+        half = Signal()
+        longest = max([p.drain for p in phases] + [train_end, infer_end, 1])
+        drain = Signal(range(longest + 1))
         batch = Signal(range(max(cfg.batch_size, 2)))
-        stochastic = cfg.rounding is Rounding.STOCHASTIC
-        three_c = (3 * MIX) & 0xFFFFFFFF
+        apply = batch == cfg.batch_size - 1
+        starting = Signal()                      # IDLE, and a step starts in this cycle
+        learn_now = Mux(starting, self.learn, self.learning)
+        half_now = Mux(starting, self.half, half)
 
-        def emit(op, layer, first=0, last=0, apply=0):
-            m.d.comb += [self.op.op.eq(op), self.op.layer.eq(layer), self.op.r.eq(r),
-                         self.op.i.eq(i), self.op.first.eq(first), self.op.last.eq(last),
-                         self.op.apply.eq(apply), self.op.waddr.eq(waddr), self.op.mix.eq(mix)]
+        def emit(op, l, first, last, pass_start=0):
+            m.d.comb += [self.op.op.eq(op), self.op.layer.eq(l), self.op.r.eq(r), self.op.k.eq(k),
+                         self.op.first.eq(first), self.op.last.eq(last), self.op.apply.eq(apply),
+                         self.op.pass_start.eq(pass_start), self.op.half.eq(half_now),
+                         self.op.waddr.eq(waddr), self.op.mix.eq(mix if stochastic else 0)]
 
-        def start_forward(l):
-            m.d.sync += [r.eq(0), i.eq(0), waddr.eq(lay.base(l))]
+        def state(p):
+            return f"{p.kind.upper()}_{p.layer}"
 
-        def start_pass(l):
-            m.d.sync += [r.eq(0), i.eq(0), phase.eq(0), waddr.eq(lay.base(l)), col_addr.eq(lay.base(l)),
-                         mix.eq(0), col_mix.eq(0)]
-            if stochastic:
-                m.d.comb += self.lfsr_step.eq(1)
+        def rest():
+            """Counters at their values for a step's first op."""
+            m.d.sync += [r.eq(0), k.eq(0), upd.eq(0), waddr.eq(0), col_addr.eq(0), mix.eq(0), col_mix.eq(0)]
 
-        def start_error():
-            m.d.sync += i.eq(0)
+        def finish():
+            """The step's last cycle."""
+            m.d.comb += [self.sample_done.eq(1), self.trained.eq(learn_now)]
+            with m.If(learn_now):
+                m.d.sync += batch.eq(Mux(apply, 0, batch + 1))
+            rest()
+            m.next = "IDLE"
 
-        def drain_then(target, setup):
-            """Idle DRAIN cycles, then run ``setup`` and go to ``target``."""
-            m.d.sync += drain.eq(drain + 1)
-            with m.If(drain == DRAIN - 1):
-                m.d.sync += drain.eq(0)
-                setup()
-                m.next = target
+        def end_of_step(end, name):
+            if end:
+                m.d.sync += drain.eq(end - 1)
+                m.next = name
+            else:
+                finish()
 
+        def go_to(index):
+            p = phases[index]
+            m.d.sync += [r.eq(0), k.eq(0), upd.eq(0), waddr.eq(lay.base(p.layer)),
+                         col_addr.eq(lay.base(p.layer)), mix.eq(0), col_mix.eq(0)]
+            if p.drain:
+                m.d.sync += drain.eq(p.drain - 1)
+                m.next = "DRAIN_" + state(p)
+            else:
+                m.next = state(p)
+
+        def leave(index):
+            """After phase ``index``'s last op: a drain, then the next phase or the step's end."""
+            if index == L - 1:
+                with m.If(learn_now):
+                    go_to(index + 1)
+                with m.Else():
+                    end_of_step(infer_end, "END_INFER")
+            elif index + 1 == len(phases):
+                end_of_step(train_end, "END_TRAIN")
+            else:
+                go_to(index + 1)
+
+        def run(index):
+            """Emit the current op of phase ``index`` and advance the counters."""
+            p = phases[index]
+            l = p.layer
+            R, K = lay.row_rounds(l), lay.col_rounds(l)
+            last_op = (r == R - 1) & (k == K - 1)
+            if p.kind == "forward":
+                emit(Op.FWD, l, k == 0, k == K - 1)
+                if l == L - 1:
+                    m.d.comb += self.results_issued.eq(last_op)
+                m.d.sync += waddr.eq(waddr + 1)
+                with m.If(k == K - 1):
+                    m.d.sync += [k.eq(0), r.eq(r + 1)]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+                with m.If(last_op):
+                    leave(index)
+                return
+            G, C, n_cols = lay.groups(l), lay.cols(l), lay.n_cols(l)
+            next_column = (three_c * C) & 0xFFFFFFFF
+            next_row = (three_c * G * n_cols) & 0xFFFFFFFF
+
+            def advance():
+                with m.If(r == R - 1):
+                    m.d.sync += [r.eq(0), k.eq(k + 1), col_addr.eq(col_addr + 1), waddr.eq(col_addr + 1),
+                                 col_mix.eq(col_mix + next_column), mix.eq(col_mix + next_column)]
+                with m.Else():
+                    m.d.sync += [r.eq(r + 1), waddr.eq(waddr + K), mix.eq(mix + next_row)]
+                with m.If(last_op):
+                    leave(index)
+
+            pass_start = (r == 0) & (k == 0)
+            if l > 0:
+                with m.If(~upd):
+                    emit(Op.BWD, l, r == 0, r == R - 1, pass_start=pass_start)
+                    m.d.sync += upd.eq(1)
+                with m.Else():
+                    emit(Op.UPD, l, r == 0, r == R - 1)
+                    m.d.sync += upd.eq(0)
+                    advance()
+            else:
+                emit(Op.UPD, l, r == 0, r == R - 1, pass_start=pass_start)
+                advance()
+
+        m.d.comb += [self.busy.eq(1), self.counting.eq(self.busy & ~self.clearing & learn_now)]
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += self.busy.eq(starting)
+                rest()
                 with m.If(self.clear):
                     m.d.sync += [self.clear_addr.eq(0), batch.eq(0)]
                     m.next = "CLEAR"
-                with m.Elif(self.sample_ready):
-                    start_forward(0)
-                    m.d.sync += learning.eq(self.learn)
-                    m.next = "FWD0"
+                with m.Elif(self.sample_ready & self.results_free):
+                    # The step's first op goes out in this cycle, from the counters' rest values.
+                    m.d.comb += starting.eq(1)
+                    m.d.sync += [self.learning.eq(self.learn), half.eq(self.half)]
+                    m.next = state(phases[0])
+                    run(0)
 
             with m.State("CLEAR"):
-                m.d.comb += [self.busy.eq(1), self.clearing.eq(1)]
+                m.d.comb += self.clearing.eq(1)
                 m.d.sync += self.clear_addr.eq(self.clear_addr + 1)
                 with m.If(self.clear_addr == lay.depth - 1):
                     m.next = "IDLE"
 
-            for l in range(L):
-                n_in, rounds = lay.n_in(l), lay.rounds(l)
-                with m.State(f"FWD{l}"):
-                    m.d.comb += self.busy.eq(1)
-                    emit(Op.FWD, l, first=i == 0, last=i == n_in)
-                    m.d.sync += waddr.eq(waddr + 1)
-                    with m.If(i == n_in):
-                        m.d.sync += [i.eq(0), r.eq(r + 1)]
-                        with m.If(r == rounds - 1):
-                            m.next = f"FWD{l}_DRAIN"
-                    with m.Else():
-                        m.d.sync += i.eq(i + 1)
-                with m.State(f"FWD{l}_DRAIN"):
-                    m.d.comb += self.busy.eq(1)
-                    if l + 1 < L:
-                        drain_then(f"FWD{l + 1}", lambda l=l: start_forward(l + 1))
-                    else:
-                        drain_then("ERR_WAIT", start_error)
+            for index, p in enumerate(phases):
+                if p.drain:
+                    with m.State("DRAIN_" + state(p)):
+                        m.d.sync += drain.eq(drain - 1)
+                        with m.If(drain == 0):
+                            m.next = state(p)
+                with m.State(state(p)):
+                    run(index)
 
-            with m.State("ERR_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(self.fifo_empty):
-                    m.next = "ERR"
-            with m.State("ERR"):
-                m.d.comb += self.busy.eq(1)
-                emit(Op.ERR, L - 1)
-                m.d.sync += i.eq(i + 1)
-                with m.If(i == lay.n_out(L - 1) - 1):
-                    m.next = "ERR_DRAIN"
-            with m.State("ERR_DRAIN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(learning):
-                    drain_then(f"PASS{L - 1}", lambda: start_pass(L - 1))
-                with m.Else():
-                    drain_then("DONE", lambda: None)
-
-            for l in reversed(range(L)):
-                n_in, rounds = lay.n_in(l), lay.rounds(l)
-                row_stride = n_in + 1
-                with m.State(f"PASS{l}"):
-                    m.d.comb += self.busy.eq(1)
-                    apply = batch == cfg.batch_size - 1
-                    backward = (i < n_in) & (phase == 0) if l > 0 else 0
-                    with m.If(backward):
-                        emit(Op.BWD, l, first=r == 0, last=r == rounds - 1, apply=apply)
-                        m.d.sync += phase.eq(1)
-                    with m.Else():
-                        emit(Op.UPD, l, first=r == 0, last=r == rounds - 1, apply=apply)
-                        m.d.sync += phase.eq(0)
-                        with m.If(r == rounds - 1):
-                            with m.If(i == n_in):
-                                m.next = f"PASS{l}_DRAIN"
-                            m.d.sync += [r.eq(0), i.eq(i + 1), col_addr.eq(col_addr + 1),
-                                         waddr.eq(col_addr + 1),
-                                         col_mix.eq(col_mix + three_c), mix.eq(col_mix + three_c)]
-                        with m.Else():
-                            m.d.sync += [r.eq(r + 1), waddr.eq(waddr + row_stride),
-                                         mix.eq(mix + ((three_c * P * row_stride) & 0xFFFFFFFF))]
-                with m.State(f"PASS{l}_DRAIN"):
-                    m.d.comb += self.busy.eq(1)
-                    if l > 0:
-                        drain_then(f"PASS{l - 1}", lambda l=l: start_pass(l - 1))
-                    else:
-                        drain_then("DONE", lambda: None)
-
-            with m.State("DONE"):
-                m.d.comb += [self.busy.eq(1), self.sample_done.eq(1), self.trained.eq(learning)]
-                with m.If(learning):
-                    m.d.sync += batch.eq(Mux(batch == cfg.batch_size - 1, 0, batch + 1))
-                m.next = "IDLE"
+            for name, end in (("END_TRAIN", train_end), ("END_INFER", infer_end)):
+                if end:
+                    with m.State(name):
+                        m.d.sync += drain.eq(drain - 1)
+                        with m.If(drain == 0):
+                            finish()
         return m
-
-
-def schedule(layout: CoreLayout) -> list[tuple[str, int]]:
-    """The phases of one training step and their cycles, in order, as the FSM runs them.
-
-    Assumes the result FIFO is drained (no wait in ERR_WAIT beyond its one cycle).
-    """
-    L = layout.layers
-    phases = []
-    for l in range(L):
-        phases += [(f"forward {l}", layout.rounds(l) * (layout.n_in(l) + 1)), ("drain", DRAIN)]
-    phases += [("wait for FIFO", 1), ("error", layout.n_out(L - 1)), ("drain", DRAIN)]
-    for l in reversed(range(L)):
-        ops_per_column = [2 if (l > 0 and i < layout.n_in(l)) else 1 for i in range(layout.n_in(l) + 1)]
-        phases += [(f"backward+update {l}" if l else "update 0", layout.rounds(l) * sum(ops_per_column)),
-                   ("drain", DRAIN)]
-    phases.append(("done", 1))
-    return phases

@@ -2,6 +2,7 @@
 
 import pytest
 from nfloop.hdl.core import LearnerCore
+from nfloop.hdl.sequencer import step_cycles
 from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import FixedLearner
@@ -45,7 +46,28 @@ def test_core_is_bit_exact(name, stalls, rng):
     assert mismatch is None, str(mismatch)
     mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
     assert mismatch is None, str(mismatch)
-    assert steps == len(xs) and cycles > 0
+    assert steps == len(xs) and cycles == steps * step_cycles(dut.layout)
+
+
+MAPPED = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, STAIR, gain_shift=4),
+                                         Layer(2, gain_shift=5)), batch_size=2)
+
+
+@pytest.mark.parametrize("lanes, columns", [(4, (4, 2, 1)), (8, (2, 8, 4)), (8, (1, 1, 8)), (16, (8, 4, 16))])
+def test_every_lane_mapping_is_bit_exact(lanes, columns, rng):
+    """Rows split over groups and columns over lanes in every proportion, padding in both directions."""
+    xs, ys = samples(MAPPED, 8, rng)
+    model = FixedLearner(MAPPED)
+    traces = [model.step(x, y) for x, y in zip(xs, ys)]
+    dut = LearnerCore(MAPPED, lanes, columns=columns)
+    assert dut.layout.columns == columns
+    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng)
+    mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
+                                     layer=len(MAPPED.layers) - 1)
+    assert mismatch is None, str(mismatch)
+    mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
+    assert mismatch is None, str(mismatch)
+    assert cycles == steps * step_cycles(dut.layout)
 
 
 def test_mismatch_reports_the_first_difference():
@@ -59,7 +81,7 @@ def test_mismatch_reports_the_first_difference():
     assert mismatch.hw == model.weights[0][1, 2] ^ 1
 
 
-@pytest.mark.parametrize("lanes", [0, 3, 128])
+@pytest.mark.parametrize("lanes", [0, 3, 256])
 def test_lanes_must_be_a_power_of_two(lanes):
     with pytest.raises(ConfigError, match="lanes must be a power of two"):
         LearnerCore(CONFIGS["1-layer"][0], lanes)

@@ -1,45 +1,49 @@
-"""hdl/mac.py: products and exact sums equal nfloop.model.fixed.mac."""
+"""hdl/mac.py: the registered multiplier's products, exactly, two cycles after their operands."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
-from nfloop.hdl.mac import MacLane
-from nfloop.model.fixed import mac
+from nfloop.hdl.mac import Multiplier, dsp_kind
 
 
-def test_lane_accumulates_rows_exactly(rng):
-    lane = MacLane(16, 16, 40)
-    rows = [rng.integers(-2**15, 2**15, (rng.integers(1, 70),)) for _ in range(6)]
-    inputs = [rng.integers(-2**15, 2**15, len(r)) for r in rows]
-    rows[0][:3] = -2**15                     # the extreme product (-2**15)**2, several times
-    inputs[0][:3] = -2**15
-    sums, products = [], []
+@pytest.mark.parametrize("a_width, b_width", [(16, 16), (16, 8), (18, 18), (24, 16)])
+def test_products_are_exact(a_width, b_width, rng):
+    dut = Multiplier(a_width, b_width)
+    lo_a, hi_a, lo_b, hi_b = -2**(a_width - 1), 2**(a_width - 1) - 1, -2**(b_width - 1), 2**(b_width - 1) - 1
+    a = np.concatenate([[lo_a, lo_a, hi_a, hi_a, 0, -1, 1], rng.integers(lo_a, hi_a + 1, 200)])
+    b = np.concatenate([[lo_b, hi_b, lo_b, hi_b, -1, -1, 1], rng.integers(lo_b, hi_b + 1, 200)])
+    got = []
 
     async def bench(ctx):
-        pipeline = []                        # (first, last) of the operands in flight
-        for w, a in zip(rows, inputs):
-            for k in range(len(w)):
-                ctx.set(lane.a, int(w[k]))
-                ctx.set(lane.b, int(a[k]))
-                pipeline.append((k == 0, k == len(w) - 1))
-                await ctx.tick()
-                if len(pipeline) >= lane.latency:
-                    first, last = pipeline.pop(0)
-                    ctx.set(lane.first, first)
-                    ctx.set(lane.accumulate, 1)
-                    products.append(ctx.get(lane.product))
-                    if last:
-                        sums.append(ctx.get(lane.sum))
-        while pipeline:
+        for k in range(len(a) + dut.latency):
+            if k < len(a):
+                ctx.set(dut.a, int(a[k]))
+                ctx.set(dut.b, int(b[k]))
             await ctx.tick()
-            first, last = pipeline.pop(0)
-            ctx.set(lane.first, first)
-            products.append(ctx.get(lane.product))
-            if last:
-                sums.append(ctx.get(lane.sum))
+            if k + 1 >= dut.latency:
+                got.append(ctx.get(dut.product))
 
-    sim = Simulator(lane)
+    sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    np.testing.assert_array_equal(products, np.concatenate([w * a for w, a in zip(rows, inputs)]))
-    np.testing.assert_array_equal(sums, [mac(w, a) for w, a in zip(rows, inputs)])
+    np.testing.assert_array_equal(got[:len(a)], a * b)
+
+
+class Family:
+    def __init__(self, family):
+        self.family = family
+
+
+def test_each_family_gets_its_dsp_block_when_the_operands_fit():
+    assert dsp_kind(Family("ice40"), 16, 16) == "ice40"
+    assert dsp_kind(Family("ice40"), 17, 16) == "generic"
+    assert dsp_kind(Family("ecp5"), 18, 16) == "ecp5"
+    assert dsp_kind(Family("ecp5"), 19, 16) == "generic"
+    assert dsp_kind(None, 16, 16) == "generic"
+
+
+@pytest.mark.parametrize("width", [0, -3, "16"])
+def test_widths_are_checked(width):
+    with pytest.raises(TypeError, match="a_width must be a positive integer"):
+        Multiplier(width, 16)

@@ -5,48 +5,70 @@ from collections import Counter
 import pytest
 from amaranth.sim import Simulator
 from nfloop.hdl.layout import CoreLayout
-from nfloop.hdl.sequencer import Op, Sequencer, schedule
+from nfloop.hdl.sequencer import Op, Sequencer, schedule, step_cycles
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig
 
 CONFIG = LearnerConfig(inputs=5, layers=(Layer(6, Activation(ActivationKind.RELU)), Layer(3), Layer(2)))
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4])
-def test_one_step_issues_every_multiply_once(lanes):
-    layout = CoreLayout(CONFIG, lanes)
+def run_step(layout, learn=True):
+    """The non-NOP micro-ops of one step and the cycles from its first op to its sample_done."""
     seq = Sequencer(layout)
-    ops = []
-    cycles = {}
+    ops, cycles = [], {}
 
     async def bench(ctx):
         ctx.set(seq.sample_ready, 1)
-        ctx.set(seq.fifo_empty, 1)
-        ctx.set(seq.learn, 1)
+        ctx.set(seq.results_free, 1)
+        ctx.set(seq.learn, learn)
         count = 0
         while True:
-            await ctx.tick()
-            count += 1
+            count += ctx.get(seq.busy)
             op = ctx.get(seq.op)
-            ctx.set(seq.sample_ready, 0)
             if op.op != Op.NOP:
-                ops.append((Op(op.op), op.layer, op.r, op.i, op.waddr))
+                ops.append((Op(op.op), op.layer, op.r, op.k, op.waddr, op.first, op.last))
             if ctx.get(seq.sample_done):
                 cycles["step"] = count
                 break
+            await ctx.tick()
+            ctx.set(seq.sample_ready, 0)
 
     sim = Simulator(seq)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    return ops, cycles["step"]
+
+
+@pytest.mark.parametrize("lanes, columns", [(1, None), (2, None), (4, None), (4, (2, 4, 1)), (8, (8, 2, 4))])
+def test_one_step_issues_every_multiply_once(lanes, columns):
+    layout = CoreLayout(CONFIG, lanes, columns)
+    ops, cycles = run_step(layout)
     kinds = Counter(op for op, *_ in ops)
-    forward = sum(layout.rounds(l) * (layout.n_in(l) + 1) for l in range(layout.layers))
-    backward = sum(layout.rounds(l) * layout.n_in(l) for l in range(1, layout.layers))
-    assert kinds[Op.FWD] == forward and kinds[Op.UPD] == forward and kinds[Op.BWD] == backward
-    assert kinds[Op.ERR] == layout.n_out(layout.layers - 1)
-    # every weight address of every layer is updated exactly once per step
-    updated = Counter((layer, waddr) for op, layer, r, i, waddr in ops if op == Op.UPD)
+    rounds = [layout.row_rounds(l) * layout.col_rounds(l) for l in range(layout.layers)]
+    assert kinds[Op.FWD] == sum(rounds) and kinds[Op.UPD] == sum(rounds)
+    assert kinds[Op.BWD] == sum(rounds[1:])
+    # every weight word of every layer is updated exactly once per step
+    updated = Counter((layer, waddr) for op, layer, r, k, waddr, *_ in ops if op == Op.UPD)
     assert set(updated.values()) == {1} and len(updated) == layout.depth
-    for op, layer, r, i, waddr in ops:
-        if op in (Op.FWD, Op.BWD, Op.UPD):
-            assert waddr == layout.base(layer) + r * (layout.n_in(layer) + 1) + i
-    assert cycles["step"] == sum(c for _, c in schedule(layout))
+    for op, layer, r, k, waddr, first, last in ops:
+        assert waddr == layout.base(layer) + r * layout.col_rounds(layer) + k
+        if op == Op.FWD:
+            assert (first, last) == (k == 0, k == layout.col_rounds(layer) - 1)
+        if op == Op.BWD:
+            assert (first, last) == (r == 0, r == layout.row_rounds(layer) - 1)
+    assert cycles == sum(c for _, c in schedule(layout)) == step_cycles(layout)
+
+
+def test_inference_runs_the_forward_phases_only():
+    layout = CoreLayout(CONFIG, 2)
+    ops, cycles = run_step(layout, learn=False)
+    assert {op for op, *_ in ops} == {Op.FWD}
+    assert cycles == step_cycles(layout, learning=False)
+
+
+def test_the_mapping_keeps_wide_cores_busy():
+    """A 10-unit output layer on 64 lanes: every multiplier works (the digits network within 1.3x its bound)."""
+    config = LearnerConfig(inputs=64, layers=(Layer(32, Activation(ActivationKind.RELU)), Layer(10)))
+    for lanes in (8, 16, 32, 64):
+        layout = CoreLayout(config, lanes)
+        assert step_cycles(layout) <= 1.3 * layout.mac_bound_cycles() + 40, lanes

@@ -6,7 +6,7 @@ from amaranth.hdl import signed
 from nfloop.hdl.update import UpdateUnit
 from nfloop.model.config import Formats, Layer, LearnerConfig, QFormat, Rounding
 from nfloop.model.fixed import MIX, SITE_UPDATE, LayerPlan, leak, momentum, saturate, shift_round, stochastic_bits
-from support.sim import random_codes, run_comb
+from support.sim import random_codes, run_pipelined
 
 CASES = {
     # name: (gain_shift, leak_shift, momentum_shift, batch_size, rounding, weight_acc)
@@ -41,17 +41,20 @@ def reference(cfg, plan, product, w, v, s, k, lfsr, apply):
 
 @pytest.mark.parametrize("case", CASES)
 def test_update_matches_model(case, rng):
+    """A second layer without momentum or leak and with its own gain shares every unit."""
     gain, leak_shift, mom, batch, rounding, acc_fmt = CASES[case]
     acc = QFormat(*acc_fmt)
     f = Formats(weight=QFormat(16, acc.int_bits and 16 - acc.int_bits), weight_acc=acc)
-    cfg = LearnerConfig(inputs=5, layers=(Layer(3, gain_shift=gain, leak_shift=leak_shift,
-                                                momentum_shift=mom),),
+    cfg = LearnerConfig(inputs=5, layers=(Layer(3, gain_shift=gain, leak_shift=leak_shift, momentum_shift=mom),
+                                          Layer(2, gain_shift=gain + 3)),
                         formats=f, batch_size=batch, rounding=rounding)
-    plan = LayerPlan.build(cfg, 0)
     n = 400
+    layer = rng.integers(0, 2, n)
+    layer[:40] = 0
+    plans = [LayerPlan.build(cfg, l) for l in range(2)]
     delta = random_codes(f.error, n, rng)
     a = random_codes(f.input, n, rng)
-    a[:20] = plan.one_code  # the bias column
+    a[:20] = plans[0].one_code  # the bias column
     delta[:4] = [f.error.min_code, f.error.max_code, 0, -1]
     product = delta * a
     w, v, s = (random_codes(acc, n, rng) for _ in range(3))
@@ -59,10 +62,11 @@ def test_update_matches_model(case, rng):
     k = rng.integers(0, 3 * 6, n)          # flat indices of the 3x6 layer
     lfsr = rng.integers(1, 2**32, n)
     apply = rng.integers(0, 2, n) if batch > 1 else np.ones(n, dtype=np.int64)
-    dut = UpdateUnit(cfg, 0, signed(f.error.bits + f.input.bits + 2))
-    vectors = {"product": product, "w": w}
+    dut = UpdateUnit(cfg, signed(f.error.bits + f.input.bits + 2))
+    vectors = {"product": product, "w": w, "layer": layer}
     outputs = ["w_new"]
     if mom:
+        v[layer == 1] = 0                  # a layer without momentum keeps its velocity at zero
         vectors["v"] = v
         outputs.append("v_new")
     if batch > 1:
@@ -70,10 +74,10 @@ def test_update_matches_model(case, rng):
         outputs.append("s_new")
     if rounding is Rounding.STOCHASTIC:
         vectors.update(mix=(3 * k * MIX) & 0xFFFFFFFF, lfsr=lfsr)
-    got = run_comb(dut, vectors, outputs)
+    got = run_pipelined(dut, vectors, outputs, dut.latency)
     w_ref, v_ref, s_ref = [], [], []
     for i in range(n):
-        wi, vi, si = reference(cfg, plan, product[i], w[i], v[i], s[i], k[i], int(lfsr[i]), apply[i])
+        wi, vi, si = reference(cfg, plans[layer[i]], product[i], w[i], v[i], s[i], k[i], int(lfsr[i]), apply[i])
         w_ref.append(wi), v_ref.append(vi), s_ref.append(si)
     np.testing.assert_array_equal(got["w_new"], w_ref)
     if mom:

@@ -22,6 +22,33 @@ def run_comb(dut, vectors: dict[str, np.ndarray], outputs: list[str]) -> dict[st
     return got
 
 
+def run_pipelined(dut, vectors: dict[str, np.ndarray], outputs: list[str], latency: int,
+                  view=None) -> dict[str, np.ndarray]:
+    """Drive a pipelined component with one row of ``vectors`` per cycle; collect ``outputs`` ``latency``
+    cycles after each row. ``view`` resolves the names (default: ``dut``'s attributes)."""
+    n = len(next(iter(vectors.values())))
+    view = dut if view is None else view
+    got = {name: np.zeros(n, dtype=np.int64) for name in outputs}
+
+    async def bench(ctx):
+        # In cycle t: row t's inputs, then the outputs of row t - latency.
+        for t in range(n + latency):
+            if t < n:
+                for name, values in vectors.items():
+                    ctx.set(getattr(view, name), int(values[t]))
+            if t >= latency:
+                for name in outputs:
+                    got[name][t - latency] = ctx.get(getattr(view, name))
+            if latency:
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6, if_exists=True)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
 def edge_codes(fmt, extra=()) -> np.ndarray:
     """min, max, 0, +-1 LSB around them and around each extra code."""
     codes = {fmt.min_code, fmt.min_code + 1, fmt.max_code, fmt.max_code - 1, -1, 0, 1}
@@ -80,6 +107,8 @@ def run_core(dut, xs, ys, stall_rng=None, timeout_cycles=200_000):
                     ctx.set(dut.weights.read, 1)
                     await ctx.tick()
                     ctx.set(dut.weights.read, 0)
+                    while not ctx.get(dut.weights.rvalid):
+                        await ctx.tick()
                     w[j, i] = ctx.get(dut.weights.rdata)
             weights.append(w)
         counters["steps"], counters["cycles"] = ctx.get(dut.steps), ctx.get(dut.cycles)

@@ -173,20 +173,25 @@ int64_t nf_train(void* handle, int64_t n, const int64_t* xs, const int64_t* ys,
 
 int nf_wait_idle(void* handle, uint64_t limit) { return wait_idle(static_cast<Sim*>(handle), limit); }
 
-// Read rows x cols weight accumulators of one layer (row-major) into out.
+// Read rows x cols weight accumulators of one layer (row-major) into out: one read a cycle,
+// the answers arrive in order with rvalid, the core's read latency later.
 int nf_read_weights(void* handle, int layer, int rows, int cols, int64_t* out) {
     auto* s = static_cast<Sim*>(handle);
     auto* top = s->top.get();
-    int pending = -1;                        // rdata of the previous read arrives this cycle
+    const int total = rows * cols;
+    int next = 0;
     auto collect = [&]() {
-        if (pending >= 0) out[pending] = sign_extend(top->PORT(weights, rdata), ACC_BITS);
+        if (top->PORT(weights, rvalid) && next < total) out[next++] = sign_extend(top->PORT(weights, rdata), ACC_BITS);
     };
-    const int ok = for_each_weight(s, layer, rows, cols, [&](int j, int i) {
+    int ok = for_each_weight(s, layer, rows, cols, [&](int, int) {
         collect();
         top->PORT(weights, read) = 1;
-        pending = j * cols + i;
     });
-    collect();
+    for (int k = 0; ok && next < total; k++) {
+        if (k > 64) return 0;                // the answers stopped coming
+        collect();
+        tick(s);
+    }
     return ok;
 }
 

@@ -154,9 +154,10 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
             for off, op, r, k in _phase_ops(lay, kind, l):
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
     # ... and its first use of the accumulators after this step's last.
-    first = _phase_ops(lay, "forward", 0)[0]
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
-    assert first[0] == 0
+    # The sample's buffer is freed in the step's last cycle: after the last target has been read.
+    last_forward = starts[L - 1] + phases[L - 1].ops - 1
+    end = max(end, last_forward + timing.target_read(L - 1) + 1 - t)
     return phases, end
 
 

@@ -87,30 +87,35 @@ def block_diagram(path: Path) -> Path:
     return path
 
 
-def schedule_chart(path: Path, config_name: str = "digits", lanes: int = 8) -> Path:
+def start_label(phases) -> float:
+    """Phases at least this long get a label."""
+    return sum(c for _, c in phases) / 20
+
+
+def schedule_chart(path: Path, config_name: str = "digits", lanes: int = 64) -> Path:
     """The cycles of one training step, phase by phase, against the MAC bound."""
     config = load_config(CONFIG_DIR / f"{config_name}.toml")
     layout = CoreLayout(config, lanes)
     phases = schedule(layout)
-    colours = {"forward": "tab:blue", "drain": "0.8", "wait": "0.6", "error": "tab:red",
-               "backward+update": "tab:orange", "update": "tab:green", "done": "0.6"}
+    colours = {"forward": "tab:blue", "drain": "0.8", "backward+update": "tab:orange", "update": "tab:green"}
     fig, ax = plt.subplots(figsize=(11, 2.6))
     start = 0
     for name, cycles in phases:
         colour = colours[name.split()[0]]
         ax.barh(1, cycles, left=start, color=colour, edgecolor="white")
-        if cycles >= 40:
+        if cycles >= start_label(phases):
             ax.text(start + cycles / 2, 1, f"{name}\n{cycles}", ha="center", va="center", fontsize=8)
         start += cycles
     bound = config.mac_operations / lanes
     ax.barh(0, bound, color="0.35")
     ax.text(bound / 2, 0, f"MAC bound {bound:.1f}", ha="center", va="center", color="white", fontsize=8)
-    ax.axvline(1.25 * bound + 64, color="tab:red", ls="--", lw=1)
-    ax.text(1.25 * bound + 66, 0.5, "budget\n1.25 x bound + 64", fontsize=7.5, color="tab:red", va="center")
+    budget = 1.3 * bound + 40
+    ax.axvline(budget, color="tab:red", ls="--", lw=1)
+    ax.text(budget + 2, 0.5, "budget\n1.3 x bound + 40", fontsize=7.5, color="tab:red", va="center")
     ax.set_yticks([0, 1], ["bound", f"schedule: {start}"])
     ax.set_xlabel("clock cycles")
     ax.set_title(f"One training step of the {'-'.join(map(str, config.sizes))} learner at P = {lanes} lanes")
-    ax.set_xlim(0, max(start, 1.25 * bound + 64) * 1.12)
+    ax.set_xlim(0, max(start, budget) * 1.12)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

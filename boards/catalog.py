@@ -17,7 +17,7 @@ from ..model.config import ConfigError
 __all__ = ["BoardSpec", "BOARDS", "VIRTUAL", "board_spec", "PROTOCOL_VERSION", "GATEWARE_VERSION"]
 
 #: Bumped when the frame format or a command's payload changes.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: Bumped when the board top changes in a way the host can observe.
 GATEWARE_VERSION = 1
 

@@ -8,12 +8,26 @@ a status other than OK raises :class:`DeviceError` naming it.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from .protocol import Command, FrameDecoder, ProtocolError, Status, encode_request
+from .geometry import MAGIC, encode_records
+from .protocol import (
+    IDENTIFY_HEAD,
+    SPAN_HEADER,
+    STATS_ANSWER,
+    TRAIN_HEADER,
+    WEIGHTS_HEADER,
+    Command,
+    FrameDecoder,
+    ProtocolError,
+    Status,
+    encode_request,
+    identify_layout,
+    pack,
+    unpack,
+)
 
 __all__ = ["BoardClient", "DeviceError", "Identity", "Stats"]
 
@@ -113,35 +127,39 @@ class BoardClient:
 
     def identify(self) -> Identity:
         data = self.request(Command.IDENTIFY)
-        if data[:4] != b"NFLP" or len(data) < 16:
-            raise ProtocolError(f"not an nfloop device (IDENTIFY answered {data[:16]!r})")
-        protocol, gateware = data[4], data[5]
-        config_hash, lanes, layers = data[6:14], data[14], data[15]
-        sizes = struct.unpack_from(f"<{layers + 1}H", data, 16)
-        capacity, clock = struct.unpack_from("<HI", data, 16 + 2 * (layers + 1))
-        return Identity(protocol, gateware, bytes(config_hash), lanes, sizes, capacity, clock)
+        head_bytes = IDENTIFY_HEAD.size // 8
+        head = unpack(IDENTIFY_HEAD, data) if len(data) >= head_bytes else {}
+        layout = identify_layout(head.get("layers", 0))
+        if head.get("magic") != int.from_bytes(MAGIC, "little") or len(data) != layout.size // 8:
+            raise ProtocolError(f"not an nfloop device (IDENTIFY answered {data[:head_bytes]!r})")
+        answer = unpack(layout, data)
+        head, tail = answer["head"], answer["tail"]
+        return Identity(head.protocol, head.gateware, head.config_hash.to_bytes(8, "little"), head.lanes,
+                        tuple(answer["sizes"]), tail.capacity, tail.clock_hz)
 
     def write_weights(self, layer: int, row: int, col: int, values) -> None:
         values = np.asarray(values, dtype="<i4").ravel()
-        self.request(Command.WRITE_WEIGHTS, struct.pack("<BHHH", layer, row, col, len(values)) + values.tobytes())
+        header = pack(WEIGHTS_HEADER, layer=layer, row=row, col=col, count=len(values))
+        self.request(Command.WRITE_WEIGHTS, header + values.tobytes())
 
     def read_weights(self, layer: int, row: int, col: int, count: int) -> np.ndarray:
-        data = self.request(Command.READ_WEIGHTS, struct.pack("<BHHH", layer, row, col, count))
+        data = self.request(Command.READ_WEIGHTS, pack(WEIGHTS_HEADER, layer=layer, row=row, col=col, count=count))
         if len(data) != 4 * count:
             raise ProtocolError(f"READ_WEIGHTS returned {len(data)} bytes for {count} weights")
         return np.frombuffer(data, dtype="<i4").astype(np.int64)
 
-    def load_data(self, first: int, xs: np.ndarray, ys: np.ndarray) -> None:
-        rows = np.concatenate([np.asarray(xs), np.asarray(ys)], axis=1).astype("<i2")
-        self.request(Command.LOAD_DATA, struct.pack("<HH", first, len(rows)) + rows.tobytes())
+    def load_data(self, first: int, xs: np.ndarray, ys: np.ndarray, packed: bool) -> None:
+        """Samples from ``first`` on; ``packed``: two inputs a word (:func:`~.geometry.packs_inputs`)."""
+        records = encode_records(xs, ys, packed)
+        self.request(Command.LOAD_DATA, pack(SPAN_HEADER, first=first, count=len(xs)) + records)
 
     def load_order(self, first: int, order) -> None:
         order = np.asarray(order, dtype="<u2")
-        self.request(Command.LOAD_ORDER, struct.pack("<HH", first, len(order)) + order.tobytes())
+        self.request(Command.LOAD_ORDER, pack(SPAN_HEADER, first=first, count=len(order)) + order.tobytes())
 
     def train(self, samples: int, epochs: int = 1) -> None:
         """Answers when training ends: allow up to TRAIN_SECONDS_PER_STEP per step on top of the timeout."""
-        self.request(Command.TRAIN, struct.pack("<HH", samples, epochs),
+        self.request(Command.TRAIN, pack(TRAIN_HEADER, samples=samples, epochs=epochs),
                      timeout=self.timeout + samples * epochs * TRAIN_SECONDS_PER_STEP)
 
     def infer(self, x) -> np.ndarray:
@@ -149,8 +167,8 @@ class BoardClient:
         return np.frombuffer(data, dtype="<i2").astype(np.int64)
 
     def stats(self) -> Stats:
-        steps, cycles, epochs, error_sum = struct.unpack("<IQHQ", self.request(Command.STATS))
-        return Stats(steps, cycles, epochs, error_sum)
+        answer = unpack(STATS_ANSWER, self.request(Command.STATS))
+        return Stats(answer["steps"], answer["cycles"], answer["epochs"], answer["error_sum"])
 
     def clear(self) -> None:
         self.request(Command.CLEAR)

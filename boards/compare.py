@@ -22,8 +22,8 @@ from ..model.fixed import FixedLearner
 from ..model.tasks import Task
 from ..model.train import check_task, encode
 from .client import BoardClient
-from .geometry import MAX_READ_WEIGHTS, config_hash
-from .protocol import MAX_PAYLOAD, ProtocolError
+from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
+from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, ProtocolError
 
 __all__ = ["CompareError", "EpochRow", "CompareResult", "compare_board", "write_weights", "read_weights"]
 
@@ -73,7 +73,7 @@ def _chunks(total: int, size: int):
 
 def write_weights(client: BoardClient, weights: list[np.ndarray]) -> None:
     """Every layer's weight accumulators, a frame's worth at a time."""
-    per_frame = (MAX_PAYLOAD - 7) // 4
+    per_frame = (MAX_PAYLOAD - WEIGHTS_HEADER.size // 8) // 4
     for layer, w in enumerate(weights):
         flat = np.asarray(w, dtype=np.int64).ravel()
         cols = w.shape[1]
@@ -90,14 +90,14 @@ def read_weights(client: BoardClient, shapes: list[tuple[int, int]]) -> list[np.
     return layers
 
 
-def _load_data(client: BoardClient, xs: np.ndarray, ys: np.ndarray) -> None:
-    per_frame = (MAX_PAYLOAD - 4) // (2 * (xs.shape[1] + ys.shape[1]))
+def _load_data(client: BoardClient, xs: np.ndarray, ys: np.ndarray, packed: bool) -> None:
+    per_frame = (MAX_PAYLOAD - SPAN_HEADER.size // 8) // len(encode_records(xs[:1], ys[:1], packed))
     for start, count in _chunks(len(xs), per_frame):
-        client.load_data(start, xs[start:start + count], ys[start:start + count])
+        client.load_data(start, xs[start:start + count], ys[start:start + count], packed)
 
 
 def _load_order(client: BoardClient, order: np.ndarray) -> None:
-    for start, count in _chunks(len(order), (MAX_PAYLOAD - 4) // 2):
+    for start, count in _chunks(len(order), (MAX_PAYLOAD - SPAN_HEADER.size // 8) // 2):
         client.load_order(start, order[start:start + count])
 
 
@@ -126,8 +126,9 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     wrong = first_weight_mismatch(loaded, model.weights, -1)
     if wrong:
         raise CompareError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
+    packed = packs_inputs(config)
     if resident:
-        _load_data(client, codes.x_train, codes.y_train)
+        _load_data(client, codes.x_train, codes.y_train, packed)
 
     epochs = task.default_epochs if epochs is None else epochs
     mismatches, first, step = 0, None, 0
@@ -140,7 +141,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
                 _load_order(client, order)
             else:
                 part = order[start:start + count]
-                _load_data(client, codes.x_train[part], codes.y_train[part])
+                _load_data(client, codes.x_train[part], codes.y_train[part], packed)
                 _load_order(client, np.arange(count))
             client.train(count, 1)
             stats = client.stats()

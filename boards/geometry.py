@@ -3,23 +3,25 @@
 The data-set memory is 16-bit words. Sample s occupies ``record_words`` words
 from ``s * record_words``: its inputs (two 8-bit codes per word when
 ``formats.input`` has at most 8 bits, else one per word, low byte first),
-then its targets, one per word. The epoch order (one sample index per word)
-follows the last sample, at ``order_base``.
+then its targets, one per word. LOAD_DATA carries exactly these words
+(:func:`encode_records`). The epoch order fills the memory from its top down:
+position p is the word at ``order_address(p)``, and holds the address of the
+sample's first word, so that nothing multiplies while training.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 
+import numpy as np
 import tomli_w
 
 from ..model.config import ConfigError, LearnerConfig
 from .catalog import GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
-from .protocol import MAX_PAYLOAD
+from .protocol import MAX_PAYLOAD, SPAN_HEADER, identify_layout, pack
 
-__all__ = ["BoardGeometry", "config_hash", "MAGIC", "MAX_READ_WEIGHTS"]
+__all__ = ["BoardGeometry", "config_hash", "packs_inputs", "encode_records", "MAGIC", "MAX_READ_WEIGHTS"]
 
 MAGIC = b"NFLP"
 #: READ_WEIGHTS answers with 4 bytes a weight, within one frame.
@@ -29,6 +31,26 @@ MAX_READ_WEIGHTS = MAX_PAYLOAD // 4
 def config_hash(config: LearnerConfig) -> bytes:
     """First 8 bytes of the SHA-256 of the hardware config's canonical TOML."""
     return hashlib.sha256(tomli_w.dumps(config.hardware().to_dict()).encode()).digest()[:8]
+
+
+def packs_inputs(config: LearnerConfig) -> bool:
+    """Two input codes per memory word (and per LOAD_DATA word): ``formats.input`` has at most 8 bits."""
+    return config.formats.input.bits <= 8
+
+
+def encode_records(xs, ys, packed: bool) -> bytes:
+    """Samples (rows of ``xs`` inputs and ``ys`` targets) as the data memory holds them, little-endian.
+
+    Packed inputs are signed bytes, two to a word, the first in the low byte; an odd count's last
+    word has a high byte of 0. Unpacked inputs and every target are one i16 word each.
+    """
+    xs, ys = np.atleast_2d(np.asarray(xs, dtype=np.int64)), np.atleast_2d(np.asarray(ys, dtype=np.int64))
+    if packed:
+        inputs = np.zeros((len(xs), xs.shape[1] + xs.shape[1] % 2), dtype="i1")
+        inputs[:, :xs.shape[1]] = xs
+    else:
+        inputs = xs.astype("<i2")
+    return np.concatenate([inputs.view("u1"), ys.astype("<i2").view("u1")], axis=1).tobytes()
 
 
 @dataclass(frozen=True)
@@ -45,9 +67,12 @@ class BoardGeometry:
                                   f"narrow it to build for {name}")
         if 2 * self.n_in > MAX_PAYLOAD:
             raise ConfigError(f"{self.n_in} inputs do not fit one INFER frame ({MAX_PAYLOAD // 2} at most)")
-        if 4 + 2 * self.record_elements > MAX_PAYLOAD:
-            raise ConfigError(f"a sample of {self.record_elements} values does not fit one LOAD_DATA frame "
-                              f"({(MAX_PAYLOAD - 4) // 2} at most)")
+        if SPAN_HEADER.size // 8 + 2 * self.record_words > MAX_PAYLOAD:
+            raise ConfigError(f"a sample of {self.record_words} memory words does not fit one LOAD_DATA frame "
+                              f"({(MAX_PAYLOAD - SPAN_HEADER.size // 8) // 2} at most)")
+        if self.spec.data_words > 1 << 16:
+            raise ConfigError(f"{name}'s data memory of {self.spec.data_words} words is larger than the "
+                              f"epoch order's 16-bit addresses reach (65536 words at most)")
         if self.capacity < 1:
             raise ConfigError(f"{name}'s data memory ({self.spec.data_words} words) cannot hold one sample "
                               f"of {self.record_words} words")
@@ -63,7 +88,7 @@ class BoardGeometry:
     @property
     def packed_inputs(self) -> bool:
         """Two input codes per memory word."""
-        return self.config.formats.input.bits <= 8
+        return packs_inputs(self.config)
 
     @property
     def input_words(self) -> int:
@@ -83,9 +108,14 @@ class BoardGeometry:
         """Samples the board holds, each with its place in the epoch order."""
         return min(self.spec.data_words // (self.record_words + 1), 0xFFFF)
 
-    @property
-    def order_base(self) -> int:
-        return self.capacity * self.record_words
+    def order_address(self, position):
+        """The word holding order position ``position`` (an int or an Amaranth value): from the top down."""
+        words = self.spec.data_words
+        if isinstance(position, int):
+            return words - 1 - position
+        if words & (words - 1) == 0:
+            return position.as_unsigned() ^ (words - 1)         # no adder for a power of two
+        return words - 1 - position
 
     @property
     def lanes(self) -> int:
@@ -94,6 +124,8 @@ class BoardGeometry:
     def identify_payload(self) -> bytes:
         """The IDENTIFY answer (``docs/protocol.md``)."""
         sizes = self.config.sizes
-        return (MAGIC + bytes([PROTOCOL_VERSION, GATEWARE_VERSION]) + config_hash(self.config)
-                + bytes([self.lanes, len(sizes) - 1]) + struct.pack(f"<{len(sizes)}H", *sizes)
-                + struct.pack("<HI", self.capacity, self.spec.clock_hz))
+        head = {"magic": int.from_bytes(MAGIC, "little"), "protocol": PROTOCOL_VERSION, "gateware": GATEWARE_VERSION,
+                "config_hash": int.from_bytes(config_hash(self.config), "little"), "lanes": self.lanes,
+                "layers": len(sizes) - 1}
+        return pack(identify_layout(len(sizes) - 1), head=head, sizes=list(sizes),
+                    tail={"capacity": self.capacity, "clock_hz": self.spec.clock_hz})

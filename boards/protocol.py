@@ -10,19 +10,27 @@ and the device answers every request, good or bad, with one frame::
 
 The CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no
 reflection) over everything between the sync byte and the CRC. The same
-:data:`CRC` parameters build the device's checker (``CRC.create()``). The
-full specification is ``docs/protocol.md``.
+:data:`CRC` parameters build the device's checker (``CRC.create()``).
+
+The fixed fields of the payloads (a command's header, the STATS answer, the
+IDENTIFY answer) are ``amaranth.lib.data.StructLayout`` objects, written once here:
+the gateware views its header register through them, and the host packs and
+unpacks with :func:`pack` and :func:`unpack`. Fields are little-endian and
+follow each other in the order given, the first at the lowest byte. The full
+specification is ``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
-import enum
-import struct
 from dataclasses import dataclass
 
+from amaranth.hdl import Shape
+from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
 
 __all__ = ["CRC", "REQUEST_SYNC", "RESPONSE_SYNC", "MAX_PAYLOAD", "Command", "Status", "ProtocolError",
+           "WEIGHTS_HEADER", "SPAN_HEADER", "TRAIN_HEADER", "REQUEST_HEADER", "HEADERS", "STATS_ANSWER",
+           "IDENTIFY_HEAD", "IDENTIFY_TAIL", "identify_layout", "pack", "unpack",
            "crc16", "encode_request", "encode_response", "FrameDecoder", "Frame"]
 
 #: CRC-16/CCITT-FALSE over bytes; ``CRC.compute(data)`` in software, ``CRC.create()`` in gateware.
@@ -34,7 +42,7 @@ RESPONSE_SYNC = 0x5A
 MAX_PAYLOAD = 1024
 
 
-class Command(enum.IntEnum):
+class Command(enum.IntEnum, shape=8):
     IDENTIFY = 0x01        # -> magic, versions, config hash, geometry
     WRITE_WEIGHTS = 0x02   # layer, row, col, count, values
     READ_WEIGHTS = 0x03    # layer, row, col, count -> values
@@ -46,7 +54,7 @@ class Command(enum.IntEnum):
     CLEAR = 0x09           # momentum, batch sums, LFSR and counters to their start
 
 
-class Status(enum.IntEnum):
+class Status(enum.IntEnum, shape=8):
     OK = 0x00
     BAD_CRC = 0x01           # the frame's CRC does not match; nothing was done
     UNKNOWN_COMMAND = 0x02
@@ -60,6 +68,52 @@ class ProtocolError(RuntimeError):
     """A frame that cannot be decoded, or a device answer that is not OK."""
 
 
+#: READ_WEIGHTS and WRITE_WEIGHTS: ``count`` weights of ``layer`` from (``row``, ``col``) on, row-major.
+WEIGHTS_HEADER = data.StructLayout({"layer": 8, "row": 16, "col": 16, "count": 16})
+#: LOAD_DATA and LOAD_ORDER: ``count`` samples or order positions from ``first`` on.
+SPAN_HEADER = data.StructLayout({"first": 16, "count": 16})
+#: TRAIN: ``epochs`` epochs over order positions 0 .. ``samples`` - 1.
+TRAIN_HEADER = data.StructLayout({"samples": 16, "epochs": 16})
+#: The header a request's payload starts with, by command; commands not listed have none.
+HEADERS = {
+    Command.WRITE_WEIGHTS: WEIGHTS_HEADER, Command.READ_WEIGHTS: WEIGHTS_HEADER,
+    Command.LOAD_DATA: SPAN_HEADER, Command.LOAD_ORDER: SPAN_HEADER, Command.TRAIN: TRAIN_HEADER,
+}
+#: Every command's header in the same bytes: what the device keeps of a request's first bytes.
+REQUEST_HEADER = data.UnionLayout({"weights": WEIGHTS_HEADER, "span": SPAN_HEADER, "train": TRAIN_HEADER})
+
+#: The STATS answer: training steps and cycles, epochs and the last epoch's sum of squared errors.
+STATS_ANSWER = data.StructLayout({"steps": 32, "cycles": 64, "epochs": 16, "error_sum": 64})
+#: The IDENTIFY answer's fixed part; ``layers + 1`` sizes and :data:`IDENTIFY_TAIL` follow it.
+IDENTIFY_HEAD = data.StructLayout({"magic": 32, "protocol": 8, "gateware": 8, "config_hash": 64,
+                                   "lanes": 8, "layers": 8})
+IDENTIFY_TAIL = data.StructLayout({"capacity": 16, "clock_hz": 32})
+
+
+def identify_layout(layers: int) -> data.StructLayout:
+    """The whole IDENTIFY answer of a device with ``layers`` layers: its sizes are ``layers + 1`` u16."""
+    return data.StructLayout({"head": IDENTIFY_HEAD, "sizes": data.ArrayLayout(16, layers + 1),
+                              "tail": IDENTIFY_TAIL})
+
+
+def pack(layout: data.Layout, **fields) -> bytes:
+    """``fields`` in ``layout``'s bytes; a value that does not fit its field is an error, not truncated."""
+    for name, value in fields.items():
+        shape = Shape.cast(layout[name].shape) if isinstance(value, int) else None
+        if shape is not None and not shape.signed and not 0 <= value < 1 << shape.width:
+            raise ProtocolError(f"{name} must be an integer from 0 to {(1 << shape.width) - 1}, not {value}")
+    return layout.const(fields).as_value().value.to_bytes(layout.size // 8, "little")
+
+
+def unpack(layout: data.Layout, payload: bytes) -> dict:
+    """The fields of ``layout`` from the first bytes of ``payload``, by name."""
+    size = layout.size // 8
+    if len(payload) < size:
+        raise ProtocolError(f"{size} bytes expected, not {len(payload)}")
+    value = layout.from_bits(int.from_bytes(payload[:size], "little"))
+    return {name: getattr(value, name) for name, _ in layout}
+
+
 def crc16(data: bytes) -> int:
     return CRC.compute(data)
 
@@ -67,8 +121,8 @@ def crc16(data: bytes) -> int:
 def _frame(sync: int, head: bytes, payload: bytes) -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds the protocol's {MAX_PAYLOAD}")
-    body = head + struct.pack("<H", len(payload)) + payload
-    return bytes([sync]) + body + struct.pack("<H", crc16(body))
+    body = head + len(payload).to_bytes(2, "little") + payload
+    return bytes([sync]) + body + crc16(body).to_bytes(2, "little")
 
 
 def encode_request(command: int, payload: bytes = b"") -> bytes:
@@ -113,7 +167,7 @@ class FrameDecoder:
             fixed = 1 + self._head + 2
             if len(self._buffer) < fixed:
                 return frames
-            length = struct.unpack_from("<H", self._buffer, 1 + self._head)[0]
+            length = int.from_bytes(self._buffer[1 + self._head:fixed], "little")
             command = self._buffer[self._head]
             if length > MAX_PAYLOAD:
                 self.errors.append((Status.BAD_LENGTH, command))
@@ -123,7 +177,7 @@ class FrameDecoder:
             if len(self._buffer) < total:
                 return frames
             body = bytes(self._buffer[1:fixed + length])
-            (crc,) = struct.unpack_from("<H", self._buffer, fixed + length)
+            crc = int.from_bytes(self._buffer[fixed + length:total], "little")
             if crc != crc16(body):
                 self.errors.append((Status.BAD_CRC, command))
                 del self._buffer[:1]

@@ -27,7 +27,11 @@ SPRAM_WORDS = 16384
 
 
 class DataMemory(wiring.Component):
-    """``words`` 16-bit words with byte write enables: the UP5K's SPRAM blocks, or block RAM."""
+    """``words`` 16-bit words with byte write enables: the UP5K's SPRAM blocks, or block RAM.
+
+    Block RAM of this size is many blocks behind a wide multiplexer, so its
+    read data is registered once more after the multiplexer: :attr:`latency`.
+    """
 
     def __init__(self, words: int, kind: str):
         if kind not in ("spram", "block"):
@@ -37,6 +41,16 @@ class DataMemory(wiring.Component):
         self._words, self._kind = words, kind
         super().__init__({"port": In(data_port_signature(words))})
 
+    @staticmethod
+    def latency_of(kind: str) -> int:
+        """The read latency of a data memory of ``kind``."""
+        return 1 if kind == "spram" else 2
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``addr`` to its word on ``rdata``."""
+        return self.latency_of(self._kind)
+
     def elaborate(self, platform):
         m = Module()
         port = self.port
@@ -44,7 +58,8 @@ class DataMemory(wiring.Component):
             m.submodules.memory = memory = Memory(shape=16, depth=self._words, init=[])
             rd, wr = memory.read_port(), memory.write_port(granularity=8)
             m.d.comb += [rd.addr.eq(port.addr), wr.addr.eq(port.addr), wr.data.eq(port.wdata),
-                         wr.en.eq(port.wmask), port.rdata.eq(rd.data)]
+                         wr.en.eq(port.wmask)]
+            m.d.sync += port.rdata.eq(rd.data)
             return m
         banks = self._words // SPRAM_WORDS
         bank = port.addr[14:] if banks > 1 else 0

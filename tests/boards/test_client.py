@@ -1,13 +1,24 @@
 """boards/client.py against a scripted device on a loopback socket."""
 
 import socket
-import struct
 import threading
 
 import numpy as np
 import pytest
 from nfloop.boards.client import BoardClient, DeviceError
-from nfloop.boards.protocol import Command, FrameDecoder, ProtocolError, Status, encode_response
+from nfloop.boards.geometry import MAGIC
+from nfloop.boards.protocol import (
+    STATS_ANSWER,
+    WEIGHTS_HEADER,
+    Command,
+    FrameDecoder,
+    ProtocolError,
+    Status,
+    encode_response,
+    identify_layout,
+    pack,
+    unpack,
+)
 
 
 class ScriptedDevice:
@@ -40,14 +51,16 @@ class ScriptedDevice:
 
 
 def test_commands_round_trip():
-    identity = b"NFLP" + bytes([1, 2]) + bytes(range(8)) + bytes([8, 2]) + struct.pack("<3H", 64, 32, 10) \
-        + struct.pack("<HI", 1400, 30_000_000)
+    identity = pack(identify_layout(2), head={"magic": int.from_bytes(MAGIC, "little"), "protocol": 2, "gateware": 1,
+                                              "config_hash": int.from_bytes(bytes(range(8)), "little"),
+                                              "lanes": 8, "layers": 2},
+                    sizes=[64, 32, 10], tail={"capacity": 1400, "clock_hz": 30_000_000})
     weights = np.array([-5, 7, 2**31 - 1], dtype="<i4")
     device = ScriptedDevice({
         Command.IDENTIFY: (Status.OK, identity),
         Command.READ_WEIGHTS: (Status.OK, weights.tobytes()),
         Command.WRITE_WEIGHTS: (Status.OK, b""),
-        Command.STATS: (Status.OK, struct.pack("<IQHQ", 1400, 1_054_200, 1, 12345)),
+        Command.STATS: (Status.OK, pack(STATS_ANSWER, steps=1400, cycles=1_054_200, epochs=1, error_sum=12345)),
     })
     with BoardClient(device.url(), timeout=2) as board:
         ident = board.identify()
@@ -58,7 +71,8 @@ def test_commands_round_trip():
         assert board.stats().cycles == 1_054_200
     sent = device.requests[2]
     assert sent.command == Command.WRITE_WEIGHTS
-    assert struct.unpack_from("<BHHH3i", sent.payload) == (0, 31, 60, 3, 1, -2, 3)
+    assert unpack(WEIGHTS_HEADER, sent.payload) == {"layer": 0, "row": 31, "col": 60, "count": 3}
+    assert np.frombuffer(sent.payload[WEIGHTS_HEADER.size // 8:], "<i4").tolist() == [1, -2, 3]
 
 
 def test_error_status_is_raised_by_name():

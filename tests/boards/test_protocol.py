@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nfloop.boards.protocol import (
+    IDENTIFY_HEAD,
     MAX_PAYLOAD,
+    REQUEST_HEADER,
+    SPAN_HEADER,
+    STATS_ANSWER,
+    TRAIN_HEADER,
+    WEIGHTS_HEADER,
     Command,
     FrameDecoder,
     ProtocolError,
@@ -14,6 +20,9 @@ from nfloop.boards.protocol import (
     crc16,
     encode_request,
     encode_response,
+    identify_layout,
+    pack,
+    unpack,
 )
 
 
@@ -66,3 +75,26 @@ def test_oversized_length_is_refused():
     assert decoder.errors == [(Status.BAD_LENGTH, Command.LOAD_DATA)]
     with pytest.raises(ProtocolError, match="exceeds"):
         encode_request(Command.LOAD_DATA, bytes(MAX_PAYLOAD + 1))
+
+
+def test_layouts_are_the_documented_bytes():
+    """docs/protocol.md: little-endian fields, one after the other."""
+    assert pack(WEIGHTS_HEADER, layer=1, row=0x0302, col=0x0504, count=0x0706) == bytes.fromhex("01020304050607")
+    assert pack(SPAN_HEADER, first=0x0201, count=0x0403) == pack(TRAIN_HEADER, samples=0x0201, epochs=0x0403) \
+        == bytes.fromhex("01020304")
+    assert pack(STATS_ANSWER, steps=1, cycles=2, epochs=3, error_sum=4) \
+        == bytes.fromhex("01000000" "0200000000000000" "0300" "0400000000000000")
+    assert [IDENTIFY_HEAD.size // 8, identify_layout(2).size // 8, REQUEST_HEADER.size // 8] == [16, 28, 7]
+
+
+@given(st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_pack_and_unpack_round_trip(layer, row, col, count):
+    fields = {"layer": layer, "row": row, "col": col, "count": count}
+    assert unpack(WEIGHTS_HEADER, pack(WEIGHTS_HEADER, **fields) + b"values") == fields
+
+
+def test_a_field_that_does_not_fit_is_refused():
+    with pytest.raises(ProtocolError, match=r"count must be an integer from 0 to 65535, not 65536"):
+        pack(SPAN_HEADER, first=0, count=1 << 16)
+    with pytest.raises(ProtocolError, match=r"7 bytes expected, not 4"):
+        unpack(WEIGHTS_HEADER, bytes(4))

@@ -108,9 +108,10 @@ def test_identify_and_errors_leave_the_board_working(odd_board):
             (lambda: client.read_weights(0, 7, 0, 1), Status.OUT_OF_RANGE),            # 7 rows only
             (lambda: client.read_weights(0, 6, 5, 2), Status.OUT_OF_RANGE),            # runs off the layer
             (lambda: client.write_weights(2, 0, 0, [1 << 23]), Status.OUT_OF_RANGE),   # 24-bit accumulators
-            (lambda: client.load_data(geometry.capacity, np.zeros((1, 5)), np.zeros((1, 2))),
+            (lambda: client.load_data(geometry.capacity, np.zeros((1, 5)), np.zeros((1, 2)), packed=False),
              Status.OUT_OF_RANGE),
-            (lambda: client.load_data(0, np.full((1, 5), 512), np.zeros((1, 2))), Status.OUT_OF_RANGE),
+            (lambda: client.load_data(0, np.full((1, 5), 512), np.zeros((1, 2)), packed=False),
+             Status.OUT_OF_RANGE),
             (lambda: client.load_order(0, [geometry.capacity]), Status.OUT_OF_RANGE),
             (lambda: client.train(0, 1), Status.OUT_OF_RANGE),
             (lambda: client.infer([1, 2, 3]), Status.BAD_LENGTH),

@@ -1,12 +1,14 @@
 """What a board built for a config holds, and where: shared by the gateware and the host.
 
-The data-set memory is 16-bit words. Sample s occupies ``record_words`` words
-from ``s * record_words``: its inputs (two 8-bit codes per word when
-``formats.input`` has at most 8 bits, else one per word, low byte first),
-then its targets, one per word. LOAD_DATA carries exactly these words
-(:func:`encode_records`). The epoch order fills the memory from its top down:
-position p is the word at ``order_address(p)``, and holds the address of the
-sample's first word, so that nothing multiplies while training.
+The data-set memory is 16-bit words. A sample is ``record_words`` words: its
+inputs (two 8-bit codes per word when ``formats.input`` has at most 8 bits,
+else one per word, low byte first), then its targets, one per word; LOAD_DATA
+carries exactly these words (:func:`encode_records`). The memory holds them a
+column at a time: word w of sample s is at ``record_address(s, w)`` =
+``w * capacity + s``, so that the words of one sample, and the first words of
+consecutive samples, are a constant step apart and no address is a product.
+The epoch order fills the memory from its top down: position p is the word at
+``order_address(p)`` and holds a sample index.
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class BoardGeometry:
     def capacity(self) -> int:
         """Samples the board holds, each with its place in the epoch order."""
         return min(self.spec.data_words // (self.record_words + 1), 0xFFFF)
+
+    def record_address(self, sample: int, word: int) -> int:
+        """The data memory word holding word ``word`` of sample ``sample``."""
+        return word * self.capacity + sample
 
     def order_address(self, position):
         """The word holding order position ``position`` (an int or an Amaranth value): from the top down."""

@@ -94,7 +94,7 @@ class CommandUnit(wiring.Component):
         self._layout = core.layout
         super().__init__({
             "frames": In(stream.Signature(FRAME)),
-            "listen": Out(1),
+            "listen": Out(1, init=1),
             "buffer": Out(buffer_read_signature()),
             "head": Out(stream.Signature(RESPONSE)),
             "answer": Out(stream.Signature(8)),
@@ -124,18 +124,21 @@ class CommandUnit(wiring.Component):
         status = Signal(Status)
         limit = Signal(range(MAX_PAYLOAD + 1))          # the frame's length, then the answer's
         data_loaded = Signal()
+        final = Signal()                                # TRAIN: the epoch that ended was the last
+        range_ok = Signal()                             # the header's fields are inside the device
         m.d.comb += [self.head.payload.status.eq(status), self.head.payload.command.eq(frame.command),
                      self.head.payload.length.eq(limit)]
 
-        # -- The frame buffer, a byte per cycle: ``byte`` is the byte at ``k`` --------------------------
+        # -- The frame buffer: ``byte`` is the byte at ``k`` once ``fetched``, a cycle after ``k`` moved ----
         k = Signal(range(MAX_PAYLOAD + 1))
         k_step, k_jump = Signal(), Signal()
         k_to = Signal(range(8))
-        k_next = Mux(k_jump, k_to, k + k_step)
-        m.d.comb += self.buffer.addr.eq(k_next)
-        m.d.sync += k.eq(k_next)
+        fetched = Signal()
+        m.d.sync += [k.eq(Mux(k_jump, k_to, k + k_step)), fetched.eq(~k_jump & ~k_step)]
+        m.d.comb += self.buffer.addr.eq(k)
         byte = self.buffer.data
-        at_limit = k == limit
+        at_limit = Signal()                             # k == limit, a cycle late: use it once fetched
+        m.d.sync += at_limit.eq(k == limit)
         value = Signal(32)                              # the bytes taken, the last at the top
         word = value[16:]
         take, load = Signal(), Signal()
@@ -146,6 +149,7 @@ class CommandUnit(wiring.Component):
         m.d.comb += k_step.eq(take)
 
         # -- A run of weights, walked row-major in one layer ---------------------------------------------
+        # last_col and row_end are registers, a cycle behind: the walker steps at most every other cycle.
         row = Signal(range(max(lay.n_out(l) for l in range(L)) + 1))
         col = Signal.like(self.weights.col)
         layer_ok, row_ok, col_ok, last_col, row_end = (Signal(name=n) for n in
@@ -154,8 +158,8 @@ class CommandUnit(wiring.Component):
             for l in range(L):
                 with m.Case(l):
                     m.d.comb += [layer_ok.eq(1), row_ok.eq(below(weights_header.row, lay.n_out(l))),
-                                 col_ok.eq(below(weights_header.col, lay.n_in(l) + 1)),
-                                 last_col.eq(col == lay.n_in(l)), row_end.eq(row == lay.n_out(l))]
+                                 col_ok.eq(below(weights_header.col, lay.n_in(l) + 1))]
+                    m.d.sync += [last_col.eq(col == lay.n_in(l)), row_end.eq(row == lay.n_out(l))]
         walk_start, walk_step = Signal(), Signal()
         with m.If(walk_start):
             m.d.sync += [row.eq(weights_header.row), col.eq(weights_header.col)]
@@ -166,15 +170,15 @@ class CommandUnit(wiring.Component):
         m.d.comb += [self.weights.layer.eq(weights_header.layer), self.weights.row.eq(row),
                      self.weights.col.eq(col), self.weights.wdata.eq(value)]
 
-        # -- x * record_words, shifting and adding over the constant's bits, most significant first -------
-        factor = f"{geo.record_words:b}"
+        # -- LOAD_DATA's words, count * record_words: shifts and adds over the constant's bits ---------------
+        factor = f"{geo.record_words:b}"                # most significant bit first
         first = header_bytes(Command.LOAD_DATA)         # LOAD_* values start after their header
-        # a sample index, a first sample, or a count of samples that could fill a frame
-        operand = Signal(max((geo.capacity - 1).bit_length(), ((MAX_PAYLOAD - first) // 2).bit_length()))
+        # a count of samples that could fill a frame; a larger one makes the frame too long
+        operand = span.count[:((MAX_PAYLOAD - first) // 2).bit_length()]
         product = Signal(16)
         step = Signal(range(len(factor)))
         shifted = Signal(17)
-        too_big = Signal()                              # LOAD_DATA's count of words needs more than 15 bits
+        too_big = Signal()                              # the product needs more than 15 bits
         m.d.comb += shifted.eq((product << 1) + Mux(Const(int(factor[::-1], 2), len(factor)).bit_select(step, 1),
                                                      operand, 0))
         multiply, multiplied = Signal(), step == len(factor) - 1
@@ -212,30 +216,39 @@ class CommandUnit(wiring.Component):
             Command.LOAD_ORDER: below(word, geo.capacity),
             Command.INFER: fits(word, f.input.bits) if f.input.bits < 16 else None,
         }
-        value_ok = Signal()
+        value_ok = Signal()                             # a register: the value taken is ok once fetched
         for command, ok in checks.items():
             with m.If(is_[command]):
-                m.d.comb += value_ok.eq(1 if ok is None else ok)
+                m.d.sync += value_ok.eq(1 if ok is None else ok)
         checked = Cat(*(is_[c] for c, ok in checks.items() if ok is not None)).any()
 
-        # the data memory word LOAD_DATA writes next (upwards), or LOAD_ORDER (downwards); TRAIN's epochs
+        # The data memory word LOAD_DATA writes next: a sample's words are ``capacity`` apart, and the
+        # next sample starts at the word after the last one's first. LOAD_ORDER's next position, downwards.
+        # TRAIN counts its epochs here.
         address = Signal(16)
         address_load, address_step = Signal(), Signal()
-        address_next = address + Mux(is_[Command.LOAD_ORDER], -1, 1)
-        writing = address_step & is_span
+        record_last = record_word == geo.record_words - 1
+        next_sample = Const((1 - (geo.record_words - 1) * geo.capacity) % 2**16, 16)
+        stride = Mux(is_[Command.LOAD_ORDER], Const(-1 % 2**16, 16),
+                     Mux(is_[Command.LOAD_DATA], Mux(record_last, next_sample, geo.capacity), 1))
+        address_next = (address + stride)[:16]
         with m.If(address_load):
-            m.d.sync += address.eq(Mux(is_[Command.LOAD_ORDER], geo.order_address(span.first), shifted))
+            m.d.sync += address.eq(Mux(is_[Command.LOAD_ORDER], geo.order_address(span.first), span.first))
         with m.Elif(address_step):
             m.d.sync += address.eq(address_next)
-        m.d.comb += [self.memory.addr.eq(address), self.memory.wdata.eq(Mux(is_[Command.LOAD_ORDER], product, word)),
-                     self.memory.wmask.eq(writing.replicate(2))]
+        m.d.comb += [self.memory.addr.eq(address), self.memory.wdata.eq(word),
+                     self.memory.wmask.eq((address_step & is_span).replicate(2))]
 
         def values_start(check):
-            """A pass over the values from the first on; LOAD_DATA computes its first word's address."""
+            """A pass over the values from the first on."""
             m.d.comb += [k_jump.eq(1), k_to.eq(Mux(is_[Command.WRITE_WEIGHTS], header_bytes(Command.WRITE_WEIGHTS),
-                                                   Mux(is_span, first, 0))), walk_start.eq(1)]
-            m.d.sync += [checking.eq(check), record_word.eq(0), product.eq(0)]
-            m.next = "VALUES" if check else "ADDRESS"
+                                                   Mux(is_span, first, 0))), walk_start.eq(1), address_load.eq(1)]
+            m.d.sync += [checking.eq(check), record_word.eq(0)]
+            m.next = "VALUES"
+
+        def next_word():
+            """A value (a memory word, for LOAD_DATA) is done."""
+            m.d.sync += record_word.eq(Mux(record_last, 0, record_word + 1))
 
         # -- Answers ---------------------------------------------------------------------------------------
         stats = Signal(STATS_ANSWER)
@@ -252,9 +265,10 @@ class CommandUnit(wiring.Component):
                         m.d.comb += target.eq(source[8 * b:8 * (b + 1)])
         prediction = sign_extend(self.result.payload.prediction, 16)
         answer = self.answer
+        counter_byte = Signal(8)                        # STATS' or IDENTIFY's byte k, a cycle late
+        m.d.sync += counter_byte.eq(Mux(is_[Command.STATS], stats_byte, constant_byte))
         answer_byte = Mux(is_[Command.READ_WEIGHTS], value[:8],
-                          Mux(is_[Command.INFER], Mux(k[0], prediction[8:], prediction[:8]),
-                              Mux(is_[Command.STATS], stats_byte, constant_byte)))
+                          Mux(is_[Command.INFER], Mux(k[0], prediction[8:], prediction[:8]), counter_byte))
         offer = Signal()
         with m.If(offer):
             m.d.sync += [answer.payload.eq(answer_byte), answer.valid.eq(1)]
@@ -263,24 +277,27 @@ class CommandUnit(wiring.Component):
             m.d.sync += answer.valid.eq(0)
 
         def respond(code, size=None, then="SEND"):
-            m.d.sync += status.eq(code)
+            """Answer ``code`` with ``size`` payload bytes (``limit`` as it is: None) from state ``then``."""
+            m.d.sync += [status.eq(code), self.head.valid.eq(1)]
             if size is not None:
                 m.d.sync += limit.eq(size)
-            m.d.comb += [k_jump.eq(1), k_to.eq(0)]
+            if then != "SEND":
+                m.d.comb += [k_jump.eq(1), k_to.eq(0)]        # the answer's bytes count from 0
             m.next = then
 
         def answering():
             """The response is offered until its frame has gone; true: a payload byte can be offered."""
-            m.d.comb += self.head.valid.eq(1)
             with m.If(self.head.ready):
+                m.d.sync += [self.head.valid.eq(0), self.listen.eq(1)]
                 m.next = "IDLE"
-            return ~answer.valid & ~at_limit
+            return ~answer.valid & fetched & ~at_limit
 
         # -- The state machine ---------------------------------------------------------------------------
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.listen.eq(1), self.frames.ready.eq(1)]
+                m.d.comb += self.frames.ready.eq(1)
                 with m.If(self.frames.valid):
+                    m.d.sync += self.listen.eq(0)
                     m.d.sync += [is_[command].eq(frame.command == command) for command in Command]
                     m.d.sync += too_big.eq(0)
                     with m.If(frame.status != Status.OK):
@@ -298,34 +315,32 @@ class CommandUnit(wiring.Component):
                     m.next = "LENGTH"
 
             with m.State("COUNT_WORDS"):
-                m.d.comb += [operand.eq(span.count), multiply.eq(1)]
+                m.d.comb += multiply.eq(1)
                 with m.If(multiplied):
                     m.next = "LENGTH"
 
             with m.State("LENGTH"):
                 scaled = Mux(is_[Command.WRITE_WEIGHTS], counted[:10] << 2, Mux(is_span, counted[:10] << 1, 0))
+                in_span = Signal(range(1 << 17))
+                m.d.comb += in_span.eq(span.first + span.count)
+                ranges = {
+                    Command.READ_WEIGHTS: layer_ok & row_ok & col_ok & below(weights_header.count, MAX_READ_WEIGHTS + 1),
+                    Command.WRITE_WEIGHTS: layer_ok & row_ok & col_ok,
+                    Command.LOAD_DATA: below(in_span, geo.capacity + 1),
+                    Command.LOAD_ORDER: below(in_span, geo.capacity + 1),
+                    Command.TRAIN: (run.samples != 0) & below(run.samples, geo.capacity + 1) & (run.epochs != 0),
+                }
                 m.d.sync += [expected.eq(fixed + scaled),
-                             too_long.eq((is_[Command.WRITE_WEIGHTS] | is_span) & (counted[10:] != 0)
-                                         | is_[Command.LOAD_DATA] & (too_big | (span.count[len(operand):] != 0)))]
+                             too_long.eq(((is_[Command.WRITE_WEIGHTS] | is_span) & (counted[10:] != 0))
+                                         | is_[Command.LOAD_DATA] & (too_big | (span.count[len(operand):] != 0))),
+                             range_ok.eq(Cat(*(is_[c] & ok for c, ok in ranges.items())).any()
+                                         | ~Cat(*(is_[c] for c in ranges)).any())]
                 m.next = "CHECK_LENGTH"
 
             with m.State("CHECK_LENGTH"):
                 with m.If(too_long | (expected != frame.length)):
                     respond(Status.BAD_LENGTH, 0)
                 with m.Else():
-                    in_span = Signal(range(1 << 17))
-                    m.d.comb += in_span.eq(span.first + span.count)
-                    ranges = {
-                        Command.READ_WEIGHTS: layer_ok & row_ok & col_ok
-                        & below(weights_header.count, MAX_READ_WEIGHTS + 1),
-                        Command.WRITE_WEIGHTS: layer_ok & row_ok & col_ok,
-                        Command.LOAD_DATA: below(in_span, geo.capacity + 1),
-                        Command.LOAD_ORDER: below(in_span, geo.capacity + 1),
-                        Command.TRAIN: (run.samples != 0) & below(run.samples, geo.capacity + 1) & (run.epochs != 0),
-                    }
-                    range_ok = Signal()
-                    m.d.sync += range_ok.eq(Cat(*(is_[c] & ok for c, ok in ranges.items())).any()
-                                            | ~Cat(*(is_[c] for c in ranges)).any())
                     # READ_WEIGHTS walks its weights a byte at a time, as it will send them
                     m.d.sync += limit.eq(Mux(is_[Command.READ_WEIGHTS], weights_header.count << 2, frame.length))
                     m.d.comb += [k_jump.eq(1), k_to.eq(0), walk_start.eq(1)]
@@ -344,9 +359,8 @@ class CommandUnit(wiring.Component):
                     m.d.comb += self.clear.eq(1)
                     m.next = "CLEAR"
                 with m.Elif(is_[Command.TRAIN]):
-                    m.d.comb += self.start.eq(1)
                     m.d.sync += [self.learn.eq(1), address.eq(0)]
-                    m.next = "TRAIN"
+                    m.next = "EPOCH"
                 with m.Elif(is_[Command.READ_WEIGHTS]):
                     m.next = "WALK"
                 with m.Elif(checked):
@@ -355,7 +369,9 @@ class CommandUnit(wiring.Component):
                     values_start(check=False)
 
             with m.State("WALK"):
-                with m.If(at_limit):
+                with m.If(~fetched):
+                    pass
+                with m.Elif(at_limit):
                     m.d.comb += walk_start.eq(1)
                     respond(Status.OK, then="READ")
                 with m.Elif(row_end):
@@ -364,11 +380,13 @@ class CommandUnit(wiring.Component):
                     m.d.comb += [k_step.eq(1), walk_step.eq(k[:2] == 3)]
 
             with m.State("VALUES"):
-                with m.If(at_limit):
+                with m.If(~fetched):
+                    pass
+                with m.Elif(at_limit):
                     with m.If(checking):
                         values_start(check=False)
                     with m.Elif(is_[Command.INFER]):
-                        m.d.sync += [value.eq(0), limit.eq(2 * n_out)]
+                        m.d.sync += [value.eq(0), limit.eq(n_out)]
                         m.d.comb += [k_jump.eq(1), k_to.eq(0)]
                         m.next = "TARGETS"
                     with m.Else():
@@ -379,18 +397,13 @@ class CommandUnit(wiring.Component):
                     with m.If(value_end):
                         m.next = "VALUE"
 
-            with m.State("ADDRESS"):
-                # LOAD_DATA writes from its first sample's first word on
-                m.d.comb += [operand.eq(span.first), multiply.eq(is_[Command.LOAD_DATA])]
-                with m.If(multiplied | ~is_[Command.LOAD_DATA]):
-                    m.d.comb += address_load.eq(1)
-                    m.next = "VALUES"
-
             with m.State("VALUE"):
-                m.d.sync += record_word.eq(Mux(record_word == geo.record_words - 1, 0, record_word + 1))
-                with m.If(checking):
+                with m.If(~fetched):
+                    pass
+                with m.Elif(checking):
                     with m.If(value_ok):
                         m.d.comb += walk_step.eq(1)
+                        next_word()
                         m.next = "VALUES"
                     with m.Else():
                         respond(Status.OUT_OF_RANGE, 0)
@@ -398,43 +411,38 @@ class CommandUnit(wiring.Component):
                     with m.If(~self.busy):
                         m.d.comb += [self.weights.write.eq(1), walk_step.eq(1)]
                         m.next = "VALUES"
-                with m.Elif(is_[Command.LOAD_DATA]):
-                    m.d.comb += address_step.eq(1)
+                with m.Elif(is_span):
+                    m.d.comb += address_step.eq(1)            # writes the word
+                    next_word()
                     m.next = "VALUES"
-                with m.Elif(is_[Command.LOAD_ORDER]):
-                    m.d.sync += product.eq(0)
-                    m.next = "ORDER_ENTRY"
                 with m.Else():                  # INFER
                     m.d.sync += self.learn.eq(0)
                     m.d.comb += self.sample.valid.eq(1)
                     with m.If(self.sample.ready):
                         m.next = "VALUES"
 
-            with m.State("ORDER_ENTRY"):
-                m.d.comb += [operand.eq(word), multiply.eq(1)]
-                with m.If(multiplied):
-                    m.next = "ORDER_WRITE"
-            with m.State("ORDER_WRITE"):
-                m.d.comb += address_step.eq(1)
-                m.next = "VALUES"
-
             with m.State("TARGETS"):
-                # the core takes targets after the inputs even when it does not learn: one each other cycle
-                with m.If(at_limit):
-                    respond(Status.OK, then="INFER")
-                with m.Elif(~k[0]):
-                    m.d.comb += k_step.eq(1)
+                # the core takes targets after the inputs even when it does not learn
+                with m.If(~fetched):
+                    pass
+                with m.Elif(at_limit):
+                    respond(Status.OK, 2 * n_out, "INFER")
                 with m.Else():
                     m.d.comb += [self.sample.valid.eq(1), k_step.eq(self.sample.ready)]
 
+            # an epoch at a time: the next starts as soon as the statistics have the last one
+            with m.State("EPOCH"):
+                m.d.comb += self.start.eq(1)
+                m.next = "TRAIN"
             with m.State("TRAIN"):
-                # an epoch at a time: the next starts as soon as the statistics have the last one
                 with m.If(self.trained):
                     m.d.comb += address_step.eq(1)
-                    with m.If(address_next == run.epochs):
-                        m.next = "TRAINED"
-                    with m.Else():
-                        m.d.comb += self.start.eq(1)
+                    m.d.sync += final.eq(address_next == run.epochs)
+                    m.next = "EPOCH_END"
+            with m.State("EPOCH_END"):
+                m.next = "EPOCH"
+                with m.If(final):
+                    m.next = "TRAINED"
             with m.State("TRAINED"):
                 with m.If(~self.busy):
                     respond(Status.OK, 0)

@@ -17,9 +17,10 @@ class SampleFeeder(wiring.Component):
     """Streams an epoch's samples, in epoch order, from the data memory to the core.
 
     An epoch is order positions 0 .. ``samples`` - 1 (``docs/protocol.md``);
-    the command unit starts one per epoch of a TRAIN. Each order position holds the address of its
-    sample's first word (:class:`~nfloop.boards.geometry.BoardGeometry`), so
-    a sample is ``record_words`` reads from there on. A word is read every
+    the command unit starts one per epoch of a TRAIN. Each order position
+    holds a sample index, which is also the address of the sample's first
+    word: its ``record_words`` words are ``capacity`` words apart
+    (:class:`~nfloop.boards.geometry.BoardGeometry`). A word is read every
     cycle that a queue of :attr:`depth` words will have room for it when it
     arrives, :attr:`latency` cycles later; the next sample's order position is
     read ahead in a cycle without a word to read. Each word leaves the queue as
@@ -69,8 +70,8 @@ class SampleFeeder(wiring.Component):
 
     @property
     def depth(self) -> int:
-        """Words the queue holds: a word is reserved from its read until it leaves the queue."""
-        return self._latency + 1
+        """Words the queue holds: a word is reserved from the cycle before its read until it leaves."""
+        return self._latency + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -79,35 +80,40 @@ class SampleFeeder(wiring.Component):
         m.submodules.queue = queue = SyncFIFO(width=16, depth=self.depth)
 
         # -- Reads: the order position of the next sample, then each word of the current one ---------
+        # A read is decided a cycle ahead: the memory's address and the read's kind are registers.
         ordering = Signal()                             # order positions of the epoch not read yet
         position = Signal(range(geo.capacity))
-        next_word, next_full = Signal(16), Signal()     # the next sample's first word, read ahead
+        last_position = Signal()                        # position is the epoch's last
+        next_word, next_full = Signal(range(geo.capacity)), Signal()     # the next sample, read ahead
         word, words_left = Signal.like(mem.addr), Signal(range(geo.record_words + 1))
         reserved = Signal(range(self.depth + 1))        # queued words and words on their way
-        word_reads, order_reads = Signal(self._latency), Signal(self._latency)     # reads on their way
+        address = Signal.like(mem.addr)
+        word_reads, order_reads = Signal(self._latency + 1), Signal(self._latency + 1)     # reads on their way
         popped = Signal()
 
         read_word = (words_left != 0) & ((reserved != self.depth) | popped)
         read_order = ~read_word & ordering & ~next_full & (order_reads == 0)
         next_sample = next_full & ((words_left == 0) | (read_word & (words_left == 1)))
-        m.d.comb += mem.addr.eq(Mux(read_word, word, geo.order_address(position)))
-        m.d.sync += [word_reads.eq(Cat(read_word, word_reads)), order_reads.eq(Cat(read_order, order_reads)),
+        m.d.comb += mem.addr.eq(address)
+        m.d.sync += [address.eq(Mux(read_word, word, geo.order_address(position))),
+                     word_reads.eq(Cat(read_word, word_reads)), order_reads.eq(Cat(read_order, order_reads)),
                      reserved.eq(reserved + read_word - popped)]
 
         with m.If(next_sample):
             m.d.sync += [word.eq(next_word), words_left.eq(geo.record_words), next_full.eq(0)]
         with m.Elif(read_word):
-            m.d.sync += [word.eq(word + 1), words_left.eq(words_left - 1)]
+            m.d.sync += [word.eq(word + geo.capacity), words_left.eq(words_left - 1)]
         with m.If(order_reads[-1]):
             m.d.sync += [next_word.eq(mem.rdata), next_full.eq(1)]
         with m.If(self.start):
-            m.d.sync += [ordering.eq(1), position.eq(0)]
+            m.d.sync += [ordering.eq(1), position.eq(0), last_position.eq(self.samples == 1), self.busy.eq(1)]
         with m.Elif(read_order):
-            m.d.sync += position.eq(position + 1)
-            with m.If(position + 1 == self.samples):
+            m.d.sync += [position.eq(position + 1), last_position.eq(position + 2 == self.samples)]
+            with m.If(last_position):
                 m.d.sync += ordering.eq(0)
-        m.d.comb += [queue.w_data.eq(mem.rdata), queue.w_en.eq(word_reads[-1]),
-                     self.busy.eq(ordering | next_full | (words_left != 0) | (reserved != 0))]
+        with m.Elif(~ordering & (order_reads == 0) & ~next_full & (words_left == 0) & (reserved == 0)):
+            m.d.sync += self.busy.eq(0)
+        m.d.comb += [queue.w_data.eq(mem.rdata), queue.w_en.eq(word_reads[-1])]
 
         # -- Elements: each word once, or each of its two bytes ---------------------------------------
         element = Signal(range(geo.record_elements))

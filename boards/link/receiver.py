@@ -82,6 +82,10 @@ class FrameReceiver(wiring.Component):
         frame = self.o_stream.payload
         byte, got = self.i_stream.payload, self.i_stream.valid
         k = Signal(range(MAX_PAYLOAD + 1))          # payload bytes so far
+        # what the frame says is only read once it has arrived: no reset needed
+        header = Signal(REQUEST_HEADER.size, reset_less=True)
+        command, length = Signal(8, reset_less=True), Signal.like(frame.length, reset_less=True)
+        m.d.comb += [frame.header.eq(header), frame.command.eq(command), frame.length.eq(length)]
         crc_low_ok = Signal()
         # counts down from timeout - 1 to -1: the sign bit is the timeout, with no comparator
         timer = Signal(signed(self._timeout.bit_length() + 1))
@@ -118,25 +122,25 @@ class FrameReceiver(wiring.Component):
                 m.d.sync += timer.eq(self._timeout - 1)
                 with m.If(got & self.listen & (byte == REQUEST_SYNC)):
                     m.d.comb += crc.start.eq(1)
-                    m.d.sync += [frame.command.eq(0), k.eq(0)]
+                    m.d.sync += [command.eq(0), k.eq(0)]
                     m.next = "COMMAND"
 
             with m.State("COMMAND"):
                 def on_command():
-                    m.d.sync += frame.command.eq(byte)
+                    m.d.sync += command.eq(byte)
                     m.next = "LENGTH_LOW"
                 receiving(checked(on_command))
 
             with m.State("LENGTH_LOW"):
                 def on_length_low():
-                    m.d.sync += frame.length[:8].eq(byte)
+                    m.d.sync += length[:8].eq(byte)
                     m.next = "LENGTH_HIGH"
                 receiving(checked(on_length_low))
 
             with m.State("LENGTH_HIGH"):
                 def on_length_high():
-                    m.d.sync += frame.length[8:].eq(byte)
-                    with m.If(Cat(frame.length[:8], byte) > MAX_PAYLOAD):
+                    m.d.sync += length[8:].eq(byte)
+                    with m.If(Cat(length[:8], byte) > MAX_PAYLOAD):
                         end(Status.BAD_LENGTH)
                     with m.Else():
                         m.next = "PAYLOAD"
@@ -147,17 +151,18 @@ class FrameReceiver(wiring.Component):
                 def on_payload():
                     m.d.comb += [crc.valid.eq(1), self.buffer.en.eq(1)]
                     m.d.sync += k.eq(k + 1)
-                    with m.Switch(k):
-                        for b in range(HEADER_BYTES):
-                            with m.Case(b):
-                                m.d.sync += frame.header.as_value()[8 * b:8 * (b + 1)].eq(byte)
+                    with m.If(k < HEADER_BYTES):
+                        with m.Switch(k[:(HEADER_BYTES - 1).bit_length()]):
+                            for b in range(HEADER_BYTES):
+                                with m.Case(b):
+                                    m.d.sync += header[8 * b:8 * (b + 1)].eq(byte)
 
                 def on_crc_low():
                     m.d.sync += crc_low_ok.eq(byte == crc.crc[:8])
                     m.next = "CRC_HIGH"
 
                 def on_byte():
-                    with m.If(k == frame.length):
+                    with m.If(k == length):
                         on_crc_low()
                     with m.Else():
                         on_payload()

@@ -43,7 +43,8 @@ class FrameSender(wiring.Component):
         m = Module()
         crc = self.crc
         head, out = self.i_head.payload, self.o_stream
-        k = Signal(range(MAX_PAYLOAD + 1))          # payload bytes sent
+        left = Signal(range(MAX_PAYLOAD + 1))       # payload bytes still to send
+        done = Signal()                             # none: left == 0, registered
         covered = Signal()                          # the byte on o_stream goes into the CRC
         taken = out.valid & out.ready
 
@@ -61,7 +62,6 @@ class FrameSender(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.i_head.valid):
                     m.d.comb += crc.start.eq(1)
-                    m.d.sync += k.eq(0)
                     load(RESPONSE_SYNC, "STATUS", checked=False)
             with m.State("STATUS"):
                 load(head.status, "COMMAND")
@@ -70,14 +70,15 @@ class FrameSender(wiring.Component):
             with m.State("LENGTH_LOW"):
                 load(head.length[:8], "LENGTH_HIGH")
             with m.State("LENGTH_HIGH"):
+                m.d.sync += [left.eq(head.length), done.eq(head.length == 0)]
                 load(head.length[8:], "PAYLOAD")
             with m.State("PAYLOAD"):
                 # the CRC has taken the last payload byte by the cycle after it went
-                with m.If(k == head.length):
+                with m.If(done):
                     load(crc.crc[:8], "CRC_HIGH", checked=False)
                 with m.Elif(~out.valid & self.i_stream.valid):
                     m.d.comb += self.i_stream.ready.eq(1)
-                    m.d.sync += k.eq(k + 1)
+                    m.d.sync += [left.eq(left - 1), done.eq(left == 1)]
                     load(self.i_stream.payload, "PAYLOAD")
             with m.State("CRC_HIGH"):
                 load(crc.crc[8:], "SENT", checked=False)

@@ -25,7 +25,7 @@ from nfloop.boards.protocol import (
     pack,
     unpack,
 )
-from support.link import DataMemoryModel, core_ports, geometry, random_samples, simulate
+from support.link import DataMemoryModel, core_ports, geometry, random_samples, record_words, simulate
 from support.oracle import Oracle, fuzz_frame
 from support.streams import stream_get, stream_put
 
@@ -189,13 +189,13 @@ def test_every_command_end_to_end(name, latency, read_latency, rng):
                            + encode_records(xs[1:], ys[1:], geo.packed_inputs))
         await host.request(ctx, Command.LOAD_DATA, pack(SPAN_HEADER, first=0, count=1)
                            + encode_records(xs[:1], ys[:1], geo.packed_inputs))
-        image = np.frombuffer(encode_records(xs, ys, geo.packed_inputs), "<u2")
-        assert [ctx.get(bench.memory.contents.data[a]) for a in range(len(image))] == image.tolist()
+        words = record_words(geo, xs, ys)
+        assert [[ctx.get(bench.memory.contents.data[geo.record_address(s, w)]) for w in range(geo.record_words)]
+                for s in range(4)] == words.tolist()
         order = [2, 0, 3]
         await host.request(ctx, Command.LOAD_ORDER, pack(SPAN_HEADER, first=0, count=3)
                            + np.array(order, "<u2").tobytes())
-        assert [ctx.get(bench.memory.contents.data[geo.order_address(p)]) for p in range(3)] \
-            == [s * geo.record_words for s in order]
+        assert [ctx.get(bench.memory.contents.data[geo.order_address(p)]) for p in range(3)] == order
 
         # two epochs over the order: the core trains on those samples, STATS has the last epoch's sum
         await host.request(ctx, Command.TRAIN, pack(TRAIN_HEADER, samples=3, epochs=2))

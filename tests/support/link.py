@@ -17,7 +17,7 @@ from nfloop.hdl.core import LearnerCore
 from nfloop.model.config import QFormat, load_config
 
 __all__ = ["simulate", "tick_until", "Bench", "DataMemoryModel", "CONFIGS", "geometry", "core_ports",
-           "random_samples", "memory_image"]
+           "random_samples", "record_words", "memory_image"]
 
 ROOT = Path(__file__).parents[2]
 
@@ -58,13 +58,20 @@ def random_samples(geo: BoardGeometry, count: int, rng):
             rng.integers(f.activation.min_code, f.activation.max_code + 1, (count, geo.n_out)))
 
 
+def record_words(geo: BoardGeometry, xs, ys) -> np.ndarray:
+    """The memory words of samples ``xs``, ``ys``: one row per sample."""
+    image = np.frombuffer(encode_records(xs, ys, geo.packed_inputs), dtype="<u2")
+    return image.reshape(len(xs), geo.record_words).astype(np.int64)
+
+
 def memory_image(geo: BoardGeometry, xs, ys, order) -> list[int]:
     """The data memory holding samples ``xs``, ``ys`` from sample 0 on, and ``order`` in epoch order."""
     words = np.zeros(geo.spec.data_words, dtype=np.int64)
-    image = np.frombuffer(encode_records(xs, ys, geo.packed_inputs), dtype="<u2")
-    words[:len(image)] = image
+    for sample, row in enumerate(record_words(geo, xs, ys)):
+        for w, word in enumerate(row):
+            words[geo.record_address(sample, w)] = word
     for position, sample in enumerate(order):
-        words[geo.order_address(position)] = sample * geo.record_words
+        words[geo.order_address(position)] = sample
     return [int(w) for w in words]
 
 

@@ -6,7 +6,7 @@ the model function of the same name defines.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Value, signed
+from amaranth.hdl import Cat, Const, Mux, Value, signed
 
 from ..model.config import QFormat, Rounding
 
@@ -14,13 +14,22 @@ __all__ = ["saturate", "shift_round", "requantise", "weight_view", "const_mul"]
 
 
 def saturate(value: Value, fmt: QFormat) -> Value:
-    """Clamp into ``fmt``; the result has exactly ``fmt.bits`` bits."""
+    """Clamp into ``fmt``; the result has exactly ``fmt.bits`` bits.
+
+    A signed value fits ``fmt`` exactly when its bits from the format's sign
+    bit up are all equal, and one that does not fit clamps to the end of its
+    own sign: a few gates, where comparing with the bounds takes two carry chains.
+    """
     value = Value.cast(value)
-    lo, hi = Const(fmt.min_code, signed(fmt.bits)), Const(fmt.max_code, signed(fmt.bits))
-    if value.shape().signed and value.shape().width <= fmt.bits:
+    n = fmt.bits
+    if not value.shape().signed:
+        value = Cat(value, Const(0, 1)).as_signed()          # room for the sign bit
+    if value.shape().width <= n:
         return value.as_signed()
-    clamped = Mux(value > fmt.max_code, hi, Mux(value < fmt.min_code, lo, value))
-    return clamped[:fmt.bits].as_signed()
+    top = value[n - 1:]
+    fits = (top == 0) | (top == (1 << len(top)) - 1)
+    clamp = Mux(value[-1], Const(fmt.min_code, signed(n)), Const(fmt.max_code, signed(n)))
+    return Mux(fits, value[:n], clamp)[:n].as_signed()
 
 
 def shift_round(value: Value, shift: int, rounding: Rounding, rand: Value | None = None) -> Value:

@@ -188,10 +188,13 @@ class LearnerCore(wiring.Component):
         stochastic = cfg.rounding is Rounding.STOCHASTIC
 
         m.submodules.sequencer = seq = Sequencer(lay)
-        ops = [seq.op]
+        issued = Signal(seq.micro_op, name="op_t0")     # the memories' addresses come from a register
+        m.d.sync += issued.eq(seq.op)
+        ops = [issued]
+        assert timing.issue == 1
 
         def op_at(stage):
-            """The micro-op issued ``stage`` cycles ago."""
+            """The micro-op in stage ``stage`` (stage 0 reads the memories)."""
             while len(ops) <= stage:
                 reg = Signal(seq.micro_op, name=f"op_t{len(ops)}")
                 m.d.sync += reg.eq(ops[-1])
@@ -203,7 +206,7 @@ class LearnerCore(wiring.Component):
             return cond if layer is None else cond & (op.layer == layer)
 
         in_flight = Signal()
-        m.d.comb += in_flight.eq(Cat(*(op_at(t).op != Op.NOP for t in range(1, timing.deepest + 1))).any())
+        m.d.comb += in_flight.eq(Cat(*(op_at(t).op != Op.NOP for t in range(timing.deepest + 1))).any())
         idle = ~seq.busy & ~in_flight
 
         # -- LFSR, counters -----------------------------------------------------------------

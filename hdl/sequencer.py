@@ -157,7 +157,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
     # The sample's buffer is freed in the step's last cycle: after the last target has been read.
     last_forward = starts[L - 1] + phases[L - 1].ops - 1
-    end = max(end, last_forward + timing.target_read(L - 1) + 1 - t)
+    end = max(end, last_forward + timing.issue + timing.target_read(L - 1) + 1 - t)
     return phases, end
 
 

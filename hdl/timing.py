@@ -1,6 +1,7 @@
 """When each stage of the core's pipeline sees a micro-op, from the blocks' own latencies.
 
-A micro-op issued in cycle t0 (:mod:`nfloop.hdl.sequencer`) reads the
+A micro-op issued by the sequencer (:mod:`nfloop.hdl.sequencer`) is
+registered into stage 0 (:attr:`CoreTiming.issue`); in stage 0 it reads the
 weight banks and the vector memories at t0; their registered outputs are the
 operands at :attr:`CoreTiming.operand`; the multipliers' products appear at
 :attr:`CoreTiming.product`. From there a forward or backward product goes
@@ -31,6 +32,11 @@ MEMORY_LATENCY = 1
 class CoreTiming:
     """Stage numbers (cycles after a micro-op's issue) of the core for ``layout``."""
     layout: CoreLayout
+
+    @property
+    def issue(self) -> int:
+        """From the sequencer's op to stage 0: a register, so that every memory address is one."""
+        return 1
 
     @property
     def operand(self) -> int:

@@ -352,15 +352,21 @@ class LearnerCore(wiring.Component):
         w_data = [Signal(f.weight_acc.shape, name=f"w_{p}") for p in range(P)]
         lane_a = [Signal(signed(lay.operand_a_width), name=f"lane_a_{p}") for p in range(P)]
         lane_b = [Signal(signed(lay.operand_b_width), name=f"lane_b_{p}") for p in range(P)]
+        # Every C_l divides the widest C, so lane p's input is entry p mod C_max of one shared bus.
+        widest = max(lay.cols(l) for l in range(L))
+        bus = [Signal(signed(lay.operand_b_width), name=f"in_{c}") for c in range(widest)]
+        with m.Switch(op1.layer):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += [bus[c].eq(columns[l][c % lay.cols(l)]) for c in range(widest)]
         lanes = []
         for p in range(P):
-            column = Signal(signed(lay.operand_b_width), name=f"in_{p}")
+            column = bus[p % widest]
             delta = Signal(f.error.shape, name=f"delta_{p}")
             with m.Switch(op1.layer):
                 for l in range(L):
                     with m.Case(l):
-                        C = lay.cols(l)
-                        m.d.comb += [column.eq(columns[l][p % C]), delta.eq(rows[l][p // C])]
+                        m.d.comb += delta.eq(rows[l][p // lay.cols(l)])
             view = weight_view(w_rd[p].data, plans[0].view_shift, f.weight)
             m.d.sync += [w_data[p].eq(w_rd[p].data),
                          lane_a[p].eq(Mux(op1.op == Op.UPD, delta, view)),

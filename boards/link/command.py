@@ -124,7 +124,6 @@ class CommandUnit(wiring.Component):
         status = Signal(Status)
         limit = Signal(range(MAX_PAYLOAD + 1))          # the frame's length, then the answer's
         data_loaded = Signal()
-        final = Signal()                                # TRAIN: the epoch that ended was the last
         range_ok = Signal()                             # the header's fields are inside the device
         m.d.comb += [self.head.payload.status.eq(status), self.head.payload.command.eq(frame.command),
                      self.head.payload.length.eq(limit)]
@@ -231,11 +230,10 @@ class CommandUnit(wiring.Component):
         next_sample = Const((1 - (geo.record_words - 1) * geo.capacity) % 2**16, 16)
         stride = Mux(is_[Command.LOAD_ORDER], Const(-1 % 2**16, 16),
                      Mux(is_[Command.LOAD_DATA], Mux(record_last, next_sample, geo.capacity), 1))
-        address_next = (address + stride)[:16]
         with m.If(address_load):
             m.d.sync += address.eq(Mux(is_[Command.LOAD_ORDER], geo.order_address(span.first), span.first))
         with m.Elif(address_step):
-            m.d.sync += address.eq(address_next)
+            m.d.sync += address.eq(address + stride)
         m.d.comb += [self.memory.addr.eq(address), self.memory.wdata.eq(word),
                      self.memory.wmask.eq((address_step & is_span).replicate(2))]
 
@@ -437,11 +435,10 @@ class CommandUnit(wiring.Component):
             with m.State("TRAIN"):
                 with m.If(self.trained):
                     m.d.comb += address_step.eq(1)
-                    m.d.sync += final.eq(address_next == run.epochs)
                     m.next = "EPOCH_END"
             with m.State("EPOCH_END"):
                 m.next = "EPOCH"
-                with m.If(final):
+                with m.If(address == run.epochs):
                     m.next = "TRAINED"
             with m.State("TRAINED"):
                 with m.If(~self.busy):

@@ -81,9 +81,7 @@ class SampleFeeder(wiring.Component):
 
         # -- Reads: the order position of the next sample, then each word of the current one ---------
         # A read is decided a cycle ahead: the memory's address and the read's kind are registers.
-        ordering = Signal()                             # order positions of the epoch not read yet
-        position = Signal(range(geo.capacity))
-        last_position = Signal()                        # position is the epoch's last
+        position = Signal(range(geo.capacity + 1))      # the next order position to read
         next_word, next_full = Signal(range(geo.capacity)), Signal()     # the next sample, read ahead
         word, words_left = Signal.like(mem.addr), Signal(range(geo.record_words + 1))
         reserved = Signal(range(self.depth + 1))        # queued words and words on their way
@@ -92,6 +90,7 @@ class SampleFeeder(wiring.Component):
         popped = Signal()
 
         read_word = (words_left != 0) & ((reserved != self.depth) | popped)
+        ordering = self.busy & (position != self.samples)     # order positions of the epoch not read yet
         read_order = ~read_word & ordering & ~next_full & (order_reads == 0)
         next_sample = next_full & ((words_left == 0) | (read_word & (words_left == 1)))
         m.d.comb += mem.addr.eq(address)
@@ -106,11 +105,9 @@ class SampleFeeder(wiring.Component):
         with m.If(order_reads[-1]):
             m.d.sync += [next_word.eq(mem.rdata), next_full.eq(1)]
         with m.If(self.start):
-            m.d.sync += [ordering.eq(1), position.eq(0), last_position.eq(self.samples == 1), self.busy.eq(1)]
+            m.d.sync += [position.eq(0), self.busy.eq(1)]
         with m.Elif(read_order):
-            m.d.sync += [position.eq(position + 1), last_position.eq(position + 2 == self.samples)]
-            with m.If(last_position):
-                m.d.sync += ordering.eq(0)
+            m.d.sync += position.eq(position + 1)
         with m.Elif(~ordering & (order_reads == 0) & ~next_full & (words_left == 0) & (reserved == 0)):
             m.d.sync += self.busy.eq(0)
         m.d.comb += [queue.w_data.eq(mem.rdata), queue.w_en.eq(word_reads[-1])]

@@ -230,7 +230,7 @@ def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: 
 
 
 def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
-                log: Callable[[str], None] | None = None) -> BuildReport:
+                log: Callable[[str], None] | None = None, nextpnr_opts: tuple[str, ...] = ()) -> BuildReport:
     """Synthesise, place, route and pack ``top`` for a board; returns what nextpnr reports.
 
     Parameters
@@ -262,7 +262,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     # up. --timing-allow-fail keeps a bitstream and a report when the clock is missed: the report
     # says so (meets_timing) and the command line refuses it.
     options = {"nextpnr_opts": ["--report", nextpnr_report, "--timing-allow-fail",
-                                "--freq", f"{spec.clock_hz / 1e6:g}"]}
+                                "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts]}
     if spec.family == "ice40":
         options["synth_opts"] = "-dsp"       # else synth_ice40 builds the multipliers from LUTs
     plan = platform.build(top, name=DESIGN_NAME, build_dir=str(out_dir), do_build=False, **options)

@@ -265,7 +265,8 @@ class LearnerCore(wiring.Component):
         init = lay.banks(self._weights)
         w_rd, w_wr, v_rd, v_wr, s_rd, s_wr = [], [], [], [], [], []
         for p in range(P):
-            bank = Memory(shape=f.weight_acc.shape, depth=lay.depth, init=init[p])
+            # block RAM even when shallow: the fabric's memory would cost logic and routing per lane
+            bank = Memory(shape=f.weight_acc.shape, depth=lay.depth, init=init[p], attrs={"ram_style": "block"})
             m.submodules[f"weights_{p}"] = bank
             w_rd.append(bank.read_port())
             w_wr.append(bank.write_port())

@@ -47,15 +47,19 @@ class CommandUnit(wiring.Component):
     A frame is checked over several registered cycles, in the protocol's
     order: the command, the length its header fields call for, the fields'
     ranges, then every value in the payload, read from the frame buffer a
-    byte per cycle. Only a frame that passed every check acts, on a second
-    pass over its values, so a rejected frame changes nothing.
+    byte each other cycle. Only a frame that passed every check acts, on a
+    second pass over its values, so a rejected frame changes nothing.
 
-    Nothing multiplies: LOAD_DATA's count of memory words and the addresses
-    of samples (multiples of the constant ``record_words``) are built by
-    shifting and adding over a few cycles, and a run of weights is checked by
-    walking it. Answers go out a byte at a time: IDENTIFY from a constant,
-    STATS from the live counters, READ_WEIGHTS from the core's weight port (a
-    read waits for ``rvalid``), INFER from the core's results.
+    Nothing multiplies. The one product a check needs, LOAD_DATA's count of
+    memory words (``count * record_words``), is built by shifting and adding
+    over the constant's bits; LOAD_DATA's and LOAD_ORDER's addresses step by
+    constants (the data set is stored a column at a time, see
+    :class:`~nfloop.boards.geometry.BoardGeometry`), and a run of weights is
+    checked by walking it. Decisions on long paths are registers, a cycle
+    behind what they decide on; ``fetched`` says when they are current.
+    Answers go out a byte at a time: IDENTIFY from a constant, STATS from the
+    live counters, READ_WEIGHTS from the core's weight port (a read waits for
+    ``rvalid``), INFER from the core's results.
 
     Parameters
     ----------
@@ -204,7 +208,8 @@ class CommandUnit(wiring.Component):
         if geo.packed_inputs:
             if f.input.bits < 8:
                 pad = record_word == geo.input_words - 1 if n_in % 2 else Const(0)
-                record_checks.append(~in_inputs | (fits(word[:8], f.input.bits) & (pad | fits(word[8:], f.input.bits))))
+                both = fits(word[:8], f.input.bits) & (pad | fits(word[8:], f.input.bits))
+                record_checks.append(~in_inputs | both)
         elif f.input.bits < 16:
             record_checks.append(~in_inputs | fits(word, f.input.bits))
         if f.activation.bits < 16:
@@ -321,9 +326,10 @@ class CommandUnit(wiring.Component):
                 scaled = Mux(is_[Command.WRITE_WEIGHTS], counted[:10] << 2, Mux(is_span, counted[:10] << 1, 0))
                 in_span = Signal(range(1 << 17))
                 m.d.comb += in_span.eq(span.first + span.count)
+                weights_ok = layer_ok & row_ok & col_ok
                 ranges = {
-                    Command.READ_WEIGHTS: layer_ok & row_ok & col_ok & below(weights_header.count, MAX_READ_WEIGHTS + 1),
-                    Command.WRITE_WEIGHTS: layer_ok & row_ok & col_ok,
+                    Command.READ_WEIGHTS: weights_ok & below(weights_header.count, MAX_READ_WEIGHTS + 1),
+                    Command.WRITE_WEIGHTS: weights_ok,
                     Command.LOAD_DATA: below(in_span, geo.capacity + 1),
                     Command.LOAD_ORDER: below(in_span, geo.capacity + 1),
                     Command.TRAIN: (run.samples != 0) & below(run.samples, geo.capacity + 1) & (run.epochs != 0),

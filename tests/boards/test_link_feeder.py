@@ -61,3 +61,9 @@ def test_one_element_per_clock_while_the_core_is_ready(latency, rng):
     firsts = taken[::geo.record_elements]
     assert np.diff(firsts).tolist() == [geo.record_elements] * 5
     assert taken[-1] - taken[0] == len(expected) - 1         # not one gap, from the first element on
+
+
+def test_latency_is_checked():
+    geo = geometry("odd")
+    with pytest.raises(TypeError, match=r"Memory latency must be a positive integer, not 0"):
+        SampleFeeder(geo, core_ports(geo).sample_layout, 0)

@@ -196,8 +196,7 @@ class CommandUnit(wiring.Component):
         for command in Command:
             with m.If(is_[command]):
                 m.d.comb += fixed.eq(2 * n_in if command == Command.INFER else header_bytes(command))
-        expected = Signal(range(MAX_PAYLOAD + (1 << 12)))
-        too_long = Signal()
+        length_bad = Signal()
 
         # -- The values of a payload, and what each must be ----------------------------------------------
         checking = Signal()                             # the first pass over the values
@@ -334,15 +333,15 @@ class CommandUnit(wiring.Component):
                     Command.LOAD_ORDER: below(in_span, geo.capacity + 1),
                     Command.TRAIN: (run.samples != 0) & below(run.samples, geo.capacity + 1) & (run.epochs != 0),
                 }
-                m.d.sync += [expected.eq(fixed + scaled),
-                             too_long.eq(((is_[Command.WRITE_WEIGHTS] | is_span) & (counted[10:] != 0))
-                                         | is_[Command.LOAD_DATA] & (too_big | (span.count[len(operand):] != 0))),
+                too_long = (((is_[Command.WRITE_WEIGHTS] | is_span) & (counted[10:] != 0))
+                            | is_[Command.LOAD_DATA] & (too_big | (span.count[len(operand):] != 0)))
+                m.d.sync += [length_bad.eq(too_long | (fixed + scaled != frame.length)),
                              range_ok.eq(Cat(*(is_[c] & ok for c, ok in ranges.items())).any()
                                          | ~Cat(*(is_[c] for c in ranges)).any())]
                 m.next = "CHECK_LENGTH"
 
             with m.State("CHECK_LENGTH"):
-                with m.If(too_long | (expected != frame.length)):
+                with m.If(length_bad):
                     respond(Status.BAD_LENGTH, 0)
                 with m.Else():
                     # READ_WEIGHTS walks its weights a byte at a time, as it will send them

@@ -151,7 +151,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     end = 0
     if learning:
         for (kind, l), start in zip(order, starts):
-            for off, op, r, k in _phase_ops(lay, kind, l):
+            for off, _, r, k in _phase_ops(lay, kind, l):
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
     # ... and its first use of the accumulators after this step's last.
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))

@@ -73,13 +73,10 @@ class CoreTiming:
 
     def target_read(self, l: int) -> int:
         """The output layer's targets are read (address) for its error."""
-        lay = self.layout
-        return self.round_sum(l, False) + RowWriteback.TARGET_DELAY \
-            - MEMORY_LATENCY
+        return self.round_sum(l, False) + RowWriteback.TARGET_DELAY - MEMORY_LATENCY
 
     def backward_write(self, l: int) -> int:
         """A backward round of layer l writes the deltas of layer l - 1."""
-        lay = self.layout
         return self.round_sum(l, True) + ColumnWriteback.LATENCY
 
     def window_read(self, l: int) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...hdl.mac import Multiplier
 from ..geometry import BoardGeometry
 from ..protocol import STATS_ANSWER
 
@@ -83,11 +84,13 @@ class ErrorStats(wiring.Component):
             with m.If(last):
                 m.d.sync += self.busy.eq(0)
 
-        error = Signal(signed(self._error_bits), reset_less=True)
-        square = Signal(unsigned(2 * self._error_bits), reset_less=True)
+        # the square on a DSP block with its own registers (the learner core's multiplier)
+        m.submodules.square = multiplier = Multiplier(self._error_bits, self._error_bits)
+        assert multiplier.latency == 2
+        square = multiplier.product.as_unsigned()
         valid, ends = Signal(2), Signal(2)              # per pipeline stage: a square, the epoch's last
-        m.d.sync += [error.eq(results.payload.error), square.eq(error * error),
-                     valid.eq(Cat(take, valid[0])), ends.eq(Cat(take & last, ends[0]))]
+        m.d.comb += [multiplier.a.eq(results.payload.error), multiplier.b.eq(results.payload.error)]
+        m.d.sync += [valid.eq(Cat(take, valid[0])), ends.eq(Cat(take & last, ends[0]))]
         with m.If(self.start | self.clear):
             m.d.sync += self.error_sum.eq(0)
         with m.Elif(valid[1]):

@@ -23,7 +23,8 @@ class Wrap(Elaboratable):
         return m
 
 
-@pytest.mark.parametrize("width, fmt", [(9, QFormat(4, 2)), (6, QFormat(6, 3)), (5, QFormat(8, 0)), (12, QFormat(7, 1))])
+@pytest.mark.parametrize("width, fmt", [(9, QFormat(4, 2)), (6, QFormat(6, 3)), (5, QFormat(8, 0)),
+                                        (12, QFormat(7, 1))])
 @pytest.mark.parametrize("is_signed", [True, False])
 def test_saturate_is_a_clamp(width, fmt, is_signed):
     lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if is_signed else (0, 1 << width)

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -78,6 +78,9 @@ class BuildReport:
     lanes: int
     config: str
     seconds: float
+    #: Why nextpnr's Fmax cannot be trusted (a DSP block without its registers, a path timed in a
+    #: pseudo-clock domain); empty when it can. Any entry fails ``meets_timing``.
+    timing_problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,6 +186,53 @@ def parse_nextpnr(family: str, log: str, report: dict | None = None) -> dict:
             "bram_used": count("bram"), "bram_total": count("bram", 1), "spram_used": count("spram")}
 
 
+# -- what makes nextpnr's figure trustworthy ---------------------------------------------------
+
+#: Parameters that put a DSP block's input and output registers in, per primitive.
+DSP_REGISTERS = {
+    "SB_MAC16": {"A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1},
+    "MULT18X18D": {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
+}
+DSP_CLOCK = {"SB_MAC16": "CLK", "MULT18X18D": "CLK0"}
+
+
+def _parameter(value):
+    """A Yosys JSON parameter: a binary string for numbers, text otherwise."""
+    if isinstance(value, str) and value and set(value) <= {"0", "1"}:
+        return int(value, 2)
+    return value.strip() if isinstance(value, str) else value
+
+
+def unregistered_dsps(netlist: dict) -> list[str]:
+    """The DSP blocks of a synthesised netlist (Yosys JSON) that do not use both their input and
+    their output registers on a real clock: nextpnr does not time the multiplier inside an iCE40
+    SB_MAC16, and an ECP5 MULT18X18D without its registers is slow."""
+    found = []
+    for module in netlist.get("modules", {}).values():
+        for name, cell in module.get("cells", {}).items():
+            wanted = DSP_REGISTERS.get(cell.get("type"))
+            if wanted is None:
+                continue
+            params = {key: _parameter(value) for key, value in cell.get("parameters", {}).items()}
+            clock = cell.get("connections", {}).get(DSP_CLOCK[cell["type"]], ["0"])
+            missing = [key for key, value in wanted.items() if params.get(key) != value]
+            if any(not isinstance(bit, int) for bit in clock):
+                missing.append(f"{DSP_CLOCK[cell['type']]} tied to a constant")
+            if missing:
+                found.append(f"{cell['type']} {name} without {', '.join(missing)}")
+    return found
+
+
+def pseudo_clocks(log: str, report: dict | None = None) -> list[str]:
+    """Clock domains nextpnr made of a constant net (``$PACKER_GND_NET``...): the paths it times there
+    are left out of the design's Fmax."""
+    names = set(fmax_from_log(log)) | (set(fmax_from_report(report)) if report else set())
+    for path in (report or {}).get("critical_paths", []):
+        names |= {path.get("from", ""), path.get("to", "")}
+    names |= set(re.findall(r"'([^']*\$PACKER_[^']*)'", log)) | set(re.findall(r"(\$PACKER_\S*glb_clk)", log))
+    return sorted(name for name in names if "$PACKER_" in name)
+
+
 # -- build ----------------------------------------------------------------------------------
 
 def _first_error(*texts: str) -> str:
@@ -284,10 +334,15 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
         figures = parse_nextpnr(spec.family, _read(tim), report)
     except ValueError as error:
         raise BuildError(f"could not read nextpnr's figures for {spec.name}: {error} (see {tim})") from None
+    problems = [f"nextpnr timed paths in the pseudo-clock domain {name}" for name in pseudo_clocks(_read(tim), report)]
+    netlist_path = out_dir / f"{DESIGN_NAME}.json"
+    if netlist_path.is_file():
+        problems += unregistered_dsps(json.loads(netlist_path.read_text()))
     clock_mhz = spec.clock_hz / 1e6
     return BuildReport(board=spec.name, device=spec.device, clock_mhz=clock_mhz,
-                       meets_timing=figures["fmax_mhz"] >= clock_mhz, bitstream=str(bitstream),
-                       lanes=spec.lanes, config=config.name, seconds=round(seconds, 1), **figures)
+                       meets_timing=figures["fmax_mhz"] >= clock_mhz and not problems, bitstream=str(bitstream),
+                       lanes=spec.lanes, config=config.name, seconds=round(seconds, 1), timing_problems=problems,
+                       **figures)
 
 
 def save_report(report: BuildReport, out_dir) -> Path:

@@ -50,8 +50,9 @@ class BoardSpec:
     name : the ``--board`` name.
     family : ``ice40`` or ``ecp5`` (``virtual`` for the Verilator board).
     device, package : the FPGA.
-    clock_hz : the clock the gateware runs at (the board's oscillator, no PLL).
-    lanes : MAC lanes of the learner core.
+    clock_hz : the clock the gateware runs at: the PLL's output.
+    oscillator_hz : the board's oscillator, which feeds the PLL (None: no PLL, as on the virtual board).
+    lanes : multipliers of the learner core.
     data_words : 16-bit words of on-chip memory for samples, the epoch order and one frame's payload.
     data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
     baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
@@ -69,6 +70,7 @@ class BoardSpec:
     lanes: int
     data_words: int
     data_memory: str
+    oscillator_hz: int | None = None
     baud: int = 115200
     max_baud: int = 115200
     timeout_ms: int = 10
@@ -76,6 +78,14 @@ class BoardSpec:
     bitstream: str = "bit"
     serial: str = ""
     platform: Callable | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def pll(self):
+        """The PLL settings that make ``clock_hz`` from the oscillator (None without a PLL)."""
+        if self.oscillator_hz is None:
+            return None
+        from .clocks import pll_settings
+        return pll_settings(self.family, self.oscillator_hz, self.clock_hz)
 
     @property
     def timeout_cycles(self) -> int:
@@ -93,16 +103,16 @@ class BoardSpec:
 
 BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
     BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
-              clock_hz=12_000_000, lanes=1, data_words=65536, data_memory="spram",
-              max_baud=3_000_000, loader="icebreaker", bitstream="bin",
+              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=4, data_words=65536, data_memory="spram",
+              baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=25_000_000, lanes=8, data_words=65536, data_memory="block",
-              max_baud=3_000_000, loader="ulx3s", bitstream="bit",
+              clock_hz=105_000_000, oscillator_hz=25_000_000, lanes=64, data_words=65536, data_memory="block",
+              baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
-              clock_hz=48_000_000, lanes=8, data_words=32768, data_memory="block",
-              max_baud=1_000_000, loader="orangecrab", bitstream="bit",
+              clock_hz=100_000_000, oscillator_hz=48_000_000, lanes=16, data_words=32768, data_memory="block",
+              baud=1_000_000, max_baud=1_000_000, loader="orangecrab", bitstream="bit",
               serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",
               platform=_orangecrab),
 ]}

@@ -17,6 +17,7 @@ from ..hdl.core import LearnerCore
 from ..hdl.uart import UARTRx, UARTTx, bit_period
 from ..model.config import ConfigError, LearnerConfig
 from .catalog import BoardSpec
+from .clocks import BoardClock
 from .engine import ProtocolEngine, data_port_signature
 from .geometry import BoardGeometry
 
@@ -98,6 +99,8 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         geo, spec = self.geometry, self.spec
+        if platform is not None and spec.pll is not None:
+            m.submodules.clock = BoardClock(spec.pll, platform.default_clk)
         if platform is not None:
             pins = platform.request("uart", 0, dir="-")
             m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)

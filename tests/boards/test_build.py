@@ -82,6 +82,36 @@ def test_overfull_cells_are_named():
     assert overfull_cells((DATA / "ice40_xor_nextpnr.log").read_text()) == []
 
 
+def dsp(kind, clock, **params):
+    """A DSP cell as Yosys writes it to JSON: numbers as binary strings, the clock as net bits."""
+    encoded = {k: (format(v, "032b") if isinstance(v, int) else v + " ") for k, v in params.items()}
+    return {"type": kind, "parameters": encoded, "connections": {build.DSP_CLOCK[kind]: clock}}
+
+
+def test_dsp_blocks_must_use_their_registers():
+    netlist = {"modules": {"top": {"cells": {
+        "good_ice40": dsp("SB_MAC16", [7], A_REG=1, B_REG=1, PIPELINE_16x16_MULT_REG2=1),
+        "no_output_reg": dsp("SB_MAC16", [7], A_REG=1, B_REG=1, PIPELINE_16x16_MULT_REG2=0),
+        "clock_tied_low": dsp("SB_MAC16", ["0"], A_REG=1, B_REG=1, PIPELINE_16x16_MULT_REG2=1),
+        "good_ecp5": dsp("MULT18X18D", [9], REG_INPUTA_CLK="CLK0", REG_INPUTB_CLK="CLK0", REG_OUTPUT_CLK="CLK0"),
+        "combinational": dsp("MULT18X18D", [9], REG_INPUTA_CLK="NONE", REG_INPUTB_CLK="NONE",
+                             REG_OUTPUT_CLK="NONE"),
+        "lut": {"type": "SB_LUT4", "parameters": {}, "connections": {}},
+    }}}}
+    assert build.unregistered_dsps(netlist) == [
+        "SB_MAC16 no_output_reg without PIPELINE_16x16_MULT_REG2",
+        "SB_MAC16 clock_tied_low without CLK tied to a constant",
+        "MULT18X18D combinational without REG_INPUTA_CLK, REG_INPUTB_CLK, REG_OUTPUT_CLK",
+    ]
+
+
+def test_pseudo_clock_domains_are_found():
+    log = ("Info: Max frequency for clock 'cd_sync.clk': 31.02 MHz (PASS at 24.00 MHz)\n"
+           "Info: Max delay posedge $PACKER_GND_NET_$glb_clk -> posedge cd_sync.clk: 45.80 ns\n")
+    assert build.pseudo_clocks(log) == ["$PACKER_GND_NET_$glb_clk"]
+    assert build.pseudo_clocks((DATA / "ice40_xor_nextpnr.log").read_text()) == []
+
+
 # -- the build's plan and its failures ------------------------------------------------------
 
 def test_orangecrab_plan_needs_no_dfu_suffix():
@@ -247,6 +277,7 @@ def check_sane(report, spec):
     assert 0 < report.ffs_used
     assert 0 < report.dsps_used <= report.dsps_total
     assert report.clock_mhz == spec.clock_hz / 1e6
+    assert report.timing_problems == []
     assert report.meets_timing, f"{report.fmax_mhz} MHz < {report.clock_mhz} MHz"
     assert Path(report.bitstream).stat().st_size > 0
 

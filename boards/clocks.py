@@ -1,0 +1,140 @@
+"""The board clock: a PLL from the board's oscillator, and the reset that waits for its lock.
+
+The PLL settings are computed here the way the iCE40 and ECP5 tools
+(``icepll``, ``ecppll``, both shipped as YoWASP wheels) compute them, so a
+board spec only states the frequency it wants; a test holds the two to the
+same answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib.cdc import ResetSynchronizer
+
+__all__ = ["PLLSettings", "ice40_pll", "ecp5_pll", "pll_settings", "BoardClock"]
+
+
+@dataclass(frozen=True)
+class PLLSettings:
+    """One PLL configuration: the frequency it makes and the primitive's parameters."""
+    family: str
+    input_hz: int
+    output_hz: float
+    vco_hz: float
+    parameters: dict
+
+    @property
+    def error(self) -> float:
+        """Relative error of the output against a request of ``round(output_hz)``."""
+        return abs(self.output_hz - round(self.output_hz)) / self.output_hz
+
+
+def ice40_pll(input_hz: int, output_hz: int) -> PLLSettings:
+    """``SB_PLL40`` settings in SIMPLE feedback, as ``icepll`` picks them (the first closest output)."""
+    f_in, f_req = input_hz / 1e6, output_hz / 1e6
+    best = None
+    for divr in range(16):
+        f_pfd = f_in / (divr + 1)
+        if not 10 <= f_pfd <= 133:
+            continue
+        for divf in range(128):
+            f_vco = f_pfd * (divf + 1)
+            if not 533 <= f_vco <= 1066:
+                continue
+            for divq in range(1, 7):
+                f_out = f_vco / (1 << divq)
+                if best is None or abs(f_out - f_req) < abs(best[0] - f_req):
+                    best = (f_out, f_vco, f_pfd, divr, divf, divq)
+    if best is None:
+        raise ValueError(f"no iCE40 PLL setting makes {output_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz")
+    f_out, f_vco, f_pfd, divr, divf, divq = best
+    filter_range = next(k for k, limit in enumerate((17, 26, 44, 66, 101), start=1) if f_pfd < limit) \
+        if f_pfd < 101 else 6
+    return PLLSettings("ice40", input_hz, f_out * 1e6, f_vco * 1e6,
+                       {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filter_range})
+
+
+def ecp5_pll(input_hz: int, output_hz: int) -> PLLSettings:
+    """``EHXPLLL`` settings with CLKOP fed back, as ``ecppll`` picks them (closest output, VCO nearest 600 MHz)."""
+    f_in, f_req = input_hz / 1e6, output_hz / 1e6
+    best = None
+    for input_div in range(1, 129):
+        f_pfd = f_in / input_div
+        if not 3.125 <= f_pfd <= 400:
+            continue
+        for feedback_div in range(1, 81):
+            f_out = f_pfd * feedback_div
+            # only the output dividers that put the VCO in 400 .. 800 MHz
+            for output_div in range(max(1, math.ceil(400 / f_out)), min(128, math.floor(800 / f_out)) + 1):
+                f_vco = f_out * output_div
+                if not 400 <= f_vco <= 800:
+                    continue
+                error = abs(f_out - f_req)
+                if best is None or error < best[0] or (error == best[0] and abs(f_vco - 600) < abs(best[2] - 600)):
+                    best = (error, f_out, f_vco, input_div, feedback_div, output_div)
+    if best is None:
+        raise ValueError(f"no ECP5 PLL setting makes {output_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz")
+    _, f_out, f_vco, input_div, feedback_div, output_div = best
+    return PLLSettings("ecp5", input_hz, f_out * 1e6, f_vco * 1e6,
+                       {"CLKI_DIV": input_div, "CLKFB_DIV": feedback_div, "CLKOP_DIV": output_div,
+                        "CLKOP_CPHASE": output_div // 2, "CLKOP_FPHASE": 0})
+
+
+def pll_settings(family: str, input_hz: int, output_hz: int) -> PLLSettings:
+    match family:
+        case "ice40":
+            return ice40_pll(input_hz, output_hz)
+        case "ecp5":
+            return ecp5_pll(input_hz, output_hz)
+        case _:
+            raise ValueError(f"no PLL for the {family!r} family")
+
+
+class BoardClock(Elaboratable):
+    """The ``sync`` domain at ``settings.output_hz`` from the platform's oscillator through a PLL,
+    held in reset until the PLL locks."""
+
+    def __init__(self, settings: PLLSettings, oscillator: str):
+        self.settings = settings
+        self._oscillator = oscillator
+        self.locked = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        s = self.settings
+        m.domains.sync = ClockDomain("sync")
+        pll_out = Signal()
+        pin = platform.request(self._oscillator, dir="-")
+        if s.family == "ice40":
+            p = s.parameters
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE",
+                p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+                io_PACKAGEPIN=pin.io, i_RESETB=1, i_BYPASS=0,
+                o_PLLOUTGLOBAL=pll_out, o_LOCK=self.locked)
+        else:
+            p = s.parameters
+            clock_in = Signal()
+            from amaranth.lib import io
+            m.submodules.clock_buffer = buffer = io.Buffer("i", pin)
+            m.d.comb += clock_in.eq(buffer.i)
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=f"{s.input_hz / 1e6:g}", a_FREQUENCY_PIN_CLKOP=f"{s.output_hz / 1e6:g}",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+                p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
+                p_CLKI_DIV=p["CLKI_DIV"], p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"],
+                p_CLKOP_CPHASE=p["CLKOP_CPHASE"], p_CLKOP_FPHASE=p["CLKOP_FPHASE"],
+                p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=p["CLKFB_DIV"],
+                i_RST=0, i_STDBY=0, i_CLKI=clock_in, o_CLKOP=pll_out, i_CLKFB=pll_out,
+                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=self.locked)
+        m.d.comb += ClockSignal("sync").eq(pll_out)
+        m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
+        platform.add_clock_constraint(pll_out, s.output_hz)
+        return m

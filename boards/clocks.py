@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["PLLSettings", "ice40_pll", "ecp5_pll", "pll_settings", "BoardClock"]
@@ -26,10 +27,16 @@ class PLLSettings:
     vco_hz: float
     parameters: dict
 
-    @property
-    def error(self) -> float:
-        """Relative error of the output against a request of ``round(output_hz)``."""
-        return abs(self.output_hz - round(self.output_hz)) / self.output_hz
+
+#: How far a PLL's output may miss the requested clock.
+TOLERANCE = 0.01
+
+
+def _closest(family: str, input_hz: int, output_hz: int, best) -> tuple:
+    if best is None or abs(best[0] * 1e6 - output_hz) > TOLERANCE * output_hz:
+        near = "" if best is None else f" (the nearest is {best[0]:g} MHz)"
+        raise ValueError(f"no {family} PLL setting makes {output_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz{near}")
+    return best
 
 
 def ice40_pll(input_hz: int, output_hz: int) -> PLLSettings:
@@ -46,11 +53,9 @@ def ice40_pll(input_hz: int, output_hz: int) -> PLLSettings:
                 continue
             for divq in range(1, 7):
                 f_out = f_vco / (1 << divq)
-                if best is None or abs(f_out - f_req) < abs(best[0] - f_req):
+                if 16 <= f_out <= 275 and (best is None or abs(f_out - f_req) < abs(best[0] - f_req)):
                     best = (f_out, f_vco, f_pfd, divr, divf, divq)
-    if best is None:
-        raise ValueError(f"no iCE40 PLL setting makes {output_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz")
-    f_out, f_vco, f_pfd, divr, divf, divq = best
+    f_out, f_vco, f_pfd, divr, divf, divq = _closest("iCE40", input_hz, output_hz, best)
     filter_range = next(k for k, limit in enumerate((17, 26, 44, 66, 101), start=1) if f_pfd < limit) \
         if f_pfd < 101 else 6
     return PLLSettings("ice40", input_hz, f_out * 1e6, f_vco * 1e6,
@@ -70,14 +75,13 @@ def ecp5_pll(input_hz: int, output_hz: int) -> PLLSettings:
             # only the output dividers that put the VCO in 400 .. 800 MHz
             for output_div in range(max(1, math.ceil(400 / f_out)), min(128, math.floor(800 / f_out)) + 1):
                 f_vco = f_out * output_div
-                if not 400 <= f_vco <= 800:
+                if not (400 <= f_vco <= 800 and 10 <= f_out <= 400):
                     continue
                 error = abs(f_out - f_req)
-                if best is None or error < best[0] or (error == best[0] and abs(f_vco - 600) < abs(best[2] - 600)):
-                    best = (error, f_out, f_vco, input_div, feedback_div, output_div)
-    if best is None:
-        raise ValueError(f"no ECP5 PLL setting makes {output_hz / 1e6:g} MHz from {input_hz / 1e6:g} MHz")
-    _, f_out, f_vco, input_div, feedback_div, output_div = best
+                if best is None or error < abs(best[0] - f_req) or \
+                        (error == abs(best[0] - f_req) and abs(f_vco - 600) < abs(best[1] - 600)):
+                    best = (f_out, f_vco, input_div, feedback_div, output_div)
+    f_out, f_vco, input_div, feedback_div, output_div = _closest("ECP5", input_hz, output_hz, best)
     return PLLSettings("ecp5", input_hz, f_out * 1e6, f_vco * 1e6,
                        {"CLKI_DIV": input_div, "CLKFB_DIV": feedback_div, "CLKOP_DIV": output_div,
                         "CLKOP_CPHASE": output_div // 2, "CLKOP_FPHASE": 0})
@@ -94,8 +98,8 @@ def pll_settings(family: str, input_hz: int, output_hz: int) -> PLLSettings:
 
 
 class BoardClock(Elaboratable):
-    """The ``sync`` domain at ``settings.output_hz`` from the platform's oscillator through a PLL,
-    held in reset until the PLL locks."""
+    """Drives the ``sync`` domain (which its parent defines) at ``settings.output_hz`` from the
+    platform's oscillator through a PLL, and holds it in reset until the PLL locks."""
 
     def __init__(self, settings: PLLSettings, oscillator: str):
         self.settings = settings
@@ -105,7 +109,6 @@ class BoardClock(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         s = self.settings
-        m.domains.sync = ClockDomain("sync")
         pll_out = Signal()
         pin = platform.request(self._oscillator, dir="-")
         if s.family == "ice40":
@@ -118,7 +121,6 @@ class BoardClock(Elaboratable):
         else:
             p = s.parameters
             clock_in = Signal()
-            from amaranth.lib import io
             m.submodules.clock_buffer = buffer = io.Buffer("i", pin)
             m.d.comb += clock_in.eq(buffer.i)
             m.submodules.pll = Instance(

@@ -1,0 +1,57 @@
+"""boards/clocks.py: the PLL settings are the ones icepll and ecppll pick; each board's clock comes from one."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from nfloop.boards.build import _executable
+from nfloop.boards.catalog import BOARDS
+from nfloop.boards.clocks import ecp5_pll, ice40_pll
+from nfloop.boards.top import BoardTop
+from nfloop.model.config import load_config
+from nfloop.model.tasks import CONFIG_DIR
+
+
+def tool(name, *args) -> str:
+    path = _executable(name)
+    assert path is not None, f"{name} is missing: reinstall nfloop with pip install -e ."
+    return subprocess.run([path, *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("f_in, f_out", [(12, 24), (12, 30), (12, 36), (12, 18)])
+def test_ice40_settings_are_icepll_s(f_in, f_out):
+    out = tool("yowasp-icepll", "-i", str(f_in), "-o", str(f_out))
+    expected = {name: int(value) for name, value in re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s+(\d+)", out, re.M)}
+    settings = ice40_pll(f_in * 1_000_000, f_out * 1_000_000)
+    assert settings.parameters == expected
+    assert f"{settings.output_hz / 1e6:.3f} MHz (achieved)" in out
+
+
+@pytest.mark.parametrize("f_in, f_out", [(25, 100), (25, 105), (25, 120), (25, 135), (48, 100), (48, 120)])
+def test_ecp5_settings_are_ecppll_s(f_in, f_out):
+    out = tool("yowasp-ecppll", "-i", str(f_in), "-o", str(f_out))
+    names = {"Refclk divisor": "CLKI_DIV", "Feedback divisor": "CLKFB_DIV", "clkout0 divisor": "CLKOP_DIV"}
+    expected = {names[name]: int(value) for name, value in re.findall(r"^(\w[\w ]+divisor): (\d+)", out, re.M)}
+    settings = ecp5_pll(f_in * 1_000_000, f_out * 1_000_000)
+    assert {k: settings.parameters[k] for k in expected} == expected
+    assert f"clkout0 frequency: {settings.output_hz / 1e6:g} MHz" in out
+
+
+def test_impossible_clocks_are_refused():
+    with pytest.raises(ValueError, match="no ECP5 PLL setting makes 1000 MHz from 25 MHz \\(the nearest is 400 MHz\\)"):
+        ecp5_pll(25_000_000, 1_000_000_000)
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_each_board_runs_from_its_pll(board, tmp_path):
+    """The board's clock is exactly a PLL output of its oscillator, and the build plan instantiates the PLL."""
+    spec = BOARDS[board]
+    platform = spec.platform()
+    assert spec.oscillator_hz == platform.default_clk_frequency
+    assert spec.pll.output_hz == spec.clock_hz
+    plan = platform.build(BoardTop(load_config(CONFIG_DIR / "xor.toml"), spec), name="nfloop", do_build=False)
+    primitive = {"ice40": "SB_PLL40_PAD", "ecp5": "EHXPLLL"}[spec.family]
+    assert primitive in plan.files["nfloop.il"]
+    constraints = next(text for name, text in plan.files.items() if Path(name).suffix in (".pcf", ".lpf", ".py"))
+    assert constraints

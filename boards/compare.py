@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..hdl.cosim import sample_order
+from ..model.train import sample_order
 from ..hdl.verify import Mismatch, first_weight_mismatch
 from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner

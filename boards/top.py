@@ -84,17 +84,27 @@ class DataMemory(wiring.Component):
 class BoardTop(Elaboratable):
     """Everything on the FPGA for ``config`` on the board ``spec``."""
 
+    def __new__(cls, config: LearnerConfig, spec: BoardSpec, src_loc_at=0, **kwargs):
+        # Checked before the top exists: a rejected config or baud rate leaves no unused top behind.
+        cls.checked(config, spec)
+        return super().__new__(cls, src_loc_at=src_loc_at + 1, **kwargs)
+
     def __init__(self, config: LearnerConfig, spec: BoardSpec):
-        try:
-            self.geometry = BoardGeometry(config, spec)
-            self.period = bit_period(spec.clock_hz, spec.baud)
-        except ConfigError:
-            self._MustUse__silence = True        # a top that failed validation is not an unused one
-            raise
+        self.geometry, self.period = self.checked(config, spec)
         self.spec = spec
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)
         self.idle = Signal()
+
+    @staticmethod
+    def checked(config: LearnerConfig, spec: BoardSpec) -> tuple[BoardGeometry, int]:
+        """The geometry and the UART's bit period, or a ConfigError naming the fix."""
+        geometry = BoardGeometry(config, spec)
+        try:
+            period = bit_period(spec.clock_hz, spec.baud)
+        except ValueError as error:
+            raise ConfigError(f"{spec.name}: {error}") from None
+        return geometry, period
 
     def elaborate(self, platform):
         m = Module()

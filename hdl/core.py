@@ -144,10 +144,10 @@ class LearnerCore(wiring.Component):
         Training steps done, and clock cycles spent inside steps.
     """
 
-    def __new__(cls, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, **kwargs):
+    def __new__(cls, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, src_loc_at=0, **kwargs):
         # Checked before the component exists: a rejected config leaves no unused component behind.
         CoreLayout(config, lanes, columns)
-        return super().__new__(cls, **kwargs)
+        return super().__new__(cls, src_loc_at=src_loc_at + 1, **kwargs)
 
     def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, columns=None):
         self._layout = layout = CoreLayout(config, lanes, columns)

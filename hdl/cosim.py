@@ -10,11 +10,11 @@ import numpy as np
 from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.tasks import Task
-from ..model.train import check_task, encode, epoch_order
+from ..model.train import check_task, encode, sample_order
 from .verify import Mismatch, first_output_mismatch, first_weight_mismatch
 from .verilated import VerilatedCore
 
-__all__ = ["CosimResult", "cosimulate", "sample_order"]
+__all__ = ["CosimResult", "cosimulate"]
 
 
 @dataclass
@@ -45,16 +45,6 @@ class CosimResult:
                 "model_test_mse": self.model_test_mse,
                 "sim_cycles_per_second": round(self.sim_cycles_per_second),
                 "seconds": round(self.seconds, 2), "warnings": self.warnings}
-
-
-def sample_order(n: int, epochs: int | None, steps: int | None, seed: int) -> list[np.ndarray]:
-    """Sample indices per epoch: ``epochs`` whole epochs, or the first ``steps`` steps."""
-    if steps is not None:
-        whole = -(-steps // n)
-        orders = list(epoch_order(n, whole, seed))
-        orders[-1] = orders[-1][:steps - (whole - 1) * n]
-        return orders
-    return list(epoch_order(n, epochs, seed))
 
 
 def _metrics(predictions, task: Task, lsb: float):

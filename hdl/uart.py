@@ -5,22 +5,22 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.config import ConfigError
-
 __all__ = ["bit_period", "UARTRx", "UARTTx"]
 
 
 def bit_period(clock_hz: int, baud: int) -> int:
     """Clock cycles per bit; the receiver needs at least 4 to find the middle of a bit."""
-    if not (isinstance(baud, int) and baud > 0):
-        raise ConfigError(f"baud rate must be a positive integer, not {baud!r}")
+    if not isinstance(baud, int) or isinstance(baud, bool):
+        raise TypeError(f"baud rate must be a positive integer, not {baud!r}")
+    if baud <= 0:
+        raise ValueError(f"baud rate must be a positive integer, not {baud!r}")
     period = round(clock_hz / baud)
     if period < 4:
-        raise ConfigError(f"baud rate {baud} is too high for a {clock_hz / 1e6:g} MHz clock: "
+        raise ValueError(f"baud rate {baud} is too high for a {clock_hz / 1e6:g} MHz clock: "
                           f"a bit must last at least 4 clock cycles (baud <= {clock_hz // 4})")
     error = abs(clock_hz / period - baud) / baud
     if error > 0.02:
-        raise ConfigError(f"baud rate {baud} is off by {error:.1%} with a {clock_hz / 1e6:g} MHz clock "
+        raise ValueError(f"baud rate {baud} is off by {error:.1%} with a {clock_hz / 1e6:g} MHz clock "
                           f"(UARTs tolerate about 2%); pick a baud rate near {clock_hz // period}")
     return period
 
@@ -29,8 +29,10 @@ class _BitTimed(wiring.Component):
     """A UART half: its port signature from annotations, its bit period in clock cycles."""
 
     def __init__(self, period: int):
-        if not (isinstance(period, int) and period >= 4):
-            raise ConfigError(f"UART bit period must be an integer of at least 4 cycles, not {period!r}")
+        if not isinstance(period, int) or isinstance(period, bool):
+            raise TypeError(f"UART bit period must be an integer of at least 4 cycles, not {period!r}")
+        if period < 4:
+            raise ValueError(f"UART bit period must be an integer of at least 4 cycles, not {period!r}")
         self._period = period
         super().__init__()
 

@@ -3,7 +3,8 @@
 It takes the same :class:`LearnerConfig` as the fixed-point model and ignores
 the formats. With every window set to ``derivative`` it *is* gradient descent
 on 0.5*||e||^2 (``tests/model/test_floating.py`` checks this against numerical
-gradients), which is how :mod:`nfloop.model.learners` builds the baseline.
+gradients), which is how :func:`nfloop.model.train.train` builds the baseline
+(``learner="gradient"``, through :meth:`LearnerConfig.as_gradient_descent`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .stability import check_stability
 from .tasks import Task, TaskError
 
 __all__ = ["LEARNERS", "ARITHS", "Metrics", "TrainResult", "DataCodes", "encode", "make_learner",
-           "check_task", "evaluate", "epoch_order", "train"]
+           "check_task", "evaluate", "epoch_order", "sample_order", "train"]
 
 LEARNERS = ("feedback", "gradient")
 ARITHS = ("float", "fixed")
@@ -145,6 +145,16 @@ def epoch_order(n: int, epochs: int, seed: int):
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
         yield rng.permutation(n)
+
+
+def sample_order(n: int, epochs: int | None, steps: int | None, seed: int) -> list[np.ndarray]:
+    """Sample indices per epoch: ``epochs`` whole epochs, or the first ``steps`` steps."""
+    if steps is not None:
+        whole = -(-steps // n)
+        orders = list(epoch_order(n, whole, seed))
+        orders[-1] = orders[-1][:steps - (whole - 1) * n]
+        return orders
+    return list(epoch_order(n, epochs, seed))
 
 
 def train(config: LearnerConfig, task: Task, *, learner="feedback", arith="float", epochs=None,

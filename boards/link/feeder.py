@@ -50,10 +50,13 @@ class SampleFeeder(wiring.Component):
         From the start until the epoch's last element has been taken.
     """
 
-    def __init__(self, geometry: BoardGeometry, sample_layout, latency: int):
+    def __new__(cls, geometry: BoardGeometry, sample_layout, latency: int, src_loc_at=0, **kwargs):
+        # Checked before the part exists: a rejected one leaves no unused part behind.
         if not (isinstance(latency, int) and latency >= 1):
-            self._MustUse__silence = True        # a part that failed validation is not an unused one
             raise TypeError(f"Memory latency must be a positive integer, not {latency!r}")
+        return super().__new__(cls, src_loc_at=src_loc_at + 1, **kwargs)
+
+    def __init__(self, geometry: BoardGeometry, sample_layout, latency: int):
         self._geo = geometry
         self._latency = latency
         super().__init__({

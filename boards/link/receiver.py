@@ -65,10 +65,13 @@ class FrameReceiver(wiring.Component):
     listen: In(1)
     busy: Out(1)
 
-    def __init__(self, timeout_cycles: int):
+    def __new__(cls, timeout_cycles: int, src_loc_at=0, **kwargs):
+        # Checked before the part exists: a rejected one leaves no unused part behind.
         if not (isinstance(timeout_cycles, int) and timeout_cycles >= 1):
-            self._MustUse__silence = True        # a part that failed validation is not an unused one
             raise TypeError(f"Timeout must be a positive integer number of cycles, not {timeout_cycles!r}")
+        return super().__new__(cls, src_loc_at=src_loc_at + 1, **kwargs)
+
+    def __init__(self, timeout_cycles: int):
         self._timeout = timeout_cycles
         super().__init__()
 

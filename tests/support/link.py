@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Benches for the protocol engine's parts (``nfloop.boards.link``) in Amaranth's simulator."""
 
 import dataclasses
@@ -46,9 +47,7 @@ def geometry(name: str, data_words: int = 4096, data_memory: str = "block") -> B
 
 def core_ports(geo: BoardGeometry) -> LearnerCore:
     """A core for ``geo``, for its layouts and port signatures only: it is never elaborated."""
-    core = LearnerCore(geo.config, geo.lanes)
-    core._MustUse__silence = True
-    return core
+    return LearnerCore(geo.config, geo.lanes)
 
 
 def random_samples(geo: BoardGeometry, count: int, rng):

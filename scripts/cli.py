@@ -363,9 +363,8 @@ def budget(bound: float) -> float:
 
 def bench_hdl(lanes_list, steps: int, tasks=("digits", "iris", "xor", "staircase")) -> list[dict]:
     """Cycles per training step of the Verilated core against the MAC bound."""
-    from ..model.train import sample_order
     from ..hdl.verilated import VerilatedCore
-    from ..model.train import encode
+    from ..model.train import encode, sample_order
     rows = []
     total, done = len(tasks) * len(lanes_list), 0
     for name in tasks:

@@ -383,11 +383,13 @@ class LearnerCore(wiring.Component):
         m.d.comb += tree.reverse.eq(opp.op == Op.BWD)
         for p in range(P):
             m.d.comb += tree.products[p].eq(lanes[p].product)
+        # One adder per accumulator: the active layer's tap is selected first (at most one is active).
         acc = [Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in range(lay.accumulators)]
+        addend = [Signal(signed(lay.accumulator_width), name=f"addend_{x}") for x in range(lay.accumulators)]
+        active, restart = Signal(), Signal()
         for l in range(L):
             for backward in ((False, True) if l > 0 else (False,)):
-                stage = timing.tap(l, backward)
-                opx = op_at(stage)
+                opx = op_at(timing.tap(l, backward))
                 level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
                 with m.If(is_op(opx, Op.BWD if backward else Op.FWD, l)):
                     if backward:
@@ -395,8 +397,10 @@ class LearnerCore(wiring.Component):
                         nodes = [level[bit_reverse(c, log2(C))] for c in range(C)]
                     else:
                         nodes = [level[g] for g in range(lay.groups(l))]
-                    for x, node in enumerate(nodes):
-                        m.d.sync += acc[x].eq(Mux(opx.first, 0, acc[x]) + node)
+                    m.d.comb += [active.eq(1), restart.eq(opx.first)]
+                    m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes)]
+        with m.If(active):
+            m.d.sync += [acc[x].eq(Mux(restart, 0, acc[x]) + addend[x]) for x in range(lay.accumulators)]
 
         # -- forward write-back: activations, window bits; the output layer's error and result
         results_written = Signal()

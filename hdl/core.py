@@ -38,7 +38,7 @@ from .layout import CoreLayout, log2
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
 from .timing import MEMORY_LATENCY, CoreTiming
-from .tree import ReductionTree, bit_reverse
+from .tree import ReductionTree
 from .update import UpdateUnit
 from .writeback import ColumnWriteback, RowWriteback
 
@@ -380,7 +380,6 @@ class LearnerCore(wiring.Component):
         # -- product stage: the adder tree and the round accumulators -------------------------
         opp = op_at(timing.product)
         m.submodules.tree = tree = ReductionTree(P, lay.product_width, lay.tree_levels)
-        m.d.comb += tree.reverse.eq(opp.op == Op.BWD)
         for p in range(P):
             m.d.comb += tree.products[p].eq(lanes[p].product)
         # One adder per accumulator: the active layer's tap is selected first (at most one is active).
@@ -393,8 +392,7 @@ class LearnerCore(wiring.Component):
                 level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
                 with m.If(is_op(opx, Op.BWD if backward else Op.FWD, l)):
                     if backward:
-                        C = lay.cols(l)
-                        nodes = [level[bit_reverse(c, log2(C))] for c in range(C)]
+                        nodes = [level[c] for c in range(len(level))]      # all P lanes' own, or the root
                     else:
                         nodes = [level[g] for g in range(lay.groups(l))]
                     m.d.comb += [active.eq(1), restart.eq(opx.first)]

@@ -5,10 +5,14 @@ The P lanes of the core work on one layer at a time. For layer l they form
 ``p = g * C_l + c`` holds the weights ``W[j, i]`` with ``j mod G_l = g`` and
 ``i mod C_l = c``. A forward *round* (r, k) then computes, in one cycle, the
 products of rows ``r*G_l .. r*G_l + G_l - 1`` with columns
-``k*C_l .. k*C_l + C_l - 1``; an adder tree sums each group's C_l products.
-The backward pass sums the same products over the groups instead. So a
-10-unit output layer keeps 64 lanes busy as 16 groups of 4 columns rather
-than using 10 of them.
+``k*C_l .. k*C_l + C_l - 1``; an adder tree of neighbouring lanes sums each
+group's C_l products. The backward pass sums the same products over the
+groups instead, so a layer behind the first takes either ``C_l = 1`` (each
+lane a row: the column sum is the whole tree's) or ``C_l = P`` (each lane a
+column: its own products, accumulated over the row rounds): either way the
+sum runs over neighbours, and no wire crosses the lane array. A 10-unit
+output layer keeps 64 lanes busy as one group of 64 columns rather than
+using 10 of them.
 
 Weight ``W[j, i]`` of layer l (the bias is column ``n_in``) lives in bank
 ``p`` at address ``base_l + r * K_l + k`` with ``r = j div G_l`` and
@@ -70,6 +74,9 @@ class CoreLayout:
                     not (isinstance(c, int) and 1 <= c <= p and c & (c - 1) == 0) for c in columns):
                 raise ConfigError(f"columns must give each of the {len(self.config.layers)} layers a power of "
                                   f"two from 1 to {p} (the lanes), not {self.columns!r}")
+            if any(c not in (1, p) for c in columns[1:]):
+                raise ConfigError(f"columns of the layers behind the first must be 1 or {p} (the lanes), "
+                                  f"not {self.columns!r}: their backward sums run over neighbouring lanes")
             object.__setattr__(self, "columns", columns)
 
     # -- the network ------------------------------------------------------------------
@@ -167,8 +174,8 @@ class CoreLayout:
         return log2(self.cols(l))
 
     def backward_tap(self, l: int) -> int:
-        """Adder-tree level (inputs in bit-reversed lane order) of layer l's column sums (over G_l groups)."""
-        return log2(self.groups(l))
+        """Adder-tree level of layer l's column sums: the lanes' own products (C_l = P) or the root (C_l = 1)."""
+        return 0 if self.cols(l) == self.lanes else self.lane_bits
 
     @property
     def accumulators(self) -> int:
@@ -224,9 +231,10 @@ class CoreLayout:
 def _fastest_columns(config: LearnerConfig, lanes: int) -> tuple[int, ...]:
     """The C_l per layer whose training step is shortest; ties go to the shallower adder tree."""
     from .sequencer import step_cycles
-    choices = [1 << b for b in range(log2(lanes) + 1)]
+    first = [1 << b for b in range(log2(lanes) + 1)]
+    behind = sorted({1, lanes})
     best, best_key = None, None
-    for columns in itertools.product(choices, repeat=len(config.layers)):
+    for columns in itertools.product(first, *[behind] * (len(config.layers) - 1)):
         layout = CoreLayout(config, lanes, columns)
         key = (step_cycles(layout), layout.tree_levels, layout.accumulators, columns)
         if best_key is None or key < best_key:

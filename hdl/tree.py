@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ReductionTree", "bit_reverse"]
-
-
-def bit_reverse(value: int, bits: int) -> int:
-    return int(f"{value:0{bits}b}"[::-1], 2) if bits else 0
+__all__ = ["ReductionTree"]
 
 
 class ReductionTree(wiring.Component):
@@ -21,10 +17,7 @@ class ReductionTree(wiring.Component):
     ``p = g * C + c``, level ``log2 C`` holds the sum over the C lanes of
     each group g: a forward round's row sums.
 
-    With ``reverse`` set the inputs enter in bit-reversed lane order, so
-    level t sums lanes that differ in their top t bits: level ``log2 G``
-    holds, at node m, the sum over the G groups of column
-    ``c = bit_reverse(m, log2 C)``: a backward round's column sums.
+    Only neighbours are added, so a placer can keep every wire short.
 
     Parameters
     ----------
@@ -38,7 +31,6 @@ class ReductionTree(wiring.Component):
     Members
     -------
     products : In(signed(width)).array(inputs)
-    reverse : In(1)
     level_<t> : Out(signed(width + t)).array(inputs >> t), for t = 0 .. levels
     """
 
@@ -48,7 +40,7 @@ class ReductionTree(wiring.Component):
         if not (isinstance(levels, int) and 0 <= levels <= inputs.bit_length() - 1):
             raise ValueError(f"levels must be an integer from 0 to {inputs.bit_length() - 1}, not {levels!r}")
         self._inputs, self._width, self._levels = inputs, width, levels
-        ports = {"products": In(signed(width)).array(inputs), "reverse": In(1)}
+        ports = {"products": In(signed(width)).array(inputs)}
         for t in range(levels + 1):
             ports[f"level_{t}"] = Out(signed(width + t)).array(inputs >> t)
         super().__init__(ports)
@@ -63,9 +55,9 @@ class ReductionTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n, bits = self._inputs, self._inputs.bit_length() - 1
+        n = self._inputs
         for q in range(n):
-            m.d.comb += self.level_0[q].eq(Mux(self.reverse, self.products[bit_reverse(q, bits)], self.products[q]))
+            m.d.comb += self.level_0[q].eq(self.products[q])
         for t in range(1, self._levels + 1):
             below, here = self.level(t - 1), self.level(t)
             for q in range(n >> t):

@@ -39,7 +39,7 @@ def run_step(layout, learn=True):
     return ops, cycles["step"]
 
 
-@pytest.mark.parametrize("lanes, columns", [(1, None), (2, None), (4, None), (4, (2, 4, 1)), (8, (8, 2, 4))])
+@pytest.mark.parametrize("lanes, columns", [(1, None), (2, None), (4, None), (4, (2, 4, 1)), (8, (8, 1, 8))])
 def test_one_step_issues_every_multiply_once(lanes, columns):
     layout = CoreLayout(CONFIG, lanes, columns)
     ops, cycles = run_step(layout)

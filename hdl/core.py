@@ -400,50 +400,97 @@ class LearnerCore(wiring.Component):
         with m.If(active):
             m.d.sync += [acc[x].eq(Mux(restart, 0, acc[x]) + addend[x]) for x in range(lay.accumulators)]
 
-        # -- forward write-back: activations, window bits; the output layer's error and result
+        # -- write-back of finished rounds, a block of `units` sums per cycle ------------------
+        copying = [(l, b) for l in range(L) for b in ((False, True) if l else (False,)) if timing.serial(l, b)]
+        hold = [Signal(signed(lay.accumulator_width), name=f"hold_{x}")
+                for x in range(max([timing.round_values(l, b) for l, b in copying], default=0))]
+
+        def round_blocks(l, backward):
+            """(valid, block, half, sums) as they enter the write-back units; ``block`` numbers the
+            blocks of ``units`` sums through the layer (rows forward, columns backward)."""
+            values, units = timing.round_values(l, backward), timing.units(l, backward)
+            opr = op_at(timing.round_sum(l, backward))
+            done = is_op(opr, Op.BWD if backward else Op.FWD, l) & opr.last
+            index = opr.k if backward else opr.r
+            if not timing.serial(l, backward):
+                return done, index, opr.half, acc[:values]
+            steps = values // units
+            step = Signal(range(steps), name=f"step_{l}_{int(backward)}")
+            running = Signal(name=f"running_{l}_{int(backward)}")
+            base = Signal.like(index, name=f"round_{l}_{int(backward)}")
+            half = Signal(name=f"half_{l}_{int(backward)}")
+            with m.If(done):
+                m.d.sync += [running.eq(1), step.eq(0), base.eq(index), half.eq(opr.half)]
+                m.d.sync += [hold[x].eq(acc[x]) for x in range(values)]
+            with m.Elif(running):
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == steps - 1):
+                    m.d.sync += running.eq(0)
+            block = Signal(range(max(lay.col_rounds(l) if backward else lay.row_rounds(l), 1) * steps),
+                           name=f"block_{l}_{int(backward)}")
+            m.d.comb += block.eq((base << log2(steps)) | step)
+            sums = []
+            for u in range(units):
+                word = Cat(*(hold[s * units + u] for s in range(steps)))
+                sums.append(word.word_select(step, lay.accumulator_width).as_signed())
+            return running, block, half, sums
+
+        def delayed(values, cycles, name):
+            for k in range(cycles):
+                values = [_delay(m, v, f"{name}_{k}_{i}") for i, v in enumerate(values)]
+            return values
+
+        def valid_slots(block, units, count):
+            return [block <= (count - 1 - u) // units if u < count else Const(0, 1) for u in range(units)]
+
         results_written = Signal()
         for l in range(L):
-            G, R = lay.groups(l), lay.row_rounds(l)
+            units_n = timing.units(l, False)
+            valid, block, half, sums = round_blocks(l, False)
             units = []
-            for g in range(G):
+            for u in range(units_n):
                 unit = RowWriteback(cfg, l, lay.accumulator_width)
-                m.submodules[f"row_{l}_{g}"] = unit
-                m.d.comb += unit.sum.eq(acc[g])
+                m.submodules[f"row_{l}_{u}"] = unit
+                m.d.comb += unit.sum.eq(sums[u])
                 units.append(unit)
-            opw = op_at(timing.forward_write(l))
-            done = is_op(opw, Op.FWD, l) & opw.last
-            valid = [opw.r <= (lay.n_out(l) - 1 - g) // G if g < lay.n_out(l) else Const(0, 1) for g in range(G)]
+            latency = units[0].latency
+            if l == L - 1:
+                # the targets of a block, read to arrive beside its activations
+                t_block, t_half = delayed([block, half], RowWriteback.TARGET_DELAY - MEMORY_LATENCY, f"t_{l}")
+                ratio = y_slots // units_n
+                word = (t_block >> log2(ratio)) if ratio > 1 else t_block
+                m.d.comb += ymem.rd.addr.eq(Mux(t_half, y_words, 0) + word)
+                a_block, = delayed([block], RowWriteback.TARGET_DELAY, f"y_{l}")
+                for unit, y in zip(units, ymem.values(m, a_block, units_n, "y")):
+                    m.d.comb += unit.y.eq(y)
+            w_valid, w_block = delayed([valid, block], latency, f"row_{l}")
+            slots = valid_slots(w_block, units_n, lay.n_out(l))
             if l < L - 1:
-                act_mem[l].write(m, opw.r, [u.a for u in units], valid, done)
-                win_mem[l].write(m, opw.r, [u.bit for u in units], valid, done)
+                act_mem[l].write(m, w_block, [u.a for u in units], slots, w_valid)
+                win_mem[l].write(m, w_block, [u.bit for u in units], slots, w_valid)
                 continue
-            opt = op_at(timing.target_read(l))
-            m.d.comb += ymem.rd.addr.eq(Mux(opt.half, y_words, 0) + opt.r)
-            targets = ymem.values(m, Const(0, 1), G, "y")
-            for unit, y in zip(units, targets):
-                m.d.comb += unit.y.eq(y)
-            delta_mem[l].write(m, opw.r, [u.delta for u in units], valid, done)
-            results.write(m, opw.r, [Cat(u.a, u.e) for u in units], valid, done)
-            m.d.comb += results_written.eq(done & (opw.r == R - 1))
+            delta_mem[l].write(m, w_block, [u.delta for u in units], slots, w_valid)
+            results.write(m, w_block, [Cat(u.a, u.e) for u in units], slots, w_valid)
+            blocks = lay.row_rounds(l) * timing.steps(l, False)
+            m.d.comb += results_written.eq(w_valid & (w_block == blocks - 1))
 
         # -- backward write-back: the deltas of the layer before ------------------------------
         for l in range(1, L):
-            C = lay.cols(l)
-            opr = op_at(timing.window_read(l))
-            with m.If(is_op(opr, Op.BWD, l)):
-                win_mem[l - 1].read(m, opr.k, C)
-            opw = op_at(timing.backward_write(l))
-            bits = win_mem[l - 1].values(m, opw.k, C, f"bit_{l}")
+            units_n = timing.units(l, True)
+            valid, block, half, sums = round_blocks(l, True)
+            with m.If(valid):
+                win_mem[l - 1].read(m, block, units_n)
+            w_valid, w_block = delayed([valid, block], ColumnWriteback.LATENCY, f"column_{l}")
+            bits = win_mem[l - 1].values(m, w_block, units_n, f"bit_{l}")
             units = []
-            for c in range(C):
+            for u in range(units_n):
                 unit = ColumnWriteback(cfg, l - 1, lay.accumulator_width)
-                m.submodules[f"column_{l}_{c}"] = unit
-                m.d.comb += [unit.sum.eq(acc[c]), unit.bit.eq(bits[c])]
+                m.submodules[f"column_{l}_{u}"] = unit
+                m.d.comb += [unit.sum.eq(sums[u]), unit.bit.eq(bits[u])]
                 units.append(unit)
-            n_in = lay.n_in(l)
-            valid = [opw.k <= (n_in - 1 - c) // C if c < n_in else Const(0, 1) for c in range(C)]
-            delta_mem[l - 1].write(m, opw.k, [u.delta for u in units], valid,
-                                   is_op(opw, Op.BWD, l) & opw.last)
+            assert units[0].latency == ColumnWriteback.LATENCY == MEMORY_LATENCY
+            delta_mem[l - 1].write(m, w_block, [u.delta for u in units],
+                                   valid_slots(w_block, units_n, lay.n_in(l)), w_valid)
 
         # -- update units and the write-back to the banks ------------------------------------
         w_late = [w_data[p] for p in range(P)]

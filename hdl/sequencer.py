@@ -107,6 +107,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     d_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its delta is readable
     w_written = {}                               # (layer, r, k) -> cycle the update is readable
     acc_last = -1                                # last cycle an op used the round accumulators
+    hold_last = -1                               # last cycle a serial write-back read its copied sums
     phases, t = [], 0
     starts = []
 
@@ -128,6 +129,12 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
             uses_acc(op) for _, op, _, _ in ops) else None
         if first_acc is not None:
             need = max(need, acc_last + 1 - first_acc[0] - timing.tap(l, first_acc[1] is Op.BWD))
+        for backward in (False, True):
+            # the first round end that copies its sums aside comes after the last serial read of the copy
+            ends = [off for off, op, r, k in ops if op is (Op.BWD if backward else Op.FWD) and
+                    (r if backward else k) == (lay.row_rounds(l) if backward else lay.col_rounds(l)) - 1]
+            if ends and timing.serial(l, backward):
+                need = max(need, hold_last - ends[0] - timing.round_sum(l, backward))
         start = need
         phases.append(Phase(kind, l, len(ops), start - t))
         starts.append(start)
@@ -136,13 +143,19 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
             if uses_acc(op):
                 acc_last = max(acc_last, cycle + timing.tap(l, op is Op.BWD))
             if op is Op.FWD and k == lay.col_rounds(l) - 1:
+                units = timing.units(l, False)
                 for j in range(r * G, min((r + 1) * G, lay.n_out(l))):
-                    a_written[l][j] = cycle + timing.forward_write(l) + 1
+                    a_written[l][j] = cycle + timing.forward_write(l, (j - r * G) // units) + 1
                     if l == L - 1:
-                        d_written[l][j] = cycle + timing.forward_write(l) + 1
+                        d_written[l][j] = a_written[l][j]
+                if timing.serial(l, False):
+                    hold_last = cycle + timing.writeback_start(l, False) + timing.steps(l, False) - 1
             if op is Op.BWD and r == lay.row_rounds(l) - 1:
+                units = timing.units(l, True)
                 for i in range(k * C, min((k + 1) * C, lay.n_in(l))):
-                    d_written[l - 1][i] = cycle + timing.backward_write(l) + 1
+                    d_written[l - 1][i] = cycle + timing.backward_write(l, (i - k * C) // units) + 1
+                if timing.serial(l, True):
+                    hold_last = cycle + timing.writeback_start(l, True) + timing.steps(l, True) - 1
             if op is Op.UPD:
                 w_written[(l, r, k)] = cycle + timing.update_write + 1
         t = start + len(ops)
@@ -157,7 +170,13 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
     # The sample's buffer is freed in the step's last cycle: after the last target has been read.
     last_forward = starts[L - 1] + phases[L - 1].ops - 1
-    end = max(end, last_forward + timing.issue + timing.target_read(L - 1) + 1 - t)
+    last_read = timing.target_read(L - 1, timing.steps(L - 1, False) - 1)
+    end = max(end, last_forward + timing.issue + last_read + 1 - t)
+    # ... and its first copy of round sums after this step's last serial read of them.
+    first = _phase_ops(lay, "forward", 0)
+    first_end = next(off for off, op, r, k in first if k == lay.col_rounds(0) - 1)
+    if timing.serial(0, False):
+        end = max(end, hold_last - (t + starts[0] + first_end + timing.round_sum(0, False)))
     return phases, end
 
 

@@ -66,27 +66,61 @@ class CoreTiming:
         """The cycle in which a finished round's sums sit in the accumulators."""
         return self.tap(l, backward) + 1
 
-    def forward_write(self, l: int) -> int:
-        """A forward round's activations (and for the output layer: deltas, results) are written."""
+    # -- write-back: a finished round's sums, a few at a time --------------------------------
+
+    def round_values(self, l: int, backward: bool) -> int:
+        """Sums a round finishes: G_l rows forward, C_l columns backward."""
+        return self.layout.cols(l) if backward else self.layout.groups(l)
+
+    def round_period(self, l: int, backward: bool) -> int:
+        """Cycles between two rounds' ends: a backward round's row rounds each take a BWD and an UPD op."""
         lay = self.layout
-        return self.round_sum(l, False) + RowWriteback.latency_of(lay.config, l)
+        return 2 * lay.row_rounds(l) if backward else lay.col_rounds(l)
 
-    def target_read(self, l: int) -> int:
-        """The output layer's targets are read (address) for its error."""
-        return self.round_sum(l, False) + RowWriteback.TARGET_DELAY - MEMORY_LATENCY
+    #: A round's write-back takes at most this many cycles: each one delays the layer's last values.
+    MAX_STEPS = 4
 
-    def backward_write(self, l: int) -> int:
-        """A backward round of layer l writes the deltas of layer l - 1."""
-        return self.round_sum(l, True) + ColumnWriteback.LATENCY
+    def units(self, l: int, backward: bool) -> int:
+        """Write-back units: the fewest (a power of two) that finish a round's sums before the next round
+        ends, and within :attr:`MAX_STEPS` cycles."""
+        values, period = self.round_values(l, backward), self.round_period(l, backward)
+        units = 1
+        while units * min(period, self.MAX_STEPS) < values:
+            units *= 2
+        return min(units, values)
 
-    def window_read(self, l: int) -> int:
-        """A backward round of layer l reads layer l - 1's window bits (address)."""
-        return self.round_sum(l, True)
+    def serial(self, l: int, backward: bool) -> bool:
+        """The round's sums are copied aside and written back over several cycles."""
+        return self.units(l, backward) < self.round_values(l, backward)
+
+    def steps(self, l: int, backward: bool) -> int:
+        return self.round_values(l, backward) // self.units(l, backward)
+
+    def writeback_start(self, l: int, backward: bool) -> int:
+        """The cycle the first sums of a finished round enter the write-back units (after the copy, if any)."""
+        return self.round_sum(l, backward) + self.serial(l, backward)
+
+    def forward_write(self, l: int, step: int = 0) -> int:
+        """Step ``step`` of a forward round's write-back writes its activations (output layer: deltas, results)."""
+        lay = self.layout
+        return self.writeback_start(l, False) + step + RowWriteback.latency_of(lay.config, l)
+
+    def target_read(self, l: int, step: int = 0) -> int:
+        """The output layer's targets of write-back step ``step`` are read (address) for its errors."""
+        return self.writeback_start(l, False) + step + RowWriteback.TARGET_DELAY - MEMORY_LATENCY
+
+    def backward_write(self, l: int, step: int = 0) -> int:
+        """Step ``step`` of a backward round of layer l writes deltas of layer l - 1."""
+        return self.writeback_start(l, True) + step + ColumnWriteback.LATENCY
+
+    def window_read(self, l: int, step: int = 0) -> int:
+        """Step ``step`` of a backward round of layer l reads layer l - 1's window bits (address)."""
+        return self.writeback_start(l, True) + step
 
     @property
     def deepest(self) -> int:
         """The last stage any micro-op reaches."""
         lay = self.layout
-        stages = [self.update_write] + [self.forward_write(l) for l in range(lay.layers)]
-        stages += [self.backward_write(l) for l in range(1, lay.layers)]
+        stages = [self.update_write] + [self.forward_write(l, self.steps(l, False) - 1) for l in range(lay.layers)]
+        stages += [self.backward_write(l, self.steps(l, True) - 1) for l in range(1, lay.layers)]
         return max(stages)

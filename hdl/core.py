@@ -429,11 +429,16 @@ class LearnerCore(wiring.Component):
             block = Signal(range(max(lay.col_rounds(l) if backward else lay.row_rounds(l), 1) * steps),
                            name=f"block_{l}_{int(backward)}")
             m.d.comb += block.eq((base << log2(steps)) | step)
+            # the step's sums registered: the selection and the units' first addition in separate cycles
             sums = []
             for u in range(units):
                 word = Cat(*(hold[s * units + u] for s in range(steps)))
-                sums.append(word.word_select(step, lay.accumulator_width).as_signed())
-            return running, block, half, sums
+                chosen = Signal(signed(lay.accumulator_width), name=f"chosen_{l}_{int(backward)}_{u}")
+                m.d.sync += chosen.eq(word.word_select(step, lay.accumulator_width))
+                sums.append(chosen)
+            name = f"{l}_{int(backward)}_d"
+            return (_delay(m, running, f"running_{name}"), _delay(m, block, f"block_{name}"),
+                    _delay(m, half, f"half_{name}"), sums)
 
         def delayed(values, cycles, name):
             for k in range(cycles):

@@ -149,13 +149,13 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
                     if l == L - 1:
                         d_written[l][j] = a_written[l][j]
                 if timing.serial(l, False):
-                    hold_last = cycle + timing.writeback_start(l, False) + timing.steps(l, False) - 1
+                    hold_last = cycle + timing.round_sum(l, False) + timing.steps(l, False)
             if op is Op.BWD and r == lay.row_rounds(l) - 1:
                 units = timing.units(l, True)
                 for i in range(k * C, min((k + 1) * C, lay.n_in(l))):
                     d_written[l - 1][i] = cycle + timing.backward_write(l, (i - k * C) // units) + 1
                 if timing.serial(l, True):
-                    hold_last = cycle + timing.writeback_start(l, True) + timing.steps(l, True) - 1
+                    hold_last = cycle + timing.round_sum(l, True) + timing.steps(l, True)
             if op is Op.UPD:
                 w_written[(l, r, k)] = cycle + timing.update_write + 1
         t = start + len(ops)

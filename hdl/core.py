@@ -383,19 +383,23 @@ class LearnerCore(wiring.Component):
         for p in range(P):
             m.d.comb += tree.products[p].eq(lanes[p].product)
         # One adder per accumulator: the active layer's tap is selected first (at most one is active).
+        # Which one is decided a cycle ahead, so that the select lines are registers.
         acc = [Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in range(lay.accumulators)]
         addend = [Signal(signed(lay.accumulator_width), name=f"addend_{x}") for x in range(lay.accumulators)]
         active, restart = Signal(), Signal()
         for l in range(L):
             for backward in ((False, True) if l > 0 else (False,)):
-                opx = op_at(timing.tap(l, backward))
+                ahead = op_at(timing.tap(l, backward) - 1)
+                name = f"{l}_{'bwd' if backward else 'fwd'}"
+                hit, first = Signal(name=f"tap_{name}"), Signal(name=f"restart_{name}")
+                m.d.sync += [hit.eq(is_op(ahead, Op.BWD if backward else Op.FWD, l)), first.eq(ahead.first)]
                 level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
-                with m.If(is_op(opx, Op.BWD if backward else Op.FWD, l)):
-                    if backward:
-                        nodes = [level[c] for c in range(len(level))]      # all P lanes' own, or the root
-                    else:
-                        nodes = [level[g] for g in range(lay.groups(l))]
-                    m.d.comb += [active.eq(1), restart.eq(opx.first)]
+                if backward:
+                    nodes = [level[c] for c in range(len(level))]      # all P lanes' own, or the root
+                else:
+                    nodes = [level[g] for g in range(lay.groups(l))]
+                with m.If(hit):
+                    m.d.comb += [active.eq(1), restart.eq(first)]
                     m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes)]
         with m.If(active):
             m.d.sync += [acc[x].eq(Mux(restart, 0, acc[x]) + addend[x]) for x in range(lay.accumulators)]

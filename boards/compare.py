@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..hdl.verify import Mismatch, first_weight_mismatch
 from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.tasks import Task
 from ..model.train import check_task, encode, sample_order
+from ..sim.verify import Mismatch, first_weight_mismatch
 from .client import BoardClient
 from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, ProtocolError

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from ..hdl.toolchain import ToolchainError, verilator_build
 from ..model.config import LearnerConfig
+from ..sim.toolchain import ToolchainError, verilator_build
 from .catalog import VIRTUAL, BoardSpec
 from .top import BoardTop
 

@@ -205,8 +205,10 @@ class LearnerCore(wiring.Component):
             cond = op.op == kind
             return cond if layer is None else cond & (op.layer == layer)
 
+        # Some op is in a stage of the pipeline: a register, from the stages a cycle earlier (and the issue).
         in_flight = Signal()
-        m.d.comb += in_flight.eq(Cat(*(op_at(t).op != Op.NOP for t in range(timing.deepest + 1))).any())
+        m.d.sync += in_flight.eq(Cat(seq.op.op != Op.NOP,
+                                     *(op_at(t).op != Op.NOP for t in range(timing.deepest))).any())
         idle = ~seq.busy & ~in_flight
 
         # -- LFSR, counters -----------------------------------------------------------------

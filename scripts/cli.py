@@ -24,14 +24,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .. import __version__
 from ..boards.build import BuildError
 from ..boards.catalog import BOARDS, BoardSpec, board_spec
 from ..boards.protocol import ProtocolError
-from ..hdl.toolchain import ToolchainError
 from ..model.config import ConfigError, LearnerConfig, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
 from ..model.train import ARITHS, LEARNERS, TrainResult, train
+from ..sim.toolchain import ToolchainError
 
 err = Console(stderr=True)
 out = Console()
@@ -49,7 +48,7 @@ class NfloopGroup(click.Group):
 
 
 @click.group(cls=NfloopGroup)
-@click.version_option(__version__, prog_name="nfloop")
+@click.version_option(package_name="nfloop", prog_name="nfloop")
 def cli():
     """nfloop: a learner whose optimiser is a high-gain negative feedback loop."""
 
@@ -261,7 +260,7 @@ def _lanes_option(default=8):
 
 
 def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True):
-    from ..hdl.cosim import cosimulate
+    from ..sim.cosim import cosimulate
     total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
@@ -322,7 +321,7 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def verilog_command(config_name, lanes, output):
     """Write the learner core as Verilog (module nfloop_core)."""
-    from ..hdl.verilog import core_verilog
+    from ..sim.verilog import core_verilog
     config = named_config(config_name)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(core_verilog(config, lanes))
@@ -363,8 +362,8 @@ def budget(bound: float) -> float:
 
 def bench_hdl(lanes_list, steps: int, tasks=("digits", "iris", "xor", "staircase")) -> list[dict]:
     """Cycles per training step of the Verilated core against the MAC bound."""
-    from ..hdl.verilated import VerilatedCore
     from ..model.train import encode, sample_order
+    from ..sim.verilated import VerilatedCore
     rows = []
     total, done = len(tasks) * len(lanes_list), 0
     for name in tasks:
@@ -402,8 +401,8 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
     from ..boards.geometry import BoardGeometry
     from ..hdl.layout import CoreLayout
     from ..hdl.sequencer import step_cycles
-    from ..hdl.verilated import VerilatedCore
     from ..model.train import encode
+    from ..sim.verilated import VerilatedCore
     task = load_task("digits")
     config = default_config(task)
     codes = encode(config, task)

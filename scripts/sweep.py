@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from ..hdl.cosim import cosimulate
 from ..model.config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding, Window
 from ..model.tasks import Task
+from ..sim.cosim import cosimulate
 
 __all__ = ["random_config", "main"]
 

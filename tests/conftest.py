@@ -1,9 +1,10 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder; first of all, nfloop is this checkout's (``support/checkout.py``)."""
 
 import zlib
 
 import numpy as np
 import pytest
+import support.checkout  # noqa: F401  (before anything imports nfloop)
 
 
 @pytest.fixture

@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
-import cocotb
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # tests/: nfloop from this checkout
+import cocotb  # noqa: E402
 import numpy as np
+import support.checkout  # noqa: E402, F401
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
-from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import load_config
 from nfloop.model.fixed import FixedLearner, output_error
+from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
 
 PERIOD_NS = 10
 

@@ -3,9 +3,9 @@
 import pytest
 from nfloop.hdl.core import LearnerCore
 from nfloop.hdl.sequencer import step_cycles
-from nfloop.hdl.verify import first_output_mismatch, first_weight_mismatch
 from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import FixedLearner
+from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
 from support.sim import run_core
 
 RELU = Activation(ActivationKind.RELU)

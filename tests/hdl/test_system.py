@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from nfloop.hdl import sequencer
 from nfloop.hdl.layout import CoreLayout
-from nfloop.hdl.verilog import TOP_NAME
 from nfloop.model.config import (
     Activation,
     ActivationKind,
@@ -34,6 +33,7 @@ from nfloop.model.config import (
     load_config,
     save_config,
 )
+from nfloop.sim.verilog import TOP_NAME
 from support.cocotb_build import build_core, runner
 
 HERE = Path(__file__).parent

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import cocotb
 from cocotb_tools.runner import get_runner
-from nfloop.hdl.toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
-from nfloop.hdl.verilog import TOP_NAME, core_verilog
 from nfloop.model.config import LearnerConfig
+from nfloop.sim.toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
+from nfloop.sim.verilog import TOP_NAME, core_verilog
 
 __all__ = ["BUILD_ARGS", "CoreBuild", "build_core", "cocotb_root", "runner"]
 

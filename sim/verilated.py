@@ -1,8 +1,8 @@
 """The learner core compiled with Verilator, driven from Python a block of samples at a time.
 
 The Verilog is built once per (config, lanes, tracing) into a shared library
-in the nfloop cache (see :func:`nfloop.hdl.toolchain.cache_dir`) and loaded
-with ctypes; the clock runs in C++ (``hdl/harness.cpp``). Weights are loaded
+in the nfloop cache (see :func:`nfloop.sim.toolchain.cache_dir`) and loaded
+with ctypes; the clock runs in C++ (``sim/harness.cpp``). Weights are loaded
 through the core's weight port, so one build serves every initial weight set.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hdl.layout import CoreLayout
 from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.init import initial_weights
-from .layout import CoreLayout
 from .toolchain import ToolchainError, verilator_build
 from .verilog import TOP_NAME, core_verilog
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from amaranth.back import verilog
 
+from ..hdl.core import LearnerCore
 from ..model.config import LearnerConfig
-from .core import LearnerCore
 
 __all__ = ["TOP_NAME", "core_verilog"]
 

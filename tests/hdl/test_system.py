@@ -1,7 +1,7 @@
 """System tests: the Verilog core in Verilator, driven by cocotb, bit-exact with the fixed-point model.
 
 Each case builds ``core_verilog(config, lanes)`` once (cached by Verilog text
-and lanes under ``cache_dir()/cocotb``, see ``support/cocotb_build.py``) and
+and lanes under ``cache_dir()/cocotb``, see ``nfloop.sim.cocotb``) and
 runs ``cocotb_system.py`` on it: a few hundred training steps of seeded random
 samples, every step's prediction and error compared with
 :class:`~nfloop.model.fixed.FixedLearner`, and the whole weight memory read back
@@ -33,8 +33,8 @@ from nfloop.model.config import (
     load_config,
     save_config,
 )
+from nfloop.sim.cocotb import build_core, runner
 from nfloop.sim.verilog import TOP_NAME
-from support.cocotb_build import build_core, runner
 
 HERE = Path(__file__).parent
 STEPS = 400

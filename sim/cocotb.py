@@ -1,10 +1,10 @@
-"""Build the learner core for cocotb + Verilator once per configuration, shared by tests and runs.
+"""The learner core built for cocotb + Verilator, once per configuration, in the simulation cache.
 
-Every (Verilog text, lanes) pair gets its own build directory under
-``cache_dir() / "cocotb" / <hash>``. A build runs in a private temporary
-directory under an exclusive file lock and is renamed into place only after it
-finished (with a stamp file inside), so pytest-xdist workers never build or
-use a half-built directory.
+Every (Verilog text, lanes) pair gets its own build folder through
+:func:`nfloop.sim.toolchain.cached_build` (``cache_dir() / "cocotb" / <hash>``),
+the one cache every Verilator build of nfloop uses: built in private, under a
+lock, renamed into place when finished, so pytest-xdist workers never build or
+use half a build.
 
 Verilator's run-time library (``verilated*.o``) does not depend on the
 design; the first build exports it to ``cocotb/runtime-<hash>`` and later
@@ -27,9 +27,19 @@ from pathlib import Path
 
 import cocotb
 from cocotb_tools.runner import get_runner
-from nfloop.model.config import LearnerConfig
-from nfloop.sim.toolchain import MAKE_FIXES, ToolchainError, build_lock, cache_dir, verilator_env, verilator_root
-from nfloop.sim.verilog import TOP_NAME, core_verilog
+
+from ..model.config import LearnerConfig
+from .toolchain import (
+    MAKE_FIXES,
+    STAMP,
+    ToolchainError,
+    build_lock,
+    cache_dir,
+    cached_build,
+    verilator_env,
+    verilator_root,
+)
+from .verilog import TOP_NAME, core_verilog
 
 __all__ = ["BUILD_ARGS", "CoreBuild", "build_core", "cocotb_root", "runner"]
 
@@ -45,7 +55,6 @@ BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--
 #: Lists the run-time library objects (VM_GLOBAL_FAST / _SLOW of the first build's
 #: Vtop_classes.mk: they depend only on Verilator's include/, not on the design).
 RUNTIME_LIST = "objects.txt"
-STAMP = "nfloop-build.stamp"
 
 
 def cocotb_root() -> Path:
@@ -108,25 +117,21 @@ def build_core(config: LearnerConfig, lanes: int) -> CoreBuild:
     _apply_toolchain_env()              # before anything else: a missing tool fails here
     verilog = _verilog(config, lanes)
     toolchain = _toolchain_key()
-    key = hashlib.sha256("\n".join([verilog, f"lanes={lanes}", toolchain]).encode()).hexdigest()[:24]
-    root = cocotb_root()
-    folder = root / key
-    if (folder / STAMP).is_file():
-        return CoreBuild(folder, key, False, time.perf_counter() - start)
-    runtime = root / ("runtime-" + hashlib.sha256(toolchain.encode()).hexdigest()[:16])
-    with build_lock(root / f"{key}.lock"):
-        if (folder / STAMP).is_file():                 # another worker built it meanwhile
-            return CoreBuild(folder, key, False, time.perf_counter() - start)
-        # The runtime lock is held for a whole build only while the runtime library is not
-        # cached yet: the first build compiles and exports it, the others wait and link it.
-        # (Lock order is always key, then runtime: no deadlock.)
-        with build_lock(root / f"{runtime.name}.lock"):
+    runtime = cocotb_root() / ("runtime-" + hashlib.sha256(toolchain.encode()).hexdigest()[:16])
+
+    def build(work: Path):
+        # The runtime lock is held for a whole build only while the runtime library is not cached
+        # yet: the first build compiles and exports it, the others wait and link it. (Lock order is
+        # always key, then runtime: no deadlock.)
+        with build_lock(cocotb_root() / f"{runtime.name}.lock"):
             have_runtime = (runtime / STAMP).is_file() and (runtime / RUNTIME_LIST).is_file()
             if not have_runtime:
-                _build(folder, verilog, config, runtime=None, export_runtime=runtime)
+                _build(work, verilog, config, runtime=None, export_runtime=runtime)
         if have_runtime:
-            _build(folder, verilog, config, runtime=runtime)
-    return CoreBuild(folder, key, True, time.perf_counter() - start)
+            _build(work, verilog, config, runtime=runtime)
+
+    folder, built = cached_build("cocotb", "\n".join([verilog, f"lanes={lanes}", toolchain]), build)
+    return CoreBuild(folder, folder.name, built, time.perf_counter() - start)
 
 
 def _verilog(config: LearnerConfig, lanes: int) -> str:
@@ -137,10 +142,10 @@ def _verilog(config: LearnerConfig, lanes: int) -> str:
     so any change to the gateware (or the model it imports constants from) regenerates it.
     """
     import amaranth
-    import nfloop.hdl
-    import nfloop.model
+
+    from .. import hdl, model
     digest = hashlib.sha256()
-    for package in (nfloop.hdl, nfloop.model):
+    for package in (hdl, model):
         for path in sorted(Path(package.__file__).parent.glob("*.py")):
             digest.update(f"{path.name}\n".encode() + path.read_bytes())
     digest.update("\n".join([repr(config), f"lanes={lanes}", amaranth.__version__,
@@ -165,12 +170,9 @@ def _distribution_version(name: str) -> str:
         return "-"
 
 
-def _build(folder: Path, verilog: str, config: LearnerConfig, runtime: Path | None,
+def _build(work: Path, verilog: str, config: LearnerConfig, runtime: Path | None,
            export_runtime: Path | None = None) -> None:
-    """Build into a private directory and rename it to ``folder`` once complete."""
-    work = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    """Build the cocotb simulator in ``work``."""
     source = work / f"{TOP_NAME}.v"
     source.write_text(verilog)
     control = work / "ports.vlt"
@@ -197,9 +199,6 @@ def _build(folder: Path, verilog: str, config: LearnerConfig, runtime: Path | No
     for pattern in ("*.o", "*.gch", "*.a"):          # keep the simulator and the sources only
         for path in work.glob(pattern):
             path.unlink()
-    (work / STAMP).write_text(f"built {time.ctime()}\n")
-    shutil.rmtree(folder, ignore_errors=True)        # a stale, unstamped leftover
-    os.rename(work, folder)
 
 
 def top_ports(verilog: str) -> list[str]:

@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import numpy as np
 from click.testing import CliRunner
-from nfloop.hdl import cosim
 from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.sequencer import schedule
 from nfloop.model import default_config, load_task
 from nfloop.scripts.cli import cli
+from nfloop.sim import cosim
 from nfloop.sim.cosim import cosimulate
 
 

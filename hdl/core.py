@@ -35,6 +35,7 @@ from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
 from .arith import const_mul, saturate, weight_view
 from .layout import CoreLayout, log2
+from .fanout import GROUP, registered_copies
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
 from .timing import MEMORY_LATENCY, CoreTiming
@@ -176,8 +177,9 @@ class LearnerCore(wiring.Component):
 
     @property
     def weight_read_latency(self) -> int:
-        """Cycles from a ``weights.read`` strobe to ``rvalid``: address, bank read, register, bank select."""
-        return 1 + MEMORY_LATENCY + 1 + 1
+        """Cycles from a ``weights.read`` strobe to ``rvalid``: address, the banks' address registers, bank
+        read, register, bank select."""
+        return 1 + 1 + MEMORY_LATENCY + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -291,11 +293,18 @@ class LearnerCore(wiring.Component):
 
         # -- Host access to the weights -------------------------------------------------------
         host = self.weights
+        groups = -(-P // GROUP)
+
+        def copies(value, name):
+            """Registered copies of ``value``, one per GROUP loads (lanes, banks, accumulators)."""
+            return registered_copies(m, platform, value, groups, name)
+
         h_bank = Signal(range(P))
         h_addr = Signal.like(op_at(0).waddr)
-        h_wdata = Signal.like(host.wdata)
         h_read, h_write = Signal(), Signal()
-        m.d.sync += [h_read.eq(host.read & idle), h_write.eq(host.write & idle), h_wdata.eq(host.wdata)]
+        h_addr_next, h_bank_next = Signal.like(h_addr), Signal.like(h_bank)
+        m.d.sync += [h_read.eq(host.read & idle), h_write.eq(host.write & idle),
+                     h_addr.eq(h_addr_next), h_bank.eq(h_bank_next)]
         with m.Switch(host.layer):
             for l in range(L):
                 with m.Case(l):
@@ -304,13 +313,20 @@ class LearnerCore(wiring.Component):
                     col_round = host.col >> log2(C) if C > 1 else host.col
                     g = host.row[:log2(G)] if G > 1 else Const(0, 1)
                     c = host.col[:log2(C)] if C > 1 else Const(0, 1)
-                    m.d.sync += [h_addr.eq(lay.base(l) + const_mul(row_round, lay.col_rounds(l)) + col_round),
-                                 h_bank.eq((g << log2(C)) | c)]
+                    m.d.comb += [h_addr_next.eq(lay.base(l) + const_mul(row_round, lay.col_rounds(l)) + col_round),
+                                 h_bank_next.eq((g << log2(C)) | c)]
+        # the writes' address, data and bank, once per group of banks
+        h_addr_at = copies(h_addr_next, "host_addr")
+        h_wdata_at = copies(host.wdata, "host_wdata")
+        h_write_at = copies(host.write & idle, "host_write")
+        h_bank_at = copies(h_bank_next, "host_bank")
 
         # -- t0: reads ------------------------------------------------------------------------
         op0 = op_at(0)
+        # the issue register's address and host selection, once per group of banks
+        bank_addr = copies(Mux(seq.op.op == Op.NOP, h_addr, seq.op.waddr), "bank_addr")
         for p in range(P):
-            m.d.comb += w_rd[p].addr.eq(Mux(op0.op == Op.NOP, h_addr, op0.waddr))
+            m.d.comb += w_rd[p].addr.eq(bank_addr[p // GROUP])
         late = op_at(timing.product - MEMORY_LATENCY - 1)     # momentum and batch sums are read late
         for rd in v_rd + s_rd:
             m.d.comb += rd.addr.eq(late.waddr)
@@ -358,22 +374,27 @@ class LearnerCore(wiring.Component):
         # Every C_l divides the widest C, so lane p's input is entry p mod C_max of one shared bus.
         widest = max(lay.cols(l) for l in range(L))
         bus = [Signal(signed(lay.operand_b_width), name=f"in_{c}") for c in range(widest)]
-        with m.Switch(op1.layer):
-            for l in range(L):
-                with m.Case(l):
-                    m.d.comb += [bus[c].eq(columns[l][c % lay.cols(l)]) for c in range(widest)]
+        # op1's layer and kind, once per group of lanes (and of bus entries)
+        layer1 = copies(op0.layer, "layer_t1")
+        update1 = copies(op0.op == Op.UPD, "update_t1")
+        backward1 = copies(op0.op == Op.BWD, "backward_t1")
+        for c in range(widest):
+            with m.Switch(layer1[c // GROUP]):
+                for l in range(L):
+                    with m.Case(l):
+                        m.d.comb += bus[c].eq(columns[l][c % lay.cols(l)])
         lanes = []
         for p in range(P):
             column = bus[p % widest]
             delta = Signal(f.error.shape, name=f"delta_{p}")
-            with m.Switch(op1.layer):
+            with m.Switch(layer1[p // GROUP]):
                 for l in range(L):
                     with m.Case(l):
                         m.d.comb += delta.eq(rows[l][p // lay.cols(l)])
             view = weight_view(w_rd[p].data, plans[0].view_shift, f.weight)
             m.d.sync += [w_data[p].eq(w_rd[p].data),
-                         lane_a[p].eq(Mux(op1.op == Op.UPD, delta, view)),
-                         lane_b[p].eq(Mux(op1.op == Op.BWD, delta, column))]
+                         lane_a[p].eq(Mux(update1[p // GROUP], delta, view)),
+                         lane_b[p].eq(Mux(backward1[p // GROUP], delta, column))]
             m.submodules[f"lane_{p}"] = lane = Multiplier(lay.operand_a_width, lay.operand_b_width)
             lanes.append(lane)
             m.d.comb += [lane.a.eq(lane_a[p]), lane.b.eq(lane_b[p])]
@@ -388,23 +409,28 @@ class LearnerCore(wiring.Component):
         # Which one is decided a cycle ahead, so that the select lines are registers.
         acc = [Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in range(lay.accumulators)]
         addend = [Signal(signed(lay.accumulator_width), name=f"addend_{x}") for x in range(lay.accumulators)]
-        active, restart = Signal(), Signal()
+        acc_groups = -(-lay.accumulators // GROUP)
+        active = [Signal(name=f"active_{k}") for k in range(acc_groups)]
+        restart = [Signal(name=f"restart_{k}") for k in range(acc_groups)]
         for l in range(L):
             for backward in ((False, True) if l > 0 else (False,)):
                 ahead = op_at(timing.tap(l, backward) - 1)
                 name = f"{l}_{'bwd' if backward else 'fwd'}"
-                hit, first = Signal(name=f"tap_{name}"), Signal(name=f"restart_{name}")
-                m.d.sync += [hit.eq(is_op(ahead, Op.BWD if backward else Op.FWD, l)), first.eq(ahead.first)]
+                hit = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l), acc_groups,
+                                        f"tap_{name}")
+                first = registered_copies(m, platform, ahead.first, acc_groups, f"first_{name}")
                 level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
                 if backward:
                     nodes = [level[c] for c in range(len(level))]      # all P lanes' own, or the root
                 else:
                     nodes = [level[g] for g in range(lay.groups(l))]
-                with m.If(hit):
-                    m.d.comb += [active.eq(1), restart.eq(first)]
-                    m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes)]
-        with m.If(active):
-            m.d.sync += [acc[x].eq(Mux(restart, 0, acc[x]) + addend[x]) for x in range(lay.accumulators)]
+                for k in range(acc_groups):
+                    with m.If(hit[k]):
+                        m.d.comb += [active[k].eq(1), restart[k].eq(first[k])]
+                        m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes) if x // GROUP == k]
+        for x in range(lay.accumulators):
+            with m.If(active[x // GROUP]):
+                m.d.sync += acc[x].eq(Mux(restart[x // GROUP], 0, acc[x]) + addend[x])
 
         # -- write-back of finished rounds, a block of `units` sums per cycle ------------------
         copying = [(l, b) for l in range(L) for b in ((False, True) if l else (False,)) if timing.serial(l, b)]
@@ -421,26 +447,38 @@ class LearnerCore(wiring.Component):
             if not timing.serial(l, backward):
                 return done, index, opr.half, acc[:values]
             steps = values // units
-            step = Signal(range(steps), name=f"step_{l}_{int(backward)}")
-            running = Signal(name=f"running_{l}_{int(backward)}")
-            base = Signal.like(index, name=f"round_{l}_{int(backward)}")
-            half = Signal(name=f"half_{l}_{int(backward)}")
+            tag = f"{l}_{int(backward)}"
+            step = Signal(range(steps), name=f"step_{tag}")
+            step_next = Signal.like(step, name=f"step_next_{tag}")
+            running = Signal(name=f"running_{tag}")
+            base = Signal.like(index, name=f"round_{tag}")
+            half = Signal(name=f"half_{tag}")
+            m.d.comb += step_next.eq(step)
             with m.If(done):
-                m.d.sync += [running.eq(1), step.eq(0), base.eq(index), half.eq(opr.half)]
-                m.d.sync += [hold[x].eq(acc[x]) for x in range(values)]
+                m.d.sync += [running.eq(1), base.eq(index), half.eq(opr.half)]
+                m.d.comb += step_next.eq(0)
             with m.Elif(running):
-                m.d.sync += step.eq(step + 1)
+                m.d.comb += step_next.eq(step + 1)
                 with m.If(step == steps - 1):
                     m.d.sync += running.eq(0)
+            m.d.sync += step.eq(step_next)
+            # the copy's enable and the step's select, once per group of sums (decided a cycle ahead)
+            ahead = op_at(timing.round_sum(l, backward) - 1)
+            copy_now = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l) & ahead.last,
+                                         -(-values // GROUP), f"copy_{tag}")
+            for x in range(values):
+                with m.If(copy_now[x // GROUP]):
+                    m.d.sync += hold[x].eq(acc[x])
+            selects = registered_copies(m, platform, step_next, -(-units // GROUP), f"select_{tag}")
             block = Signal(range(max(lay.col_rounds(l) if backward else lay.row_rounds(l), 1) * steps),
-                           name=f"block_{l}_{int(backward)}")
+                           name=f"block_{tag}")
             m.d.comb += block.eq((base << log2(steps)) | step)
             # the step's sums registered: the selection and the units' first addition in separate cycles
             sums = []
             for u in range(units):
                 word = Cat(*(hold[s * units + u] for s in range(steps)))
-                chosen = Signal(signed(lay.accumulator_width), name=f"chosen_{l}_{int(backward)}_{u}")
-                m.d.sync += chosen.eq(word.word_select(step, lay.accumulator_width))
+                chosen = Signal(signed(lay.accumulator_width), name=f"chosen_{tag}_{u}")
+                m.d.sync += chosen.eq(word.word_select(selects[u // GROUP], lay.accumulator_width))
                 sums.append(chosen)
             name = f"{l}_{int(backward)}_d"
             return (_delay(m, running, f"running_{name}"), _delay(m, block, f"block_{name}"),
@@ -508,13 +546,17 @@ class LearnerCore(wiring.Component):
         for stage in range(timing.operand, timing.product):
             w_late = [_delay(m, w, f"w_{p}_t{stage + 1}") for p, w in enumerate(w_late)]
         opu = op_at(timing.update_write)
-        writing = opu.op == Op.UPD
+        ahead = op_at(timing.update_write - 1)
+        writing = copies(ahead.op == Op.UPD, "writing")          # opu's, once per group of banks
+        write_addr = copies(ahead.waddr, "write_addr")
         late_mix = op_at(timing.product - 1)
-        host_write_bank = [h_write & (h_bank == p) for p in range(P)]
+        unit_layer = copies(late_mix.layer, "update_layer")        # opp's, once per group of units
+        unit_apply = copies(late_mix.apply, "update_apply")
         for p in range(P):
             unit = UpdateUnit(cfg, signed(lay.product_width))
             m.submodules[f"update_{p}"] = unit
-            m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_late[p]), unit.layer.eq(opp.layer)]
+            k = p // GROUP
+            m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_late[p]), unit.layer.eq(unit_layer[k])]
             if momentum:
                 v_now = Signal(f.weight_acc.shape, name=f"v_{p}")
                 m.d.sync += v_now.eq(v_rd[p].data)
@@ -522,7 +564,7 @@ class LearnerCore(wiring.Component):
             if batched:
                 s_now = Signal(f.weight_acc.shape, name=f"s_{p}")
                 m.d.sync += s_now.eq(s_rd[p].data)
-                m.d.comb += [unit.s.eq(s_now), unit.apply.eq(opp.apply)]
+                m.d.comb += [unit.s.eq(s_now), unit.apply.eq(unit_apply[k])]
             if stochastic:
                 lane_mix = Signal(32, name=f"mix_{p}")
                 with m.Switch(late_mix.layer):
@@ -533,22 +575,22 @@ class LearnerCore(wiring.Component):
                             m.d.sync += lane_mix.eq((late_mix.mix + offset)[:32])
                 m.d.comb += [unit.mix.eq(lane_mix), unit.lfsr.eq(lfsr)]
             m.d.comb += [
-                w_wr[p].addr.eq(Mux(writing, opu.waddr, h_addr)),
-                w_wr[p].data.eq(Mux(writing, unit.w_new, h_wdata)),
-                w_wr[p].en.eq(writing | host_write_bank[p]),
+                w_wr[p].addr.eq(Mux(writing[k], write_addr[k], h_addr_at[k])),
+                w_wr[p].data.eq(Mux(writing[k], unit.w_new, h_wdata_at[k])),
+                w_wr[p].en.eq(writing[k] | (h_write_at[k] & (h_bank_at[k] == p))),
             ]
             for enabled, wr, value in ((momentum, v_wr, "v_new"), (batched, s_wr, "s_new")):
                 if enabled:
-                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr, opu.waddr)),
+                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr, write_addr[k])),
                                  wr[p].data.eq(Mux(seq.clearing, 0, getattr(unit, value))),
-                                 wr[p].en.eq(writing | seq.clearing)]
+                                 wr[p].en.eq(writing[k] | seq.clearing)]
 
         # host read data: the registered bank word, selected, registered
         h_bank_at = h_bank
-        for k in range(1 + MEMORY_LATENCY):
+        for k in range(2 + MEMORY_LATENCY):
             h_bank_at = _delay(m, h_bank_at, f"h_bank_{k}")
         rvalid = h_read
-        for k in range(1 + MEMORY_LATENCY):
+        for k in range(2 + MEMORY_LATENCY):
             rvalid = _delay(m, rvalid, f"h_read_{k}")
         m.d.sync += [host.rdata.eq(Cat(*w_data).word_select(h_bank_at, f.weight_acc.bits)), host.rvalid.eq(rvalid)]
         m.d.comb += self.busy.eq(seq.busy | in_flight | h_write)

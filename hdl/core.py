@@ -34,8 +34,8 @@ from ..model.config import LearnerConfig, Rounding
 from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
 from .arith import const_mul, saturate, weight_view
-from .layout import CoreLayout, log2
 from .fanout import GROUP, registered_copies
+from .layout import CoreLayout, log2
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
 from .timing import MEMORY_LATENCY, CoreTiming
@@ -401,7 +401,6 @@ class LearnerCore(wiring.Component):
         assert timing.operand == 2 and timing.product == 2 + lanes[0].latency
 
         # -- product stage: the adder tree and the round accumulators -------------------------
-        opp = op_at(timing.product)
         m.submodules.tree = tree = ReductionTree(P, lay.product_width, lay.tree_levels)
         for p in range(P):
             m.d.comb += tree.products[p].eq(lanes[p].product)
@@ -545,7 +544,6 @@ class LearnerCore(wiring.Component):
         w_late = [w_data[p] for p in range(P)]
         for stage in range(timing.operand, timing.product):
             w_late = [_delay(m, w, f"w_{p}_t{stage + 1}") for p, w in enumerate(w_late)]
-        opu = op_at(timing.update_write)
         ahead = op_at(timing.update_write - 1)
         writing = copies(ahead.op == Op.UPD, "writing")          # opu's, once per group of banks
         write_addr = copies(ahead.waddr, "write_addr")

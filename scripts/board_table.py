@@ -22,7 +22,6 @@ from ..model.tasks import CONFIG_DIR
 
 __all__ = ["markdown_table", "replace_table", "main"]
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 BEGIN, END = "<!-- board-table -->", "<!-- /board-table -->"
 COMMAND = "python -m nfloop.scripts.board_table"
 
@@ -31,15 +30,27 @@ def _pct(used: int, total: int) -> str:
     return f"{used:,} / {total:,} ({used / total:.0%})" if total else f"{used:,}"
 
 
+def steps_per_second(report: dict) -> tuple[int, float]:
+    """Cycles of one training step of the report's config at its lanes (the exact schedule), and the
+    steps per second that makes at its clock."""
+    from ..hdl.layout import CoreLayout
+    from ..hdl.sequencer import step_cycles
+    cycles = step_cycles(CoreLayout(load_config(CONFIG_DIR / f"{report['config']}.toml"), report["lanes"]))
+    return cycles, report["clock_mhz"] * 1e6 / cycles
+
+
 def markdown_table(reports: list[dict]) -> str:
-    """One row per board: what the build used of the FPGA and how fast nextpnr thinks it runs."""
-    lines = ["| board | FPGA | config, lanes | clock | fmax (nextpnr) | LUTs | FFs | DSPs | block RAM | SPRAM "
-             "| build |",
-             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    """One row per board: its clock, lanes and training speed, what the build used of the FPGA and how
+    fast nextpnr thinks it runs."""
+    lines = ["| board | FPGA | config | clock | lanes | cycles / step | steps / s | fmax (nextpnr) | LUTs | FFs "
+             "| DSPs | block RAM | SPRAM | build |",
+             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in reports:
         fmax = f"{r['fmax_mhz']:.1f} MHz" + ("" if r["meets_timing"] else " **(misses)**")
         spram = f"{r['spram_used']} / 4" if r["device"].startswith("iCE40UP") else "-"
-        lines.append(f"| {r['board']} | {r['device']} | {r['config']}, {r['lanes']} | {r['clock_mhz']:g} MHz "
+        cycles, rate = steps_per_second(r)
+        lines.append(f"| {r['board']} | {r['device']} | {r['config']} | {r['clock_mhz']:g} MHz | {r['lanes']} "
+                     f"| {cycles:,} | {rate:,.0f} "
                      f"| {fmax} | {_pct(r['luts_used'], r['luts_total'])} | {r['ffs_used']:,} "
                      f"| {_pct(r['dsps_used'], r['dsps_total'])} | {_pct(r['bram_used'], r['bram_total'])} "
                      f"| {spram} | {r['seconds']:.0f} s |")
@@ -61,8 +72,13 @@ def main(argv=None) -> int:
                         help=f"boards to rebuild (default: all: {' '.join(BOARDS)})")
     parser.add_argument("--config", default="digits", help="shipped config to build (default: digits)")
     parser.add_argument("--out", type=Path, default=Path("build"), help="build folders go to OUT/BOARD")
-    parser.add_argument("--docs", type=Path, default=DOCS, help="the docs folder to update")
+    parser.add_argument("--docs", type=Path, default=Path("docs"),
+                        help="the repository's docs folder to update (default: docs, from the repository's root)")
     args = parser.parse_args(argv)
+    if not (args.docs / "boards.md").is_file():
+        print(f"error: no {args.docs / 'boards.md'}: run this from the root of an nfloop checkout or pass --docs",
+              file=sys.stderr)
+        return 2
 
     config = load_config(CONFIG_DIR / f"{args.config}.toml")
     figures = args.docs / "figures" / "boards.json"

@@ -315,6 +315,9 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
                                 "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts]}
     if spec.family == "ice40":
         options["synth_opts"] = "-dsp"       # else synth_ice40 builds the multipliers from LUTs
+    if spec.family == "ecp5":
+        # router2 routes the wide cores (tens of lanes) where the default router does not converge
+        options["nextpnr_opts"] += ["--router", "router2"]
     plan = platform.build(top, name=DESIGN_NAME, build_dir=str(out_dir), do_build=False, **options)
     plan.extract(str(out_dir))
     commands = json.loads(plan.files[f"build_{DESIGN_NAME}.json"])["commands"]

@@ -53,6 +53,8 @@ class BoardSpec:
     clock_hz : the clock the gateware runs at: the PLL's output.
     oscillator_hz : the board's oscillator, which feeds the PLL (None: no PLL, as on the virtual board).
     lanes : multipliers of the learner core.
+    narrow : the core maps its layers so that each hidden layer's vectors fit a 16-bit block RAM
+        (the UP5K has thirty of them, and flip-flops are what it runs out of first).
     data_words : 16-bit words of on-chip memory for samples, the epoch order and one frame's payload.
     data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
     baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
@@ -71,6 +73,7 @@ class BoardSpec:
     data_words: int
     data_memory: str
     oscillator_hz: int | None = None
+    narrow: bool = False
     baud: int = 115200
     max_baud: int = 115200
     timeout_ms: int = 10
@@ -103,7 +106,8 @@ class BoardSpec:
 
 BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
     BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
-              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=4, data_words=65536, data_memory="spram",
+              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=4, narrow=True, data_words=65536,
+              data_memory="spram",
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",

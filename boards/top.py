@@ -117,7 +117,7 @@ class BoardTop(Elaboratable):
             m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)
             m.submodules.tx_pin = tx_pin = io.Buffer("o", pins.tx)
             m.d.comb += [self.rx.eq(rx_pin.i), tx_pin.o.eq(self.tx)]
-        m.submodules.core = core = LearnerCore(geo.config, geo.lanes)
+        m.submodules.core = core = LearnerCore(geo.config, geo.lanes, narrow=spec.narrow)
         m.submodules.engine = engine = ProtocolEngine(geo, core, spec.timeout_cycles)
         m.submodules.memory = memory = DataMemory(spec.data_words, spec.data_memory)
         m.submodules.uart_rx = uart_rx = UARTRx(self.period)

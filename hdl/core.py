@@ -125,6 +125,8 @@ class LearnerCore(wiring.Component):
         Initial weight_acc codes per layer; default: the config's initial weights.
     columns : tuple of int, optional
         The lane mapping per layer (:class:`~nfloop.hdl.layout.CoreLayout`); default: the fastest.
+    narrow : bool
+        Only mappings whose hidden layers' vector memories are one value wide (block RAM on iCE40).
 
     Members
     -------
@@ -145,13 +147,14 @@ class LearnerCore(wiring.Component):
         Training steps done, and clock cycles spent inside steps.
     """
 
-    def __new__(cls, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, src_loc_at=0, **kwargs):
+    def __new__(cls, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, narrow=False,
+                src_loc_at=0, **kwargs):
         # Checked before the component exists: a rejected config leaves no unused component behind.
-        CoreLayout(config, lanes, columns)
+        CoreLayout(config, lanes, columns, narrow)
         return super().__new__(cls, src_loc_at=src_loc_at + 1, **kwargs)
 
-    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, columns=None):
-        self._layout = layout = CoreLayout(config, lanes, columns)
+    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, narrow=False):
+        self._layout = layout = CoreLayout(config, lanes, columns, narrow)
         self._config = config
         f = config.formats
         if weights is None:
@@ -227,7 +230,7 @@ class LearnerCore(wiring.Component):
 
         # -- Sample loader: two buffers, one filling while the other trains ----------------
         x_words = lay.input_words
-        y_slots = lay.groups(L - 1)
+        y_slots = timing.units(L - 1, False)        # targets are read and results written a block at a time
         y_words = math.ceil(nL / y_slots)
         xmem = _Slots(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small=False)
         ymem = _Slots(m, "targets", y_slots, f.activation.bits, 2 * y_words, small=False)

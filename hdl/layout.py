@@ -57,17 +57,21 @@ class CoreLayout:
         P, a power of two from 1 to :data:`MAX_LANES`.
     columns : tuple of int, optional
         C_l per layer (powers of two dividing P); default: the fastest mapping.
+    narrow : bool
+        Only mappings whose hidden layers' vector memories hold one value a word: on a device
+        with few, narrow block RAMs (the iCE40's are 16 bits wide) each such memory is one of them.
     """
     config: LearnerConfig
     lanes: int
     columns: tuple[int, ...] | None = field(default=None)
+    narrow: bool = False
 
     def __post_init__(self):
         p = self.lanes
         if not (isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= MAX_LANES and p & (p - 1) == 0):
             raise ConfigError(f"lanes must be a power of two from 1 to {MAX_LANES}, not {p!r}")
         if self.columns is None:
-            object.__setattr__(self, "columns", _fastest_columns(self.config, p))
+            object.__setattr__(self, "columns", _fastest_columns(self.config, p, self.narrow))
         else:
             columns = tuple(self.columns)
             if len(columns) != len(self.config.layers) or any(
@@ -77,6 +81,9 @@ class CoreLayout:
             if any(c not in (1, p) for c in columns[1:]):
                 raise ConfigError(f"columns of the layers behind the first must be 1 or {p} (the lanes), "
                                   f"not {self.columns!r}: their backward sums run over neighbouring lanes")
+            if self.narrow and not self.is_narrow:
+                raise ConfigError(f"columns {self.columns!r} put several values in a word of a hidden layer's "
+                                  f"vector memory; a narrow core needs one")
             object.__setattr__(self, "columns", columns)
 
     # -- the network ------------------------------------------------------------------
@@ -158,6 +165,11 @@ class CoreLayout:
             return self.groups(l)
         return max(self.groups(l), self.cols(l + 1))
 
+    @property
+    def is_narrow(self) -> bool:
+        """Every hidden layer's vector memories hold one value a word."""
+        return all(self.vector_slots(l) == 1 for l in range(self.layers - 1))
+
     def vector_words(self, l: int) -> int:
         return math.ceil(self.n_out(l) / self.vector_slots(l))
 
@@ -228,7 +240,7 @@ class CoreLayout:
 
 
 @functools.lru_cache(maxsize=64)
-def _fastest_columns(config: LearnerConfig, lanes: int) -> tuple[int, ...]:
+def _fastest_columns(config: LearnerConfig, lanes: int, narrow: bool = False) -> tuple[int, ...]:
     """The C_l per layer whose training step is shortest; ties go to the shallower adder tree."""
     from .sequencer import step_cycles
     first = [1 << b for b in range(log2(lanes) + 1)]
@@ -236,7 +248,11 @@ def _fastest_columns(config: LearnerConfig, lanes: int) -> tuple[int, ...]:
     best, best_key = None, None
     for columns in itertools.product(first, *[behind] * (len(config.layers) - 1)):
         layout = CoreLayout(config, lanes, columns)
+        if narrow and not layout.is_narrow:
+            continue
         key = (step_cycles(layout), layout.tree_levels, layout.accumulators, columns)
         if best_key is None or key < best_key:
             best, best_key = columns, key
+    if best is None:
+        raise ConfigError(f"no mapping of {lanes} lanes keeps every hidden layer's vector memory one value wide")
     return best

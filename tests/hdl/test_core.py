@@ -85,3 +85,22 @@ def test_mismatch_reports_the_first_difference():
 def test_lanes_must_be_a_power_of_two(lanes):
     with pytest.raises(ConfigError, match="lanes must be a power of two"):
         LearnerCore(CONFIGS["1-layer"][0], lanes)
+
+
+def test_a_narrow_core_is_bit_exact(rng):
+    """Hidden layers' vectors one value a word (the iCE40 boards' mapping)."""
+    xs, ys = samples(MAPPED, 6, rng)
+    model = FixedLearner(MAPPED)
+    traces = [model.step(x, y) for x, y in zip(xs, ys)]
+    dut = LearnerCore(MAPPED, 4, narrow=True)
+    assert dut.layout.is_narrow and all(dut.layout.vector_slots(l) == 1 for l in range(len(MAPPED.layers) - 1))
+    pred, err, weights, steps, cycles = run_core(dut, xs, ys)
+    assert first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
+                                 layer=len(MAPPED.layers) - 1) is None
+    assert first_weight_mismatch(weights, model.weights, step=len(xs) - 1) is None
+    assert cycles == steps * step_cycles(dut.layout)
+
+
+def test_narrow_columns_are_checked():
+    with pytest.raises(ConfigError, match="a narrow core needs one"):
+        LearnerCore(MAPPED, 4, columns=(1, 1, 1), narrow=True)

@@ -58,8 +58,9 @@ class CoreLayout:
     columns : tuple of int, optional
         C_l per layer (powers of two dividing P); default: the fastest mapping.
     narrow : bool
-        Only mappings whose hidden layers' vector memories hold one value a word: on a device
-        with few, narrow block RAMs (the iCE40's are 16 bits wide) each such memory is one of them.
+        Prefer the mappings whose hidden layers' vector memories hold the fewest values a word (one,
+        for a network with one hidden layer): on a device with few, narrow block RAMs (the iCE40's
+        are 16 bits wide) each such memory is then one of them.
     """
     config: LearnerConfig
     lanes: int
@@ -81,9 +82,7 @@ class CoreLayout:
             if any(c not in (1, p) for c in columns[1:]):
                 raise ConfigError(f"columns of the layers behind the first must be 1 or {p} (the lanes), "
                                   f"not {self.columns!r}: their backward sums run over neighbouring lanes")
-            if self.narrow and not self.is_narrow:
-                raise ConfigError(f"columns {self.columns!r} put several values in a word of a hidden layer's "
-                                  f"vector memory; a narrow core needs one")
+
             object.__setattr__(self, "columns", columns)
 
     # -- the network ------------------------------------------------------------------
@@ -166,9 +165,9 @@ class CoreLayout:
         return max(self.groups(l), self.cols(l + 1))
 
     @property
-    def is_narrow(self) -> bool:
-        """Every hidden layer's vector memories hold one value a word."""
-        return all(self.vector_slots(l) == 1 for l in range(self.layers - 1))
+    def hidden_slots(self) -> int:
+        """The most values a word of any hidden layer's vector memories holds (1 without hidden layers)."""
+        return max([self.vector_slots(l) for l in range(self.layers - 1)], default=1)
 
     def vector_words(self, l: int) -> int:
         return math.ceil(self.n_out(l) / self.vector_slots(l))
@@ -241,18 +240,16 @@ class CoreLayout:
 
 @functools.lru_cache(maxsize=64)
 def _fastest_columns(config: LearnerConfig, lanes: int, narrow: bool = False) -> tuple[int, ...]:
-    """The C_l per layer whose training step is shortest; ties go to the shallower adder tree."""
+    """The C_l per layer whose training step is shortest (narrow: among those with the narrowest hidden
+    vector memories); ties go to the shallower adder tree."""
     from .sequencer import step_cycles
     first = [1 << b for b in range(log2(lanes) + 1)]
     behind = sorted({1, lanes})
     best, best_key = None, None
     for columns in itertools.product(first, *[behind] * (len(config.layers) - 1)):
         layout = CoreLayout(config, lanes, columns)
-        if narrow and not layout.is_narrow:
-            continue
-        key = (step_cycles(layout), layout.tree_levels, layout.accumulators, columns)
+        key = (layout.hidden_slots if narrow else 0, step_cycles(layout), layout.tree_levels, layout.accumulators,
+               columns)
         if best_key is None or key < best_key:
             best, best_key = columns, key
-    if best is None:
-        raise ConfigError(f"no mapping of {lanes} lanes keeps every hidden layer's vector memory one value wide")
     return best

@@ -2,6 +2,7 @@
 
 import pytest
 from nfloop.hdl.core import LearnerCore
+from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.sequencer import step_cycles
 from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import FixedLearner
@@ -88,19 +89,16 @@ def test_lanes_must_be_a_power_of_two(lanes):
 
 
 def test_a_narrow_core_is_bit_exact(rng):
-    """Hidden layers' vectors one value a word (the iCE40 boards' mapping)."""
-    xs, ys = samples(MAPPED, 6, rng)
-    model = FixedLearner(MAPPED)
+    """Hidden layers' vectors as few values a word as the mapping allows (the iCE40 boards' choice)."""
+    config = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, gain_shift=5)), batch_size=2)
+    xs, ys = samples(config, 6, rng)
+    model = FixedLearner(config)
     traces = [model.step(x, y) for x, y in zip(xs, ys)]
-    dut = LearnerCore(MAPPED, 4, narrow=True)
-    assert dut.layout.is_narrow and all(dut.layout.vector_slots(l) == 1 for l in range(len(MAPPED.layers) - 1))
+    dut = LearnerCore(config, 4, narrow=True)
+    assert dut.layout.hidden_slots == 1 and dut.layout.columns == (4, 1)
+    assert CoreLayout(MAPPED, 4, narrow=True).hidden_slots == 2     # two hidden layers: one of them wide
     pred, err, weights, steps, cycles = run_core(dut, xs, ys)
     assert first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
-                                 layer=len(MAPPED.layers) - 1) is None
+                                 layer=len(config.layers) - 1) is None
     assert first_weight_mismatch(weights, model.weights, step=len(xs) - 1) is None
     assert cycles == steps * step_cycles(dut.layout)
-
-
-def test_narrow_columns_are_checked():
-    with pytest.raises(ConfigError, match="a narrow core needs one"):
-        LearnerCore(MAPPED, 4, columns=(1, 1, 1), narrow=True)

@@ -19,7 +19,11 @@ __all__ = ["BoardSpec", "BOARDS", "VIRTUAL", "board_spec", "PROTOCOL_VERSION", "
 #: Bumped when the frame format or a command's payload changes.
 PROTOCOL_VERSION = 2
 #: Bumped when the board top changes in a way the host can observe.
-GATEWARE_VERSION = 1
+GATEWARE_VERSION = 2
+#: Block RAMs of the protocol engine (its 1 KiB frame buffer) and those kept free beyond the core's own
+#: estimate (its input, target and vector memories, which Yosys may also put in block RAM).
+ENGINE_BLOCK_RAMS = 1
+BLOCK_RAM_MARGIN = 8
 
 
 def _icebreaker():
@@ -55,7 +59,9 @@ class BoardSpec:
     lanes : multipliers of the learner core.
     narrow : the core maps its layers so that each hidden layer's vectors fit a 16-bit block RAM
         (the UP5K has thirty of them, and flip-flops are what it runs out of first).
-    data_words : 16-bit words of on-chip memory for samples, the epoch order and one frame's payload.
+    data_words : 16-bit words of on-chip memory for samples and the epoch order; None: every block RAM
+        the core and the protocol engine leave free (:meth:`sized_for`).
+    block_rams : the FPGA's block RAMs (ECP5 DP16KD: 1024 16-bit words each), for ``data_words=None``.
     data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
     baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
@@ -70,10 +76,11 @@ class BoardSpec:
     package: str
     clock_hz: int
     lanes: int
-    data_words: int
+    data_words: int | None
     data_memory: str
     oscillator_hz: int | None = None
     narrow: bool = False
+    block_rams: int = 0
     baud: int = 115200
     max_baud: int = 115200
     timeout_ms: int = 10
@@ -81,6 +88,18 @@ class BoardSpec:
     bitstream: str = "bit"
     serial: str = ""
     platform: Callable | None = field(default=None, compare=False, repr=False)
+
+    def sized_for(self, config) -> BoardSpec:
+        """This board with its data memory sized: explicitly, or from the block RAM left free."""
+        if self.data_words is not None:
+            return self
+        from ..hdl.layout import CoreLayout
+        layout = CoreLayout(config, self.lanes, narrow=self.narrow)
+        free = self.block_rams - layout.block_rams() - ENGINE_BLOCK_RAMS - BLOCK_RAM_MARGIN
+        if free < 1:
+            raise ConfigError(f"{self.name}: the core at {self.lanes} lanes leaves no block RAM for the data set; "
+                              f"use fewer lanes or a smaller network")
+        return replace(self, data_words=free * 1024)
 
     @property
     def pll(self):
@@ -111,11 +130,13 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=105_000_000, oscillator_hz=25_000_000, lanes=64, data_words=65536, data_memory="block",
+              clock_hz=105_000_000, oscillator_hz=25_000_000, lanes=64, data_words=None, block_rams=208,
+              data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
-              clock_hz=100_000_000, oscillator_hz=48_000_000, lanes=16, data_words=32768, data_memory="block",
+              clock_hz=100_000_000, oscillator_hz=48_000_000, lanes=16, data_words=None, block_rams=56,
+              data_memory="block",
               baud=1_000_000, max_baud=1_000_000, loader="orangecrab", bitstream="bit",
               serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",
               platform=_orangecrab),

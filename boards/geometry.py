@@ -61,6 +61,7 @@ class BoardGeometry:
     spec: BoardSpec
 
     def __post_init__(self):
+        object.__setattr__(self, "spec", self.spec.sized_for(self.config))
         f, name = self.config.formats, self.spec.name
         for what, fmt, limit in (("formats.input", f.input, 16), ("formats.activation", f.activation, 16),
                                  ("formats.weight_acc", f.weight_acc, 32)):
@@ -72,9 +73,6 @@ class BoardGeometry:
         if SPAN_HEADER.size // 8 + 2 * self.record_words > MAX_PAYLOAD:
             raise ConfigError(f"a sample of {self.record_words} memory words does not fit one LOAD_DATA frame "
                               f"({(MAX_PAYLOAD - SPAN_HEADER.size // 8) // 2} at most)")
-        if self.spec.data_words > 1 << 16:
-            raise ConfigError(f"{name}'s data memory of {self.spec.data_words} words is larger than the "
-                              f"epoch order's 16-bit addresses reach (65536 words at most)")
         if self.capacity < 1:
             raise ConfigError(f"{name}'s data memory ({self.spec.data_words} words) cannot hold one sample "
                               f"of {self.record_words} words")

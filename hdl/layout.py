@@ -233,6 +233,13 @@ class CoreLayout:
         """Wide enough for every exact row sum and column sum (the config checks the former)."""
         return max(self.mac_sum_width, self.backward_sum_width, self.product_width + self.tree_levels)
 
+    def block_rams(self, words_per_ram: int = 512, bits_per_word: int = 36) -> int:
+        """The block RAMs of the weight, momentum and batch-sum banks (ECP5 DP16KD as 512 x 36 by default)."""
+        f = self.config.formats
+        banks = 1 + any(layer.momentum_shift for layer in self.config.layers) + (self.config.batch_size > 1)
+        per_bank = math.ceil(self.depth / words_per_ram) * math.ceil(f.weight_acc.bits / bits_per_word)
+        return self.lanes * banks * per_bank
+
     def mac_bound_cycles(self) -> float:
         """Multiplies of one training step per lane: the schedule's lower bound."""
         return self.config.mac_operations / self.lanes

@@ -615,7 +615,8 @@ MEMORY_KINDS = {"spram": "SPRAM", "block": "block RAM"}
 
 def board_summary(spec: BoardSpec) -> dict:
     return {"name": spec.name, "description": spec.description, "family": spec.family, "device": spec.device,
-            "package": spec.package, "clock_hz": spec.clock_hz, "lanes": spec.lanes,
+            "package": spec.package, "clock_hz": spec.clock_hz, "oscillator_hz": spec.oscillator_hz,
+            "lanes": spec.lanes,
             "data_words": spec.data_words, "data_memory": spec.data_memory, "baud": spec.baud,
             "max_baud": spec.max_baud, "serial": spec.serial, "loader": spec.loader, "bitstream": spec.bitstream}
 
@@ -639,9 +640,11 @@ def board_list_command(as_json):
         table.add_column(spec.name, overflow="fold")
     rows = {"description": [spec.description for spec in BOARDS.values()],
             "FPGA": [f"{spec.device} {spec.package}" for spec in BOARDS.values()],
-            "clock": [f"{spec.clock_hz / 1e6:g} MHz" for spec in BOARDS.values()],
+            "clock": [f"{spec.clock_hz / 1e6:g} MHz" + (f", a PLL from {spec.oscillator_hz / 1e6:g} MHz"
+                                                         if spec.oscillator_hz else "") for spec in BOARDS.values()],
             "lanes": [str(spec.lanes) for spec in BOARDS.values()],
-            "data memory": [f"{spec.data_words // 1024} Ki words, {MEMORY_KINDS[spec.data_memory]}"
+            "data memory": [(f"{spec.data_words // 1024} Ki words" if spec.data_words else
+                             "what the core leaves free") + f", {MEMORY_KINDS[spec.data_memory]}"
                             for spec in BOARDS.values()],
             "serial link": [f"{spec.serial}; up to {spec.max_baud:,} baud" for spec in BOARDS.values()],
             "openFPGALoader": [f"-b {spec.loader}" if spec.loader else "-" for spec in BOARDS.values()]}

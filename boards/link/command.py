@@ -228,11 +228,12 @@ class CommandUnit(wiring.Component):
         # The data memory word LOAD_DATA writes next: a sample's words are ``capacity`` apart, and the
         # next sample starts at the word after the last one's first. LOAD_ORDER's next position, downwards.
         # TRAIN counts its epochs here.
-        address = Signal(16)
+        address = Signal.like(self.memory.addr)
+        bits = len(address)
         address_load, address_step = Signal(), Signal()
         record_last = record_word == geo.record_words - 1
-        next_sample = Const((1 - (geo.record_words - 1) * geo.capacity) % 2**16, 16)
-        stride = Mux(is_[Command.LOAD_ORDER], Const(-1 % 2**16, 16),
+        next_sample = Const((1 - (geo.record_words - 1) * geo.capacity) % 2**bits, bits)
+        stride = Mux(is_[Command.LOAD_ORDER], Const(-1 % 2**bits, bits),
                      Mux(is_[Command.LOAD_DATA], Mux(record_last, next_sample, geo.capacity), 1))
         with m.If(address_load):
             m.d.sync += address.eq(Mux(is_[Command.LOAD_ORDER], geo.order_address(span.first), span.first))

@@ -41,12 +41,10 @@ from .sequencer import Op, Sequencer
 from .timing import MEMORY_LATENCY, CoreTiming
 from .tree import ReductionTree
 from .update import UpdateUnit
+from .vectors import VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
 __all__ = ["LearnerCore", "weight_port_signature"]
-
-#: Vector memories shallower than this are built from flip-flops rather than a block RAM each.
-SMALL_MEMORY_WORDS = 16
 
 
 def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
@@ -65,52 +63,6 @@ def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
         "wdata": Out(acc), "write": Out(1), "read": Out(1),
         "rdata": In(acc), "rvalid": In(1),
     })
-
-
-class _Slots:
-    """A memory of ``slots`` values a word, ``width`` bits each, written and read several values at a time."""
-
-    def __init__(self, m: Module, name: str, slots: int, width: int, depth: int, small: bool = True):
-        self.slots, self.width, self.depth = slots, width, depth
-        attrs = {"ram_style": "logic"} if small and depth < SMALL_MEMORY_WORDS else {}
-        m.submodules[name] = mem = Memory(shape=unsigned(slots * width), depth=max(depth, 1), init=[],
-                                          attrs=attrs)
-        self.rd = mem.read_port()
-        self.wr = mem.write_port(granularity=width)
-
-    def place(self, m: Module, index, count: int):
-        """Word and first slot of the ``count`` values of block ``index`` (blocks of ``count`` values)."""
-        ratio = self.slots // count
-        word = index >> log2(ratio) if ratio > 1 else index
-        offset = (index[:log2(ratio)] if ratio > 1 else Const(0, 1))
-        return word, offset, ratio
-
-    def read(self, m: Module, index, count: int, at_word=None):
-        """Set the read address for block ``index`` of ``count`` values (clamped into the memory)."""
-        word, _, _ = self.place(m, index, count)
-        m.d.comb += self.rd.addr.eq(Mux(word >= self.depth, 0, word) if at_word is None else at_word)
-
-    def values(self, m: Module, index, count: int, name: str):
-        """The ``count`` values of block ``index`` from the read data (``index`` as of the read's answer)."""
-        _, offset, ratio = self.place(m, index, count)
-        out = [Signal(self.width, name=f"{name}_{c}") for c in range(count)]
-        for o in range(ratio):
-            with m.If(offset == o):
-                for c in range(count):
-                    slot = o * count + c
-                    m.d.comb += out[c].eq(self.rd.data[slot * self.width:(slot + 1) * self.width])
-        return out
-
-    def write(self, m: Module, index, values, valid, enable):
-        """Write ``values`` (a block of ``len(values)``) as block ``index``; ``valid[c]`` per value."""
-        count = len(values)
-        word, offset, ratio = self.place(m, index, count)
-        mask = Cat(*valid)
-        m.d.comb += [self.wr.addr.eq(word), self.wr.data.eq(Cat(*(list(values) * ratio)))]
-        with m.If(enable):
-            for o in range(ratio):
-                with m.If(offset == o):
-                    m.d.comb += self.wr.en.eq(mask << (o * count))
 
 
 class LearnerCore(wiring.Component):
@@ -232,8 +184,8 @@ class LearnerCore(wiring.Component):
         x_words = lay.input_words
         y_slots = timing.units(L - 1, False)        # targets are read and results written a block at a time
         y_words = math.ceil(nL / y_slots)
-        xmem = _Slots(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small=False)
-        ymem = _Slots(m, "targets", y_slots, f.activation.bits, 2 * y_words, small=False)
+        xmem = VectorMemory(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small=False)
+        ymem = VectorMemory(m, "targets", y_slots, f.activation.bits, 2 * y_words, small=False)
         full = Signal(2)
         load_half, cur_half = Signal(), Signal()
         load_x = Signal(range(max(n0, 2)))
@@ -289,10 +241,10 @@ class LearnerCore(wiring.Component):
         for l in range(L):
             slots, words = lay.vector_slots(l), lay.vector_words(l)
             if l < L - 1:
-                act_mem.append(_Slots(m, f"activations_{l}", slots, f.activation.bits, words))
-                win_mem.append(_Slots(m, f"windows_{l}", slots, 1, words))
-            delta_mem.append(_Slots(m, f"deltas_{l}", slots, f.error.bits, words))
-        results = _Slots(m, "results", y_slots, f.activation.bits + f.error.bits, y_words)
+                act_mem.append(VectorMemory(m, f"activations_{l}", slots, f.activation.bits, words))
+                win_mem.append(VectorMemory(m, f"windows_{l}", slots, 1, words))
+            delta_mem.append(VectorMemory(m, f"deltas_{l}", slots, f.error.bits, words))
+        results = VectorMemory(m, "results", y_slots, f.activation.bits + f.error.bits, y_words)
 
         # -- Host access to the weights -------------------------------------------------------
         host = self.weights
@@ -523,7 +475,7 @@ class LearnerCore(wiring.Component):
             delta_mem[l].write(m, w_block, [u.delta for u in units], slots, w_valid)
             results.write(m, w_block, [Cat(u.a, u.e) for u in units], slots, w_valid)
             blocks = lay.row_rounds(l) * timing.steps(l, False)
-            m.d.comb += results_written.eq(w_valid & (w_block == blocks - 1))
+            m.d.sync += results_written.eq(w_valid & (w_block == blocks - 1))     # as the write lands
 
         # -- backward write-back: the deltas of the layer before ------------------------------
         for l in range(1, L):

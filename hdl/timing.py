@@ -20,6 +20,7 @@ from .layout import CoreLayout
 from .mac import Multiplier
 from .tree import ReductionTree
 from .update import UpdateUnit
+from .vectors import VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
 __all__ = ["CoreTiming", "MEMORY_LATENCY"]
@@ -104,7 +105,8 @@ class CoreTiming:
     def forward_write(self, l: int, step: int = 0) -> int:
         """Step ``step`` of a forward round's write-back writes its activations (output layer: deltas, results)."""
         lay = self.layout
-        return self.writeback_start(l, False) + step + RowWriteback.latency_of(lay.config, l)
+        return self.writeback_start(l, False) + step + RowWriteback.latency_of(lay.config, l) \
+            + VectorMemory.WRITE_LATENCY
 
     def target_read(self, l: int, step: int = 0) -> int:
         """The output layer's targets of write-back step ``step`` are read (address) for its errors."""
@@ -112,7 +114,7 @@ class CoreTiming:
 
     def backward_write(self, l: int, step: int = 0) -> int:
         """Step ``step`` of a backward round of layer l writes deltas of layer l - 1."""
-        return self.writeback_start(l, True) + step + ColumnWriteback.LATENCY
+        return self.writeback_start(l, True) + step + ColumnWriteback.LATENCY + VectorMemory.WRITE_LATENCY
 
     def window_read(self, l: int, step: int = 0) -> int:
         """Step ``step`` of a backward round of layer l reads layer l - 1's window bits (address)."""

@@ -8,12 +8,13 @@ while nothing happens).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Instance, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
 from ..hdl.core import LearnerCore
+from ..hdl.fanout import GROUP, registered_copies
 from ..hdl.uart import UARTRx, UARTTx, bit_period
 from ..model.config import ConfigError, LearnerConfig
 from .catalog import BoardSpec
@@ -27,11 +28,16 @@ __all__ = ["BoardTop", "DataMemory"]
 SPRAM_WORDS = 16384
 
 
+#: Words of one bank of a block-RAM data memory (four ECP5 DP16KD).
+BANK_WORDS = 4096
+
+
 class DataMemory(wiring.Component):
     """``words`` 16-bit words with byte write enables: the UP5K's SPRAM blocks, or block RAM.
 
-    Block RAM of this size is many blocks behind a wide multiplexer, so its
-    read data is registered once more after the multiplexer: :attr:`latency`.
+    Block RAM of this size is tens of blocks across the chip. Every step of the
+    way is a register: the address and write data (a copy per few banks), each
+    bank's read data, and the multiplexer over the banks: :attr:`latency`.
     """
 
     def __init__(self, words: int, kind: str):
@@ -45,7 +51,7 @@ class DataMemory(wiring.Component):
     @staticmethod
     def latency_of(kind: str) -> int:
         """The read latency of a data memory of ``kind``."""
-        return 1 if kind == "spram" else 2
+        return 1 if kind == "spram" else 4
 
     @property
     def latency(self) -> int:
@@ -56,11 +62,28 @@ class DataMemory(wiring.Component):
         m = Module()
         port = self.port
         if self._kind == "block":
-            m.submodules.memory = memory = Memory(shape=16, depth=self._words, init=[])
-            rd, wr = memory.read_port(), memory.write_port(granularity=8)
-            m.d.comb += [rd.addr.eq(port.addr), wr.addr.eq(port.addr), wr.data.eq(port.wdata),
-                         wr.en.eq(port.wmask)]
-            m.d.sync += port.rdata.eq(rd.data)
+            banks = -(-self._words // BANK_WORDS)
+            bits = (BANK_WORDS - 1).bit_length()
+            copies = -(-banks // GROUP)
+            addr = registered_copies(m, platform, port.addr, copies, "data_addr")
+            wdata = registered_copies(m, platform, port.wdata, copies, "data_wdata")
+            wmask = registered_copies(m, platform, port.wmask, copies, "data_wmask")
+            outputs = []
+            for b in range(banks):
+                k = b // GROUP
+                memory = Memory(shape=16, depth=min(BANK_WORDS, self._words - b * BANK_WORDS), init=[])
+                m.submodules[f"bank_{b}"] = memory
+                rd, wr = memory.read_port(), memory.write_port(granularity=8)
+                selected = addr[k][bits:] == b if banks > 1 else 1
+                m.d.comb += [rd.addr.eq(addr[k][:bits]), wr.addr.eq(addr[k][:bits]), wr.data.eq(wdata[k]),
+                             wr.en.eq(Mux(selected, wmask[k], 0))]
+                out = Signal(16, name=f"bank_{b}_data")
+                m.d.sync += out.eq(rd.data)
+                outputs.append(out)
+            which = Signal(range(max(banks, 2)))
+            which_at = Signal.like(which)
+            m.d.sync += [which.eq(addr[0][bits:] if banks > 1 else 0), which_at.eq(which)]
+            m.d.sync += port.rdata.eq(Cat(*outputs).word_select(which_at, 16) if banks > 1 else outputs[0])
             return m
         banks = self._words // SPRAM_WORDS
         bank = port.addr[14:] if banks > 1 else 0

@@ -133,8 +133,8 @@ class LearnerCore(wiring.Component):
     @property
     def weight_read_latency(self) -> int:
         """Cycles from a ``weights.read`` strobe to ``rvalid``: address, the banks' address registers, bank
-        read, register, bank select."""
-        return 1 + 1 + MEMORY_LATENCY + 1 + 1
+        read, register, selection within a group of banks, selection of the group."""
+        return 1 + 1 + MEMORY_LATENCY + 1 + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -538,14 +538,24 @@ class LearnerCore(wiring.Component):
                                  wr[p].data.eq(Mux(seq.clearing, 0, getattr(unit, value))),
                                  wr[p].en.eq(writing[k] | seq.clearing)]
 
-        # host read data: the registered bank word, selected, registered
+        # host read data: the registered bank words, selected within each group of banks, registered, then
+        # the group selected and registered (two short multiplexers rather than one across the chip)
         h_bank_at = h_bank
         for k in range(2 + MEMORY_LATENCY):
             h_bank_at = _delay(m, h_bank_at, f"h_bank_{k}")
         rvalid = h_read
-        for k in range(2 + MEMORY_LATENCY):
+        for k in range(3 + MEMORY_LATENCY):
             rvalid = _delay(m, rvalid, f"h_read_{k}")
-        m.d.sync += [host.rdata.eq(Cat(*w_data).word_select(h_bank_at, f.weight_acc.bits)), host.rvalid.eq(rvalid)]
+        width, in_group = f.weight_acc.bits, min(P, GROUP)
+        chosen = []
+        for k in range(groups):
+            word = Signal(f.weight_acc.shape, name=f"host_word_{k}")
+            banks = Cat(*w_data[k * in_group:(k + 1) * in_group])
+            m.d.sync += word.eq(banks.word_select(h_bank_at[:log2(in_group)], width) if in_group > 1 else banks)
+            chosen.append(word)
+        group_at = _delay(m, h_bank_at >> log2(in_group), "host_group")
+        m.d.sync += [host.rdata.eq(Cat(*chosen).word_select(group_at, width) if groups > 1 else chosen[0]),
+                     host.rvalid.eq(rvalid)]
         m.d.comb += self.busy.eq(seq.busy | in_flight | h_write)
 
         # -- results, one per transfer ---------------------------------------------------------

@@ -57,6 +57,14 @@ def encode_records(xs, ys, packed: bool) -> bytes:
 
 @dataclass(frozen=True)
 class BoardGeometry:
+    """Where everything the host reaches lives on one board, for one config: the memory map.
+
+    The protocol engine (gateware) and the client (host) both read it, so
+    that the data memory's records, the results area and the weight indices
+    cannot disagree between the two sides. ``spec`` comes out with its data
+    memory sized (:meth:`BoardSpec.sized_for`).
+    """
+
     config: LearnerConfig
     spec: BoardSpec
 

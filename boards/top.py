@@ -114,7 +114,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, config: LearnerConfig, spec: BoardSpec):
         self.geometry, self.period = self.checked(config, spec)
-        self.spec = spec
+        self.spec = self.geometry.spec          # with its data memory sized
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)
         self.idle = Signal()

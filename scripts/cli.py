@@ -35,6 +35,8 @@ from ..sim.toolchain import ToolchainError
 err = Console(stderr=True)
 out = Console()
 
+DEFAULT_BAUD = 3_000_000    # the iCEBreaker's and the ULX3S's rate; the virtual boards ignore it
+
 
 class NfloopGroup(click.Group):
     """Turns the project's own errors into one clear line and exit status 2."""
@@ -564,7 +566,7 @@ def build_table(report) -> Table:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Build folder (default: build/BOARD).")
 @click.option("--baud", type=click.IntRange(min=1),
-              help="UART baud rate (default 115200; up to the board's serial bridge, see nfloop board list).")
+              help="UART baud rate (default: the board's, see nfloop board list; at most its serial bridge's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def build_command(board_name, config_name, out_dir, baud, as_json):
     """Build a board's bitstream with the YoWASP tools and report its resources and timing.
@@ -691,10 +693,12 @@ def serve_sim_command(config_name, port, trace):
               help="The config the board was built from (default: the task's).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
-@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True,
-              help="Serial baud rate the board was built for.")
+@click.option("--board", "board_name", metavar="NAME",
+              help="The board of nfloop board list behind the port: its baud rate is the default.")
+@click.option("--baud", type=click.IntRange(min=1),
+              help=f"Serial baud rate the board was built for (default: the --board's, else {DEFAULT_BAUD:,}).")
 @click.option("--json", "as_json", is_flag=True)
-def compare_command(url, task_name, config_name, epochs, seed, baud, as_json):
+def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, as_json):
     """Train on a board and on the fixed-point model; compare every weight after every epoch.
 
     Exit status 1 on any mismatch, 2 if the board was built from another config.
@@ -707,6 +711,8 @@ def compare_command(url, task_name, config_name, epochs, seed, baud, as_json):
     table = Table(title=f"nfloop compare: {task.name} on {url}", box=box.SIMPLE_HEAD)
     for name in ("epoch", "steps", "device Σe²", "model Σe²", "weights", "cycles/step"):
         table.add_column(name, justify="right")
+    if baud is None:
+        baud = board_spec(board_name).baud if board_name else DEFAULT_BAUD
     with BoardClient(url, baudrate=baud) as client, \
             progress_bar(epochs * len(task.x_train), f"{task.name} board vs model", not as_json) as advance:
         def on_epoch(row):

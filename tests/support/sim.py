@@ -3,6 +3,8 @@
 import numpy as np
 from amaranth.sim import Simulator
 
+from .streams import stream_get, stream_put
+
 
 def run_comb(dut, vectors: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
     """Drive a combinational component with each row of ``vectors``; collect ``outputs``."""
@@ -74,28 +76,15 @@ def run_core(dut, xs, ys, stall_rng=None, timeout_cycles=200_000):
     weights = []
     counters = {}
 
-    def stall():
-        return stall_rng is not None and stall_rng.random() < 0.3
-
     async def source(ctx):
         for x, y in zip(xs, ys):
             for value in list(x) + list(y):
-                while stall():
-                    ctx.set(dut.i_stream.valid, 0)
-                    await ctx.tick()
-                ctx.set(dut.i_stream.payload.data, int(value))
-                ctx.set(dut.i_stream.valid, 1)
-                await ctx.tick().until(dut.i_stream.ready)
-        ctx.set(dut.i_stream.valid, 0)
+                await stream_put(ctx, dut.i_stream, {"data": int(value)}, stall_rng)
 
     async def sink(ctx):
         while len(results) < len(xs) * n_out:
-            ready = not stall()
-            ctx.set(dut.o_stream.ready, ready)
-            *_, valid, payload = await ctx.tick().sample(dut.o_stream.valid, dut.o_stream.payload)
-            if ready and valid:
-                results.append((payload.prediction, payload.error))
-        ctx.set(dut.o_stream.ready, 0)
+            payload = await stream_get(ctx, dut.o_stream, stall_rng)
+            results.append((payload.prediction, payload.error))
         await ctx.tick().until(~dut.busy)
         for l in range(layout.layers):
             w = np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64)

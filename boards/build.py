@@ -81,6 +81,8 @@ class BuildReport:
     #: Why nextpnr's Fmax cannot be trusted (a DSP block without its registers, a path timed in a
     #: pseudo-clock domain); empty when it can. Any entry fails ``meets_timing``.
     timing_problems: list[str] = field(default_factory=list)
+    #: The core's narrow layout (``BoardSpec.narrow``), which changes its cycles per step.
+    narrow: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -344,8 +346,8 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     clock_mhz = spec.clock_hz / 1e6
     return BuildReport(board=spec.name, device=spec.device, clock_mhz=clock_mhz,
                        meets_timing=figures["fmax_mhz"] >= clock_mhz and not problems, bitstream=str(bitstream),
-                       lanes=spec.lanes, config=config.name, seconds=round(seconds, 1), timing_problems=problems,
-                       **figures)
+                       lanes=spec.lanes, narrow=spec.narrow, config=config.name, seconds=round(seconds, 1),
+                       timing_problems=problems, **figures)
 
 
 def save_report(report: BuildReport, out_dir) -> Path:

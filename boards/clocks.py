@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -98,8 +98,14 @@ def pll_settings(family: str, input_hz: int, output_hz: int) -> PLLSettings:
 
 
 class BoardClock(Elaboratable):
-    """Drives the ``sync`` domain (which its parent defines) at ``settings.output_hz`` from the
-    platform's oscillator through a PLL, and holds it in reset until the PLL locks."""
+    """Defines the ``sync`` domain, clocked at ``settings.output_hz`` from the platform's
+    oscillator through a PLL, and holds it in reset until the PLL locks.
+
+    nextpnr derives the PLL output's frequency constraint from the oscillator's
+    ("Derived frequency constraint" in its log): the clock net has no name of its
+    own after synthesis to constrain it by. ``nfloop build`` compares the Fmax
+    nextpnr reports with ``output_hz`` either way.
+    """
 
     def __init__(self, settings: PLLSettings, oscillator: str):
         self.settings = settings
@@ -136,7 +142,7 @@ class BoardClock(Elaboratable):
                 i_RST=0, i_STDBY=0, i_CLKI=clock_in, o_CLKOP=pll_out, i_CLKFB=pll_out,
                 i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
                 i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=self.locked)
-        m.d.comb += ClockSignal("sync").eq(pll_out)
+        m.domains.sync = sync = ClockDomain("sync")
+        m.d.comb += sync.clk.eq(pll_out)
         m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
-        platform.add_clock_constraint(pll_out, s.output_hz)
         return m

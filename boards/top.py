@@ -8,7 +8,7 @@ while nothing happens).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Instance, Module, Mux, Signal
+from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
@@ -133,7 +133,6 @@ class BoardTop(Elaboratable):
         m = Module()
         geo, spec = self.geometry, self.spec
         if platform is not None and spec.pll is not None:
-            m.domains.sync = ClockDomain("sync")
             m.submodules.clock = BoardClock(spec.pll, platform.default_clk)
         if platform is not None:
             pins = platform.request("uart", 0, dir="-")

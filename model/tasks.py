@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,11 @@ class Task:
     labels_test: np.ndarray | None = None
     default_epochs: int = 10
     description: str = ""
+
+    def head(self, count: int) -> Task:
+        """The same task with only its first ``count`` training samples: a quick run."""
+        labels = None if self.labels_train is None else self.labels_train[:count]
+        return replace(self, x_train=self.x_train[:count], y_train=self.y_train[:count], labels_train=labels)
 
     @property
     def is_classification(self) -> bool:

@@ -35,7 +35,8 @@ def steps_per_second(report: dict) -> tuple[int, float]:
     steps per second that makes at its clock."""
     from ..hdl.layout import CoreLayout
     from ..hdl.sequencer import step_cycles
-    cycles = step_cycles(CoreLayout(load_config(CONFIG_DIR / f"{report['config']}.toml"), report["lanes"]))
+    config = load_config(CONFIG_DIR / f"{report['config']}.toml")
+    cycles = step_cycles(CoreLayout(config, report["lanes"], narrow=report.get("narrow", False)))
     return cycles, report["clock_mhz"] * 1e6 / cycles
 
 

@@ -223,7 +223,7 @@ def demo_command(out_dir, quick):
               f"{cosim.test_accuracy:.2%} on the hardware, {cosim.model_test_accuracy:.2%} in the model",
               highlight=False, soft_wrap=True)
     summary["hardware"] = cosim.summary()
-    board = compare_on_virtual_board(default_config(digits), digits, 1)
+    board = compare_on_virtual_board(default_config(digits), digits.head(200) if quick else digits, 1)
     verdict = "bit-exact" if board.mismatches == 0 else "MISMATCH"
     out.print(f"Digits learner on the virtual board (board top in Verilator, over its UART): {verdict}: "
               f"{board.steps:,} steps, {board.mismatches} mismatches, test accuracy "
@@ -413,11 +413,11 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
         reference = bench_model(2000, 3)["fixed_steps_per_second"]
     rows = []
     for index, spec in enumerate(BOARDS.values(), start=1):
-        layout = CoreLayout(config, spec.lanes)
+        layout = CoreLayout(config, spec.lanes, narrow=spec.narrow)
         cycles = step_cycles(layout)
         with step_status(f"bench --boards {index} of {len(BOARDS)}: {spec.name}, {spec.lanes} lanes") as step:
             step("Verilator model (built once per config and lanes, then cached)")
-            with VerilatedCore(config, spec.lanes) as core:
+            with VerilatedCore(config, spec.lanes, narrow=spec.narrow) as core:
                 step(f"training {steps} steps")
                 core.train(codes.x_train[:steps], codes.y_train[:steps])
                 measured = core.step_cycles / core.steps

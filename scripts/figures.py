@@ -1,7 +1,12 @@
-"""Figures of the architecture page: ``python -m nfloop.scripts.figures docs/figures``."""
+"""Figures of the architecture and results pages: ``python -m nfloop.scripts.figures docs/figures``.
+
+The board speed chart reads ``bench_boards.json`` in the same folder, which
+``nfloop bench --boards --json > docs/figures/bench_boards.json`` writes.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +21,9 @@ from ..hdl.sequencer import schedule  # noqa: E402
 from ..model.config import load_config  # noqa: E402
 from ..model.tasks import CONFIG_DIR  # noqa: E402
 
-__all__ = ["block_diagram", "schedule_chart"]
+__all__ = ["block_diagram", "schedule_chart", "board_speed_chart"]
+
+BENCH_FILE = "bench_boards.json"
 
 
 def _box(ax, x, y, w, h, text, colour):
@@ -122,10 +129,39 @@ def schedule_chart(path: Path, config_name: str = "digits", lanes: int = 64) -> 
     return path
 
 
+def board_speed_chart(bench: dict, path: Path) -> Path:
+    """Digits training steps per second on each board, against the numpy reference of the same run."""
+    rows = bench["boards"]
+    reference = rows[0]["reference_steps_per_second"]
+    names = [f"{r['board']}\n{r['lanes']} lanes, {r['clock_hz'] / 1e6:g} MHz" for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    bars = ax.bar(names, [r["steps_per_second"] for r in rows], color="tab:blue")
+    for bar, r in zip(bars, rows):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() * 1.08,
+                f"{r['steps_per_second'] / 1e3:,.0f}k\n{r['over_reference']:g}x", ha="center", va="bottom", fontsize=8)
+    ax.axhline(reference, color="tab:red", ls="--", lw=1)
+    ax.text(-0.45, reference * 1.08, f"numpy fixed-point reference, one core: {reference / 1e3:.0f}k",
+            ha="left", va="bottom", fontsize=8, color="tab:red")
+    ax.set_yscale("log")
+    ax.set_ylim(reference / 3, max(r["steps_per_second"] for r in rows) * 4)
+    ax.set_ylabel("digits training steps / s")
+    ax.set_title("Training speed on each board (64-32-10, one sample a step)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(folder: str = "docs/figures"):
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for figure in (block_diagram(out / "core_blocks.png"), schedule_chart(out / "core_schedule.png")):
+    figures = [block_diagram(out / "core_blocks.png"), schedule_chart(out / "core_schedule.png")]
+    bench = out / BENCH_FILE
+    if bench.is_file():
+        figures.append(board_speed_chart(json.loads(bench.read_text()), out / "board_speed.png"))
+    else:
+        print(f"no {bench}: run nfloop bench --boards --json > {bench} for the board speed chart")
+    for figure in figures:
         print(figure)
 
 

@@ -39,15 +39,15 @@ def trace_kind(path) -> str | None:
     return suffix
 
 
-def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, log=None) -> Path:
+def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, log=None, narrow: bool = False) -> Path:
     """Compile the core and harness into a shared library, or reuse a cached one.
 
     ``trace``: None, ``"fst"`` or ``"vcd"``.
     """
     hw_config = config.hardware()
-    layout = CoreLayout(hw_config, lanes)
+    layout = CoreLayout(hw_config, lanes, narrow=narrow)
     zeros = [np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64) for l in range(layout.layers)]
-    verilog = core_verilog(hw_config, lanes, zeros)
+    verilog = core_verilog(hw_config, lanes, zeros, narrow=narrow)
     f = config.formats
     defines = {"N_IN": config.inputs, "N_OUT": config.outputs,
                "SAMPLE_BITS": max(f.input.bits, f.activation.bits), "ACT_BITS": f.activation.bits,
@@ -67,13 +67,16 @@ class VerilatedCore:
         Initial weight_acc codes; default: the config's initial weights.
     trace : path, optional
         Write a waveform of everything the core does: FST (``.fst``) or VCD (``.vcd``).
+    narrow : bool
+        The narrow core of ``LearnerCore`` (the iCEBreaker's).
     """
 
-    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, trace=None, log=None):
+    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, trace=None, log=None, narrow=False):
         self._handle = None
         self.config = config
-        self.layout = CoreLayout(config, lanes)
-        self._lib = ctypes.CDLL(str(build_library(config, lanes, trace=trace_kind(trace), log=log)))
+        self.layout = CoreLayout(config, lanes, narrow=narrow)
+        self._lib = ctypes.CDLL(str(build_library(config, lanes, trace=trace_kind(trace), log=log,
+                                                  narrow=narrow)))
         lib = self._lib
         lib.nf_new.restype = ctypes.c_void_p
         lib.nf_new.argtypes = [ctypes.c_char_p]

@@ -12,7 +12,7 @@ __all__ = ["TOP_NAME", "core_verilog"]
 TOP_NAME = "nfloop_core"
 
 
-def core_verilog(config: LearnerConfig, lanes: int, weights=None, name: str = TOP_NAME) -> str:
+def core_verilog(config: LearnerConfig, lanes: int, weights=None, name: str = TOP_NAME, narrow: bool = False) -> str:
     """The core as a Verilog module (ports: clk, rst and the component's signature)."""
-    core = LearnerCore(config, lanes, weights)
+    core = LearnerCore(config, lanes, weights, narrow=narrow)
     return verilog.convert(core, name=name, emit_src=False)

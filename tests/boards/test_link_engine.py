@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
-from nfloop.boards.engine import ProtocolEngine
+from nfloop.boards.engine import ProtocolEngine, memory_latency
 from nfloop.boards.geometry import encode_records
 from nfloop.boards.protocol import (
     SPAN_HEADER,
@@ -148,9 +148,11 @@ class Host:
         return answer.payload
 
 
-def engine_run(name, rng, bench_function, latency=2, read_latency=3, cycles=400_000):
-    geo = geometry(name, data_memory="spram" if latency == 1 else "block")
-    bench = EngineBench(geo, latency)
+def engine_run(name, rng, bench_function, data_memory="block", read_latency=3, cycles=400_000):
+    """The engine on ``data_memory`` (a memory model of that memory's latency), the stand-in core
+    answering weight reads after ``read_latency`` cycles."""
+    geo = geometry(name, data_memory=data_memory)
+    bench = EngineBench(geo, memory_latency(geo))
     core = StandInCore(geo, bench.engine, rng, read_latency)
     host = Host(bench.engine, rng)
 
@@ -160,9 +162,9 @@ def engine_run(name, rng, bench_function, latency=2, read_latency=3, cycles=400_
     simulate(bench, testbench, core.run, cycles=cycles)
 
 
-@pytest.mark.parametrize("latency, read_latency", [(1, 1), (2, 3)])
+@pytest.mark.parametrize("data_memory, read_latency", [("spram", 1), ("block", 6)])
 @pytest.mark.parametrize("name", ["digits", "odd", "narrow"])
-def test_every_command_end_to_end(name, latency, read_latency, rng):
+def test_every_command_end_to_end(name, data_memory, read_latency, rng):
     async def session(ctx, geo, bench, core, host):
         f = geo.config.formats
         assert await host.request(ctx, Command.IDENTIFY) == geo.identify_payload()
@@ -217,7 +219,7 @@ def test_every_command_end_to_end(name, latency, read_latency, rng):
         stats = unpack(STATS_ANSWER, await host.request(ctx, Command.STATS))
         assert stats == {"steps": 0, "cycles": 0, "epochs": 0, "error_sum": 0}
 
-    engine_run(name, rng, session, latency, read_latency)
+    engine_run(name, rng, session, data_memory, read_latency)
 
 
 @pytest.mark.parametrize("name", ["odd", "narrow"])

@@ -19,7 +19,7 @@ def feeder_bench(name, latency, samples, rng):
     return geo, dut, bench, expected
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 4])
 @pytest.mark.parametrize("name", ["digits", "odd", "narrow"])
 def test_epochs_stream_in_order_through_stalls(name, latency, rng):
     geo, dut, bench, expected = feeder_bench(name, latency, 5, rng)
@@ -39,7 +39,7 @@ def test_epochs_stream_in_order_through_stalls(name, latency, rng):
     np.testing.assert_array_equal(got, np.concatenate([expected, expected]))
 
 
-@pytest.mark.parametrize("latency", [1, 2])
+@pytest.mark.parametrize("latency", [1, 4])
 def test_one_element_per_clock_while_the_core_is_ready(latency, rng):
     """A digits sample (64 inputs, 10 targets) takes 74 cycles, the next sample's address read ahead."""
     geo, dut, bench, expected = feeder_bench("digits", latency, 6, rng)

@@ -113,7 +113,8 @@ INVALID = {
                           "layers[1]: init must have 1 rows of 4 values"),
     "init_no_rows": (lambda: net(Layer(1, init=())), "layers[0]: init must have 1 rows of 3 values"),
     # A NaN weight has no code: the fixed model would silently make it formats.weight_acc's min code.
-    "init_nan": (lambda: net(Layer(1, init=((float("nan"), 1.0, 0.0),))), "init"),
+    "init_nan": (lambda: net(Layer(1, init=((float("nan"), 1.0, 0.0),))),
+                 "init weights must be finite numbers (no NaN or infinity)"),
     # the learner
     "inputs_0": (lambda: LearnerConfig(inputs=0, layers=(Layer(1),)), "inputs must be a positive integer"),
     "no_layers": (lambda: LearnerConfig(inputs=1, layers=()), "A learner needs at least one layer"),
@@ -262,7 +263,7 @@ BAD_TOML = {
     "init_shape": (BASE_TOML + "init = [[1.0, 2.0]]\n", "", "init must have 1 rows of 3 values"),
     # An explicit but empty init is a wrong shape too, not "absent" (which means random weights).
     "init_empty": (BASE_TOML + "init = []\n", "", "init must have 1 rows of 3 values"),
-    "init_nan": (BASE_TOML + "init = [[nan, 1.0, 0.0]]\n", "", "init"),
+    "init_nan": (BASE_TOML + "init = [[nan, 1.0, 0.0]]\n", "", "init weights must be finite numbers (no NaN or infinity)"),
     "threshold_not_code": (BASE_TOML + 'activation = { kind = "staircase", thresholds = [0.3] }\n', "",
                            "layers[0]: staircase threshold 0.3 is not a code of formats.activation Q(16,10)"),
 }

@@ -103,10 +103,11 @@ def test_demo_writes_figures_and_summary(tmp_path):
                  "digits_learning.png", "digits_staircase_learning.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {"staircase", "digits", "digits_staircase", "hardware"} <= set(summary)
+    assert {"staircase", "digits", "digits_staircase", "hardware", "virtual_board"} <= set(summary)
     assert len(summary["staircase"]) == 4
-    assert summary["hardware"]["steps"] == 200 and summary["hardware"]["mismatches"] == 0
-    assert "bit-exact: 200 steps, 0 mismatches" in result.output
+    for part in ("hardware", "virtual_board"):
+        assert summary[part]["steps"] == 200 and summary[part]["mismatches"] == 0, part
+    assert result.output.count("bit-exact: 200 steps, 0 mismatches") == 2
 
 
 def test_bench_model_prints_figures():

@@ -43,6 +43,7 @@ from nfloop.hdl.core import LearnerCore
 from nfloop.model.config import load_config
 from nfloop.model.fixed import FixedLearner, output_error
 from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
+from support.cocotb_streams import StreamSink, StreamSource  # noqa: E402
 
 PERIOD_NS = 10
 
@@ -81,7 +82,10 @@ class Bench:
         self.sizes = self.config.sizes
         self.acc_bits = f.weight_acc.bits
         self.result_layout = LearnerCore(self.config).result_layout
-        self.payload_mask = (1 << len(dut.i_stream__payload)) - 1
+        stall_rng = self.rng if self.stalls else None
+        per_sample = self.n_in + self.n_out          # a gap before about one sample in five
+        self.source = StreamSource(dut, "i_stream", stall_rng, stall=(0.2 / per_sample, 30))
+        self.sink = StreamSink(dut, "o_stream", stall_rng, stall=(0.05, 40))
         self.acc_mask = (1 << self.acc_bits) - 1
         self.results: list[int] = []         # raw o_stream payloads
         self.target = 0                      # results the sink is waiting for
@@ -90,42 +94,18 @@ class Bench:
 
     # -- streams -------------------------------------------------------------------------
 
-    async def sink(self):
-        """o_stream: ready high (with occasional back-pressure); one wake-up per result."""
-        dut, clk = self.dut, self.dut.clk
-        valid, payload, ready = dut.o_stream__valid, dut.o_stream__payload, dut.o_stream__ready
-        ready.value = 1
-        while True:
-            await ReadOnly()
-            if not valid.value:
-                await RisingEdge(valid)
-                await ReadOnly()
-            self.results.append(payload.value.to_unsigned())    # valid & ready: taken at the next edge
-            if len(self.results) >= self.target:
-                self.results_done.set()
-            await RisingEdge(clk)
-            if self.stalls and self.rng.random() < 0.05:
-                ready.value = 0
-                await ClockCycles(clk, int(self.rng.integers(1, 40)))
-                ready.value = 1
+    def take(self, payload: int):
+        """The sink's hand-off: one raw o_stream payload."""
+        self.results.append(payload)
+        if len(self.results) >= self.target:
+            self.results_done.set()
 
     async def feed(self, xs: np.ndarray, ys: np.ndarray):
         """i_stream: the samples (xs[k], ys[k]), one awaited transfer per element."""
-        dut, clk = self.dut, self.dut.clk
-        valid, payload, ready = dut.i_stream__valid, dut.i_stream__payload, dut.i_stream__ready
-        mask = self.payload_mask
         for x, y in zip(xs.tolist(), ys.tolist()):
-            if self.stalls and self.rng.random() < 0.2:
-                valid.value = 0
-                await ClockCycles(clk, int(self.rng.integers(1, 30)))
             for value in (*x, *y):
-                payload.value = value & mask
-                valid.value = 1
-                await ReadOnly()
-                if not ready.value:
-                    await RisingEdge(ready)
-                await RisingEdge(clk)                           # the transfer happens at this edge
-        valid.value = 0
+                await self.source.put(value)
+        self.source.idle()
 
     async def wait_idle(self, results: int):
         """Until ``results`` results came out and the core finished its last step."""
@@ -266,7 +246,7 @@ class Bench:
         await ClockCycles(dut.clk, 4)
         dut.rst.value = 0
         await FallingEdge(dut.clk)
-        cocotb.start_soon(self.sink())
+        cocotb.start_soon(self.sink.run(self.take))
 
         model = FixedLearner(self.model_config)
         self.bound_ns = bound_ns = step_cycle_bound(config) * PERIOD_NS * (4 if self.stalls else 1)

@@ -4,7 +4,6 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 from nfloop.hdl.uart import UARTRx, UARTTx, bit_period
-
 from support.streams import stream_get, stream_put
 
 

@@ -263,7 +263,8 @@ BAD_TOML = {
     "init_shape": (BASE_TOML + "init = [[1.0, 2.0]]\n", "", "init must have 1 rows of 3 values"),
     # An explicit but empty init is a wrong shape too, not "absent" (which means random weights).
     "init_empty": (BASE_TOML + "init = []\n", "", "init must have 1 rows of 3 values"),
-    "init_nan": (BASE_TOML + "init = [[nan, 1.0, 0.0]]\n", "", "init weights must be finite numbers (no NaN or infinity)"),
+    "init_nan": (BASE_TOML + "init = [[nan, 1.0, 0.0]]\n", "",
+                 "init weights must be finite numbers (no NaN or infinity)"),
     "threshold_not_code": (BASE_TOML + 'activation = { kind = "staircase", thresholds = [0.3] }\n', "",
                            "layers[0]: staircase threshold 0.3 is not a code of formats.activation Q(16,10)"),
 }

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Instance, Module, Signal, Value
 
+from .mac import fpga_family
+
 __all__ = ["registered_copies", "GROUP"]
 
 #: Loads (lanes, accumulators, banks) one copy drives.
@@ -18,7 +20,7 @@ GROUP = 8
 
 
 def _flip_flop(platform, d, q) -> Instance | None:
-    family = getattr(platform, "family", None)
+    family = fpga_family(platform)
     if family == "ecp5":
         return Instance("TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="1", p_CLKMUX="CLK", p_LSRMUX="LSR",
                         p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", i_CLK=ClockSignal(), i_DI=d, i_LSR=0, o_Q=q)

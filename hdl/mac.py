@@ -19,15 +19,22 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, Valu
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Multiplier", "dsp_kind", "sign_extend"]
+__all__ = ["Multiplier", "dsp_kind", "fpga_family", "sign_extend"]
 
 #: Operand width of each family's DSP block.
 DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 
 
+def fpga_family(platform) -> str | None:
+    """The platform's FPGA family in lower case (Amaranth's iCE40 platforms say ``"iCE40"``, its
+    ECP5 platforms ``"ecp5"``), or None for simulation and platforms without one."""
+    family = getattr(platform, "family", None)
+    return family.lower() if isinstance(family, str) else None
+
+
 def dsp_kind(platform, a_width: int, b_width: int) -> str:
     """``ice40``, ``ecp5`` or ``generic``: which implementation :class:`Multiplier` builds."""
-    family = getattr(platform, "family", None)
+    family = fpga_family(platform)
     width = DSP_WIDTH.get(family)
     if width is not None and max(a_width, b_width) <= width:
         return family

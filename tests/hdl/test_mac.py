@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from nfloop.boards.catalog import BOARDS
 from nfloop.hdl.mac import Multiplier, dsp_kind
 
 
@@ -41,6 +42,13 @@ def test_each_family_gets_its_dsp_block_when_the_operands_fit():
     assert dsp_kind(Family("ecp5"), 18, 16) == "ecp5"
     assert dsp_kind(Family("ecp5"), 19, 16) == "generic"
     assert dsp_kind(None, 16, 16) == "generic"
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_the_boards_platforms_get_their_dsp_blocks(board):
+    """Amaranth's own platforms name their family in their own case ("iCE40", "ecp5")."""
+    spec = BOARDS[board]
+    assert dsp_kind(spec.platform(), 16, 16) == spec.family
 
 
 @pytest.mark.parametrize("width", [0, -3, "16"])

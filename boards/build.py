@@ -315,8 +315,9 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     # says so (meets_timing) and the command line refuses it.
     options = {"nextpnr_opts": ["--report", nextpnr_report, "--timing-allow-fail",
                                 "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts]}
-    if spec.family == "ice40":
-        options["synth_opts"] = "-dsp"       # else synth_ice40 builds the multipliers from LUTs
+    # No "-dsp" for synth_ice40: every multiplier that fits is an SB_MAC16 instance with its
+    # registers (hdl.mac), and -dsp runs Yosys's ice40_dsp, which rewrites existing SB_MAC16
+    # cells as if it had inferred them: no A_REG, B_REG or output register, CLK tied to 0.
     if spec.family == "ecp5":
         # router2 routes the wide cores (tens of lanes) where the default router does not converge
         options["nextpnr_opts"] += ["--router", "router2"]

@@ -290,14 +290,15 @@ class LearnerCore(wiring.Component):
             """The memory layer l reads its inputs from, and how many at a time."""
             return xmem if l == 0 else act_mem[l - 1]
 
-        x_word = Mux(op0.k >= x_words, 0, op0.k) + Mux(op0.half, x_words, 0)
+        # the vector memories' read addresses are registers too, loaded from the op being issued
+        coming = seq.op
+        x_word = Signal.like(xmem.rd.addr, name="x_word")
+        m.d.sync += x_word.eq(Mux(coming.k >= x_words, 0, coming.k) + Mux(coming.half, x_words, 0))
         m.d.comb += xmem.rd.addr.eq(x_word)
         for l in range(1, L):
-            with m.If(op0.layer == l):
-                act_mem[l - 1].read(m, op0.k, lay.cols(l))
+            act_mem[l - 1].read_ahead(m, coming.k, lay.cols(l), coming.layer == l, f"act_{l - 1}")
         for l in range(L):
-            with m.If(op0.layer == l):
-                delta_mem[l].read(m, op0.r, lay.groups(l))
+            delta_mem[l].read_ahead(m, coming.r, lay.groups(l), coming.layer == l, f"delta_{l}")
 
         # -- t1: this op's inputs and deltas, per layer; t2: per lane ------------------------
         op1 = op_at(MEMORY_LATENCY)

@@ -41,6 +41,15 @@ class VectorMemory:
         word, _, _ = self.place(m, index, count)
         m.d.comb += self.rd.addr.eq(Mux(word >= self.depth, 0, word) if at_word is None else at_word)
 
+    def read_ahead(self, m: Module, index, count: int, enable, name: str):
+        """:meth:`read`, one cycle ahead: the address of block ``index`` goes into a register while
+        ``enable``, so that nothing but the word multiplexer lies between a register and the read."""
+        word, _, _ = self.place(m, index, count)
+        addr = Signal.like(self.rd.addr, name=f"{name}_addr")
+        with m.If(enable):
+            m.d.sync += addr.eq(Mux(word >= self.depth, 0, word))
+        m.d.comb += self.rd.addr.eq(addr)
+
     def values(self, m: Module, index, count: int, name: str):
         """The ``count`` values of block ``index`` from the read data (``index`` as of the read's answer)."""
         _, offset, ratio = self.place(m, index, count)

@@ -197,6 +197,8 @@ class CommandUnit(wiring.Component):
             with m.If(is_[command]):
                 m.d.comb += fixed.eq(2 * n_in if command == Command.INFER else header_bytes(command))
         length_bad = Signal()
+        expected_length = Signal(14)                    # fixed + scaled, never wrapped (< 2 ** 13)
+        in_span = Signal(range(1 << 17))                # LOAD_*: one past the span's last sample
 
         # -- The values of a payload, and what each must be ----------------------------------------------
         checking = Signal()                             # the first pass over the values
@@ -309,6 +311,7 @@ class CommandUnit(wiring.Component):
                         m.next = "DECODE"
 
             with m.State("DECODE"):
+                m.d.sync += in_span.eq(span.first + span.count)
                 with m.If(~Cat(*is_.values()).any()):
                     respond(Status.UNKNOWN_COMMAND, 0)
                 with m.Elif(is_[Command.LOAD_DATA]):
@@ -324,8 +327,6 @@ class CommandUnit(wiring.Component):
 
             with m.State("LENGTH"):
                 scaled = Mux(is_[Command.WRITE_WEIGHTS], counted[:10] << 2, Mux(is_span, counted[:10] << 1, 0))
-                in_span = Signal(range(1 << 17))
-                m.d.comb += in_span.eq(span.first + span.count)
                 weights_ok = layer_ok & row_ok & col_ok
                 ranges = {
                     Command.READ_WEIGHTS: weights_ok & below(weights_header.count, MAX_READ_WEIGHTS + 1),
@@ -336,9 +337,15 @@ class CommandUnit(wiring.Component):
                 }
                 too_long = (((is_[Command.WRITE_WEIGHTS] | is_span) & (counted[10:] != 0))
                             | is_[Command.LOAD_DATA] & (too_big | (span.count[len(operand):] != 0)))
-                m.d.sync += [length_bad.eq(too_long | (fixed + scaled != frame.length)),
+                # the length the frame must have, registered, and compared in the next cycle: on the
+                # iCE40 the sum and the comparison together do not fit one clock
+                m.d.sync += [length_bad.eq(too_long), expected_length.eq(fixed + scaled),
                              range_ok.eq(Cat(*(is_[c] & ok for c, ok in ranges.items())).any()
                                          | ~Cat(*(is_[c] for c in ranges)).any())]
+                m.next = "COMPARE_LENGTH"
+
+            with m.State("COMPARE_LENGTH"):
+                m.d.sync += length_bad.eq(length_bad | (expected_length != frame.length))
                 m.next = "CHECK_LENGTH"
 
             with m.State("CHECK_LENGTH"):

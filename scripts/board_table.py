@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..boards.build import BuildError, build_board
+from ..boards.build import DESIGN_NAME, BuildError, build_board
 from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
@@ -72,6 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--boards", nargs="+", choices=list(BOARDS), default=list(BOARDS), metavar="BOARD",
                         help=f"boards to rebuild (default: all: {' '.join(BOARDS)})")
     parser.add_argument("--config", default="digits", help="shipped config to build (default: digits)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take each board's last build (OUT/BOARD/nfloop.build.json) of the config "
+                             "instead of building it again")
     parser.add_argument("--out", type=Path, default=Path("build"), help="build folders go to OUT/BOARD")
     parser.add_argument("--docs", type=Path, default=Path("docs"),
                         help="the repository's docs folder to update (default: docs, from the repository's root)")
@@ -87,6 +90,11 @@ def main(argv=None) -> int:
     reports = {r["board"]: r for r in previous}
     failed = []
     for name in args.boards:
+        last = args.out / name / f"{DESIGN_NAME}.build.json"
+        if args.reuse and last.is_file() and json.loads(last.read_text()).get("config") == args.config:
+            reports[name] = json.loads(last.read_text())
+            print(f"{name}: the build in {last}", file=sys.stderr)
+            continue
         start = time.perf_counter()
         print(f"{name}: building {args.config} ...", file=sys.stderr, flush=True)
         try:

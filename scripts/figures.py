@@ -131,14 +131,19 @@ def schedule_chart(path: Path, config_name: str = "digits", lanes: int = 64) -> 
 
 def board_speed_chart(bench: dict, path: Path) -> Path:
     """Digits training steps per second on each board, against the numpy reference of the same run."""
-    rows = bench["boards"]
-    reference = rows[0]["reference_steps_per_second"]
-    names = [f"{r['board']}\n{r['lanes']} lanes, {r['clock_hz'] / 1e6:g} MHz" for r in rows]
+    section = bench["boards"]
+    rows, reference = section["boards"], section["reference_steps_per_second"]
+    names = [f"{r['board']}\n{r['lanes']} lane{'s' if r['lanes'] > 1 else ''}, {r['clock_hz'] / 1e6:g} MHz"
+             for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    bars = ax.bar(names, [r["steps_per_second"] for r in rows], color="tab:blue")
-    for bar, r in zip(bars, rows):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() * 1.08,
-                f"{r['steps_per_second'] / 1e3:,.0f}k\n{r['over_reference']:g}x", ha="center", va="bottom", fontsize=8)
+    # a board whose build does not meet its clock (or is missing) is drawn hollow
+    closed = [r.get("meets_timing") is True for r in rows]
+    bars = ax.bar(names, [r["steps_per_second"] for r in rows], color=["tab:blue" if c else "none" for c in closed],
+                  edgecolor="tab:blue")
+    for bar, r, c in zip(bars, rows, closed):
+        label = f"{r['steps_per_second'] / 1e3:,.1f}k\n{r['over_reference']:g}x" + ("" if c else "\nno timed build")
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() * 1.08, label, ha="center", va="bottom",
+                fontsize=8)
     ax.axhline(reference, color="tab:red", ls="--", lw=1)
     ax.text(-0.45, reference * 1.08, f"numpy fixed-point reference, one core: {reference / 1e3:.0f}k",
             ha="left", va="bottom", fontsize=8, color="tab:red")

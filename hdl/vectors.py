@@ -36,18 +36,21 @@ class VectorMemory:
         offset = (index[:log2(ratio)] if ratio > 1 else Const(0, 1))
         return word, offset, ratio
 
-    def read(self, m: Module, index, count: int, at_word=None):
-        """Set the read address for block ``index`` of ``count`` values (clamped into the memory)."""
+    def _read_word(self, m: Module, index, count: int):
+        """The word block ``index`` of ``count`` values is read from, clamped into the memory."""
         word, _, _ = self.place(m, index, count)
-        m.d.comb += self.rd.addr.eq(Mux(word >= self.depth, 0, word) if at_word is None else at_word)
+        return Mux(word >= self.depth, 0, word)
+
+    def read(self, m: Module, index, count: int):
+        """Set the read address for block ``index`` of ``count`` values."""
+        m.d.comb += self.rd.addr.eq(self._read_word(m, index, count))
 
     def read_ahead(self, m: Module, index, count: int, enable, name: str):
         """:meth:`read`, one cycle ahead: the address of block ``index`` goes into a register while
         ``enable``, so that nothing but the word multiplexer lies between a register and the read."""
-        word, _, _ = self.place(m, index, count)
         addr = Signal.like(self.rd.addr, name=f"{name}_addr")
         with m.If(enable):
-            m.d.sync += addr.eq(Mux(word >= self.depth, 0, word))
+            m.d.sync += addr.eq(self._read_word(m, index, count))
         m.d.comb += self.rd.addr.eq(addr)
 
     def values(self, m: Module, index, count: int, name: str):

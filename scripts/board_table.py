@@ -91,8 +91,9 @@ def main(argv=None) -> int:
     failed = []
     for name in args.boards:
         last = args.out / name / f"{DESIGN_NAME}.build.json"
-        if args.reuse and last.is_file() and json.loads(last.read_text()).get("config") == args.config:
-            reports[name] = json.loads(last.read_text())
+        previous_build = json.loads(last.read_text()) if args.reuse and last.is_file() else {}
+        if previous_build.get("config") == args.config:
+            reports[name] = previous_build
             print(f"{name}: the build in {last}", file=sys.stderr)
             continue
         start = time.perf_counter()

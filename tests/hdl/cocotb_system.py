@@ -80,13 +80,12 @@ class Bench:
         self.n_in, self.n_out = self.config.inputs, self.config.outputs
         self.layers = len(self.config.layers)
         self.sizes = self.config.sizes
-        self.acc_bits = f.weight_acc.bits
         self.result_layout = LearnerCore(self.config).result_layout
         stall_rng = self.rng if self.stalls else None
         per_sample = self.n_in + self.n_out          # a gap before about one sample in five
         self.source = StreamSource(dut, "i_stream", stall_rng, stall=(0.2 / per_sample, 30))
         self.sink = StreamSink(dut, "o_stream", stall_rng, stall=(0.05, 40))
-        self.acc_mask = (1 << self.acc_bits) - 1
+        self.acc_mask = (1 << f.weight_acc.bits) - 1
         self.results: list[int] = []         # raw o_stream payloads
         self.target = 0                      # results the sink is waiting for
         self.results_done = Event()

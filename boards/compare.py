@@ -101,8 +101,10 @@ def _load_order(client: BoardClient, order: np.ndarray) -> None:
 
 
 def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epochs: int | None = None,
-                  seed: int = 0, progress=None, on_epoch=None) -> CompareResult:
+                  seed: int = 0, progress=None, on_epoch=None, engine: str = "compiled") -> CompareResult:
     """Train ``client``'s board and the model for ``epochs`` epochs and compare them.
+
+    ``engine`` is the fixed-point model's implementation (both give the same integers).
 
     ``progress(n)`` is called as n steps complete; ``on_epoch(row)`` after each epoch.
     """
@@ -117,7 +119,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     n = len(codes.x_train)
     # a data set larger than the board's memory goes over the link again each epoch, a part at a time
     resident = n <= identity.capacity
-    model = FixedLearner(config)
+    model = FixedLearner(config, engine=engine)
     shapes = [w.shape for w in model.weights]
     client.clear()
     write_weights(client, model.weights)
@@ -145,8 +147,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
             client.train(count, 1)
             stats = client.stats()
             device_error_sum += stats.last_epoch_error_sum
-        traces = [model.step(codes.x_train[i], codes.y_train[i]) for i in order]
-        model_error_sum = int(sum(int(np.sum(t.error.astype(np.int64) ** 2)) for t in traces))
+        model_error_sum = model.train_order(codes.x_train, codes.y_train, order).error_sum
         step += len(order)
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
         if stats.steps != step:

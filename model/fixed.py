@@ -40,8 +40,12 @@ from .init import initial_weights
 __all__ = [
     "LFSR_MASK", "MIX", "lfsr_next", "stochastic_bits", "saturate", "shift_round", "requantise",
     "mac", "activate", "apply_window", "output_error", "scaled_update", "momentum", "leak",
-    "weight_view", "LayerPlan", "StepTrace", "FixedLearner",
+    "weight_view", "LayerPlan", "StepTrace", "StepRun", "ENGINES", "FixedLearner",
 ]
+
+#: The implementations of :class:`FixedLearner`: this module's numpy code, the readable
+#: specification, and :mod:`.compiled`'s numba kernel, which gives the same integers faster.
+ENGINES = ("numpy", "compiled")
 
 LFSR_MASK = 0x80200003
 MIX = 0x9E3779B1
@@ -269,6 +273,24 @@ class StepTrace:
         return self.a[-1]
 
 
+@dataclass
+class StepRun:
+    """What a run of training steps returns per step: prediction, error and its squared sum."""
+    predictions: np.ndarray     # (steps, outputs) activation codes
+    errors: np.ndarray          # (steps, outputs) error codes
+    error_squares: np.ndarray   # (steps,) sum of squared error codes
+
+    @property
+    def error_sum(self) -> int:
+        return int(self.error_squares.sum(dtype=object)) if len(self.error_squares) else 0
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return engine
+
+
 class FixedLearner:
     """The fixed-point learner: state is the weight accumulators, momentum, batch sums and LFSR.
 
@@ -277,9 +299,20 @@ class FixedLearner:
     config : LearnerConfig
     weights : list of int64 arrays, optional
         Initial weight_acc codes; by default the config's initial weights, quantised.
+    engine : ``"numpy"`` or ``"compiled"``
+        ``"compiled"`` gives a :class:`~nfloop.model.compiled.CompiledLearner`: the same
+        integers at every step, from a numba kernel.
     """
 
-    def __init__(self, config: LearnerConfig, weights: list[np.ndarray] | None = None):
+    engine = "numpy"
+
+    def __new__(cls, config: LearnerConfig, weights: list[np.ndarray] | None = None, engine: str = "numpy"):
+        if cls is FixedLearner and check_engine(engine) == "compiled":
+            from .compiled import CompiledLearner
+            cls = CompiledLearner
+        return super().__new__(cls)
+
+    def __init__(self, config: LearnerConfig, weights: list[np.ndarray] | None = None, engine: str = "numpy"):
         self.config = config
         self.plans = [LayerPlan.build(config, i) for i in range(len(config.layers))]
         f = config.formats
@@ -369,6 +402,14 @@ class FixedLearner:
         return StepTrace(step=self.steps - 1, z=zs, a=acts, error=e, delta=deltas,
                          weights=list(self.weights), velocity=list(self.velocity), updated=updated,
                          lfsr=self.lfsr)
+
+    def train_order(self, xs: np.ndarray, ys: np.ndarray, order: np.ndarray) -> StepRun:
+        """One step per index of ``order``, on ``xs[k]``, ``ys[k]``."""
+        traces = [self.step(xs[k], ys[k]) for k in order]
+        width = self.plans[-1].n_out
+        errors = np.array([t.error for t in traces], dtype=np.int64).reshape(-1, width)
+        return StepRun(np.array([t.prediction for t in traces], dtype=np.int64).reshape(-1, width), errors,
+                       np.sum(errors * errors, axis=1))
 
     def _apply_update(self):
         acc, rnd = self.config.formats.weight_acc, self.config.rounding

@@ -15,12 +15,12 @@ from typing import Callable
 import numpy as np
 
 from .config import LearnerConfig
-from .fixed import FixedLearner
+from .fixed import ENGINES, FixedLearner
 from .floating import FloatLearner
 from .stability import check_stability
 from .tasks import Task, TaskError
 
-__all__ = ["LEARNERS", "ARITHS", "Metrics", "TrainResult", "DataCodes", "encode", "make_learner",
+__all__ = ["LEARNERS", "ARITHS", "ENGINES", "Metrics", "TrainResult", "DataCodes", "encode", "make_learner",
            "check_task", "evaluate", "epoch_order", "sample_order", "train"]
 
 LEARNERS = ("feedback", "gradient")
@@ -103,14 +103,15 @@ def check_task(config: LearnerConfig, task: Task) -> None:
                         f"data has {task.inputs} and {task.outputs}; pass a matching --config")
 
 
-def make_learner(config: LearnerConfig, learner: str = "feedback", arith: str = "float"):
+def make_learner(config: LearnerConfig, learner: str = "feedback", arith: str = "float", engine: str = "compiled"):
+    """The learner to train; ``engine`` picks the fixed-point model's implementation (same integers)."""
     if learner not in LEARNERS:
         raise ValueError(f"learner must be one of {LEARNERS}, not {learner!r}")
     if arith not in ARITHS:
         raise ValueError(f"arith must be one of {ARITHS}, not {arith!r}")
     if learner == "gradient":
         config = config.as_gradient_descent()
-    return (FixedLearner if arith == "fixed" else FloatLearner)(config)
+    return FixedLearner(config, engine=engine) if arith == "fixed" else FloatLearner(config)
 
 
 def _mse(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -158,13 +159,17 @@ def sample_order(n: int, epochs: int | None, steps: int | None, seed: int) -> li
 
 
 def train(config: LearnerConfig, task: Task, *, learner="feedback", arith="float", epochs=None,
-          seed=0, progress: Callable[[int], None] | None = None, record_weights=False) -> TrainResult:
-    """Train from the config's initial weights; ``progress(n)`` is called every n steps done."""
+          seed=0, progress: Callable[[int], None] | None = None, record_weights=False,
+          engine: str = "compiled") -> TrainResult:
+    """Train from the config's initial weights; ``progress(n)`` is called every n steps done.
+
+    ``engine`` is the fixed-point model's implementation (:data:`ENGINES`): both give the same integers.
+    """
     check_task(config, task)
     epochs = task.default_epochs if epochs is None else epochs
     if epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, not {epochs}")
-    model = make_learner(config, learner, arith)
+    model = make_learner(config, learner, arith, engine)
     warnings = []
     report = check_stability(config, task.x_train)
     if not report.ok:
@@ -180,14 +185,15 @@ def train(config: LearnerConfig, task: Task, *, learner="feedback", arith="float
     history = [evaluate(model, task, codes, 0, record_weights)]
     chunk = max(1, min(len(xs), 256))
     for epoch, order in enumerate(epoch_order(len(xs), epochs, seed), start=1):
-        done = 0
-        for k in order:
-            model.step(xs[k], ys[k])
-            done += 1
-            if progress and done % chunk == 0:
-                progress(chunk)
-        if progress and done % chunk:
-            progress(done % chunk)
+        for begin in range(0, len(order), chunk):
+            part = order[begin:begin + chunk]
+            if arith == "fixed":
+                model.train_order(xs, ys, part)
+            else:
+                for k in part:
+                    model.step(xs[k], ys[k])
+            if progress:
+                progress(len(part))
         history.append(evaluate(model, task, codes, epoch, record_weights))
     return TrainResult(task.name, learner, arith, epochs, epochs * len(xs), history,
                        time.perf_counter() - start, warnings, model)

@@ -29,7 +29,7 @@ from ..boards.catalog import BOARDS, BoardSpec, board_spec
 from ..boards.protocol import ProtocolError
 from ..model.config import ConfigError, LearnerConfig, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
-from ..model.train import ARITHS, LEARNERS, TrainResult, train
+from ..model.train import ARITHS, ENGINES, LEARNERS, TrainResult, train
 from ..sim.toolchain import ToolchainError
 
 err = Console(stderr=True)
@@ -86,12 +86,18 @@ def progress_bar(total: int, description: str, enabled: bool = True):
         yield lambda n: bar.advance(task_id, n)
 
 
-def run_training(config, task, learner, arith, epochs, seed, show_progress=True, record=False):
+def engine_option():
+    return click.option("--engine", type=click.Choice(ENGINES), default="compiled", show_default=True,
+                        help="The fixed-point model's implementation: compiled (numba) or numpy, the readable "
+                             "specification. Both give the same integers.")
+
+
+def run_training(config, task, learner, arith, epochs, seed, show_progress=True, record=False, engine="compiled"):
     epochs = task.default_epochs if epochs is None else epochs
     total = epochs * len(task.x_train)
     with progress_bar(total, f"{task.name} {learner}/{arith}", show_progress) as advance:
         return train(config, task, learner=learner, arith=arith, epochs=epochs, seed=seed,
-                     progress=advance, record_weights=record)
+                     progress=advance, record_weights=record, engine=engine)
 
 
 def _fmt(value, pct=False):
@@ -140,13 +146,14 @@ def print_warnings(warnings):
 @click.option("--seed", type=click.IntRange(min=0), help="Sample order and initial weights (default: the config's).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write learning curves to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as_json):
+@engine_option()
+def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as_json, engine):
     """Train a learner on a task and report its errors."""
     task = load_task(task_name)
     config = resolve_config(config_name, task)
     if seed is not None:
         config = config.with_changes(init_seed=seed)
-    result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True)
+    result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True, engine=engine)
     print_warnings(result.warnings)
     if plot:
         from .plots import learning_curves
@@ -261,12 +268,12 @@ def _lanes_option(default=8):
                         help="MAC lanes P (a power of two).")
 
 
-def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True):
+def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled"):
     from ..sim.cosim import cosimulate
     total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
-                          progress=advance, log=lambda text: err.print(text, highlight=False))
+                          progress=advance, log=lambda text: err.print(text, highlight=False), engine=engine)
 
 
 @cli.command("sim")
@@ -280,7 +287,8 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a waveform here: FILE.fst or FILE.vcd.")
 @click.option("--json", "as_json", is_flag=True)
-def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json):
+@engine_option()
+def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json, engine):
     """Run the Verilated core beside the fixed-point model and compare them bit for bit.
 
     Exit status 1 on any mismatch.
@@ -289,7 +297,7 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
         raise click.UsageError("give --epochs or --steps, not both")
     task = load_task(task_name)
     config = resolve_config(config_name, task)
-    result = run_cosim(config, task, lanes, epochs, steps, seed, trace)
+    result = run_cosim(config, task, lanes, epochs, steps, seed, trace, engine=engine)
     print_warnings(result.warnings)
     summary = result.summary()
     if as_json:
@@ -333,28 +341,43 @@ def verilog_command(config_name, lanes, output):
 # -- bench ----------------------------------------------------------------------------------
 
 def bench_model(steps: int, repeats: int) -> dict:
-    """Training steps per second of the fixed-point and float models on the digits network."""
+    """Training steps per second of the fixed-point model (numpy and compiled engines) and the float model
+    on the digits network, measured in one run."""
     from ..model.fixed import FixedLearner
     from ..model.floating import FloatLearner
     from ..model.train import encode
     task = load_task("digits")
     config = default_config(task)
     codes = encode(config, task)
+    order = np.arange(steps) % len(codes.x_train)
+    FixedLearner(config, engine="compiled").train_order(codes.x_train, codes.y_train, order[:1])  # compile or load
+
+    def fixed(model):
+        model.train_order(codes.x_train, codes.y_train, order)
+
+    def floating(model):
+        for k in order:
+            model.step(task.x_train[k], task.y_train[k])
+
     figures = {}
-    for name, make, xs, ys in (("fixed", FixedLearner, codes.x_train, codes.y_train),
-                               ("float", FloatLearner, task.x_train, task.y_train)):
+    for name, make, run in (("fixed", lambda: FixedLearner(config), fixed),
+                            ("compiled", lambda: FixedLearner(config, engine="compiled"), fixed),
+                            ("float", lambda: FloatLearner(config), floating)):
         best = float("inf")
         for _ in range(repeats):
-            model = make(config)
+            model = make()
             t0 = time.perf_counter()
-            for k in range(steps):
-                model.step(xs[k % len(xs)], ys[k % len(ys)])
+            run(model)
             best = min(best, time.perf_counter() - t0)
         figures[name] = steps / best
+    macs = config.mac_operations
     return {"network": "-".join(map(str, config.sizes)), "steps": steps, "repeats": repeats,
             "fixed_steps_per_second": round(figures["fixed"]),
+            "compiled_steps_per_second": round(figures["compiled"]),
+            "compiled_over_numpy": round(figures["compiled"] / figures["fixed"], 2),
             "float_steps_per_second": round(figures["float"]),
-            "fixed_over_float": round(figures["fixed"] / figures["float"], 3)}
+            "fixed_over_float": round(figures["fixed"] / figures["float"], 3),
+            "macs_per_step": macs, "compiled_macs_per_second": round(figures["compiled"] * macs)}
 
 
 def budget(bound: float) -> float:
@@ -497,10 +520,13 @@ def bench_command(bench_model_flag, bench_hdl_flag, bench_boards_flag, steps, re
                       box=box.SIMPLE_HEAD)
         table.add_column("model")
         table.add_column("steps/s", justify="right")
-        table.add_row("fixed point", f"{m['fixed_steps_per_second']:,}")
+        table.add_row("fixed point, numpy (the specification)", f"{m['fixed_steps_per_second']:,}")
+        table.add_row("fixed point, compiled (numba)", f"{m['compiled_steps_per_second']:,}")
         table.add_row("float", f"{m['float_steps_per_second']:,}")
         out.print(table)
-        out.print(f"fixed / float: {m['fixed_over_float']:.2f}")
+        out.print(f"compiled / numpy: {m['compiled_over_numpy']:.1f}; fixed (numpy) / float: "
+                  f"{m['fixed_over_float']:.2f}; compiled: {m['compiled_macs_per_second'] / 1e6:,.0f} M "
+                  f"multiply-accumulates/s ({m['macs_per_step']:,} a step)")
     if "hdl" in result:
         table = Table(title="Learner core (Verilator): cycles per training step", box=box.SIMPLE_HEAD)
         for name in ("task", "P", "cycles/step", "MAC bound", "ratio", "budget", "sim cycles/s"):
@@ -698,7 +724,8 @@ def serve_sim_command(config_name, port, trace):
 @click.option("--baud", type=click.IntRange(min=1),
               help=f"Serial baud rate the board was built for (default: the --board's, else {DEFAULT_BAUD:,}).")
 @click.option("--json", "as_json", is_flag=True)
-def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, as_json):
+@engine_option()
+def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, as_json, engine):
     """Train on a board and on the fixed-point model; compare every weight after every epoch.
 
     Exit status 1 on any mismatch, 2 if the board was built from another config.
@@ -718,7 +745,8 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
         def on_epoch(row):
             table.add_row(str(row.epoch), f"{row.steps:,}", f"{row.device_error_sum:,}", f"{row.model_error_sum:,}",
                           "equal" if row.weights_equal else "[bold red]differ[/]", f"{row.cycles_per_step:.1f}")
-        result = compare_board(client, config, task, epochs=epochs, seed=seed, progress=advance, on_epoch=on_epoch)
+        result = compare_board(client, config, task, epochs=epochs, seed=seed, progress=advance, on_epoch=on_epoch,
+                               engine=engine)
     print_warnings(result.warnings)
     if as_json:
         out.print_json(json.dumps(result.summary()))

@@ -56,8 +56,10 @@ def _metrics(predictions, task: Task, lsb: float):
 
 def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int | None = None,
                steps: int | None = None, seed: int = 0, trace=None, progress=None, chunk: int = 128,
-               log=None) -> CosimResult:
+               log=None, engine: str = "compiled") -> CosimResult:
     """Train the Verilated core and the model on the same samples; compare every step.
+
+    ``engine`` is the fixed-point model's implementation (both give the same integers).
 
     Every step's prediction and error vectors are compared, and the full
     weight memory at the end of every epoch. ``mismatches`` counts the
@@ -65,7 +67,7 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
     """
     check_task(config, task)
     codes = encode(config, task)
-    model = FixedLearner(config)
+    model = FixedLearner(config, engine=engine)
     core = VerilatedCore(config, lanes, trace=trace, log=log)
     orders = sample_order(len(codes.x_train), epochs if epochs is not None else task.default_epochs, steps, seed)
     mismatches, first, checkpoints, step = 0, None, 0, 0
@@ -79,9 +81,8 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
             predictions, errors = core.train(xs, ys)
             sim_seconds += time.perf_counter() - t0
             sim_cycles += core.cycles - cycles0
-            traces = [model.step(x, y) for x, y in zip(xs, ys)]
-            ref_pred = np.array([t.prediction for t in traces])
-            ref_err = np.array([t.error for t in traces])
+            run = model.train_order(codes.x_train, codes.y_train, idx)
+            ref_pred, ref_err = run.predictions, run.errors
             bad = np.any((predictions != ref_pred) | (errors != ref_err), axis=1)
             if bad.any():
                 mismatches += int(bad.sum())

@@ -254,7 +254,8 @@ def _update_layer(row, aaug, dbuf, mix, lfsr, w, view, vel, bsum, upd, batch, en
             if shift <= 0:
                 u = (d << -shift) * aaug[a0 + i]
             else:
-                u = _shift_round(d * aaug[a0 + i], shift, upd, _rand(mix, SITE_UPDATE, k, lfsr, shift) if stochastic else 0)
+                r = _rand(mix, SITE_UPDATE, k, lfsr, shift) if stochastic else 0
+                u = _shift_round(d * aaug[a0 + i], shift, upd, r)
             if not fits:
                 u = _sat(u, acc_lo, acc_hi)
             if batch > 1:

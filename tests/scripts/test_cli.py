@@ -114,6 +114,22 @@ def test_bench_model_prints_figures():
     figures = run_json("bench", "--model", "--steps", "50", "--repeats", "1")["model"]
     assert figures["network"] == "64-32-10"
     assert figures["fixed_steps_per_second"] > 0 and figures["float_steps_per_second"] > 0
+    assert figures["compiled_steps_per_second"] > 0
+    assert figures["compiled_over_numpy"] == pytest.approx(
+        figures["compiled_steps_per_second"] / figures["fixed_steps_per_second"], rel=0.01)
+
+
+@pytest.mark.parametrize("command", ["train", "sim", "compare"])
+def test_engine_option_offers_both_engines(command):
+    result = run(command, "--help")
+    assert "--engine [numpy|compiled]" in result.output and "default: compiled" in result.output
+
+
+def test_train_engines_give_the_same_result():
+    args = ("train", "--task", "xor", "--arith", "fixed", "--epochs", "3")
+    numpy_run, compiled_run = (run_json(*args, "--engine", engine) for engine in ("numpy", "compiled"))
+    for key in ("train_mse", "train_accuracy", "test_accuracy", "steps"):
+        assert numpy_run[key] == compiled_run[key], key
 
 
 def test_bench_needs_a_target():

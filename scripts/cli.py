@@ -544,6 +544,88 @@ def bench_command(bench_model_flag, bench_hdl_flag, bench_boards_flag, steps, re
                   f"steps/s on one core of this machine, measured in this run; cycles per step from the exact "
                   f"schedule, checked in Verilator")
 
+# -- explore ----------------------------------------------------------------------------------
+
+def _boards_list(ctx, param, value):
+    if value is None:
+        return None
+    names = tuple(b.strip() for b in value.split(",") if b.strip())
+    for name in names:
+        board_spec(name)
+    return names
+
+
+@cli.command("explore")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
+@click.option("--space", "space_name", required=True, metavar="FILE|NAME",
+              help="A space file (TOML) or a shipped space: xor-small, digits-bits.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Trainings per point (initial weights and sample order); the mean and spread are reported.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs per training (default: the task's).")
+@click.option("--boards", callback=_boards_list, metavar="B1,B2",
+              help="Boards to build each point for (default: the space's boards).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder; rerunning into it runs only what is missing (default: "
+                   "nfloop-explore/TASK-SPACE).")
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: the CPU count).")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Run the jobs on a Ray cluster: auto (a running local one) or ray://HOST:PORT.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def explore_command(task_name, space_name, seeds, epochs, boards, out_dir, workers, ray_address, as_json):
+    """Sweep a design space: accuracy over seeds, cycles per step, and board builds; the Pareto front.
+
+    Writes DIR/results.jsonl (one line per finished job), DIR/pareto.csv and DIR/pareto.png.
+    """
+    import os
+
+    from .explore import LocalBackend, RayBackend, load_space, run_exploration
+    space = load_space(space_name)
+    load_task(task_name)
+    out_dir = out_dir or Path("nfloop-explore") / f"{Path(task_name).stem}-{space.name}"
+    backend = RayBackend(ray_address) if ray_address else LocalBackend(workers or os.cpu_count() or 1)
+    where = f"Ray at {ray_address}" if ray_address else f"{workers or os.cpu_count()} local workers"
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        task_id = bar.add_task(f"exploring {space.name} on {task_name} ({where})", total=None)
+        result = run_exploration(space, task_name, seeds=seeds, epochs=epochs, boards=boards, out=out_dir,
+                                 backend=backend, progress=lambda done, total: bar.update(task_id, completed=done,
+                                                                                           total=total),
+                                 log=lambda text: err.print(escape(text), highlight=False))
+    if as_json:
+        out.print_json(json.dumps(result.summary()))
+    else:
+        out.print(explore_table(result, task_name))
+        out.print(f"{result.jobs_run} jobs run, {result.jobs_cached} found done in {out_dir}, "
+                  f"{result.jobs_skipped} points skipped as invalid (reasons in results.jsonl), "
+                  f"{len(result.failed)} failed; front in {out_dir / 'pareto.csv'} and {out_dir / 'pareto.png'}",
+                  highlight=False)
+    for failure in result.failed:
+        err.print(f"[bold red]failed:[/] {escape(failure['job'])}: {escape(failure['error'])}")
+    if result.interrupted:
+        err.print(f"interrupted: every finished job is in {out_dir / 'results.jsonl'}; run the same command "
+                  f"again to finish the rest")
+        sys.exit(130)
+    if result.failed:
+        sys.exit(1)
+
+
+def explore_table(result, task_name) -> Table:
+    classification = any(r["score"] >= 0 for r in result.pareto)
+    table = Table(title=f"nfloop explore: {task_name}, the Pareto front", box=box.SIMPLE_HEAD)
+    table.add_column("point (fields set)", overflow="fold")
+    for name in ("lanes", "accuracy" if classification else "MSE", "±", "cycles/step", "board", "LUTs", "steps/s"):
+        table.add_column(name, justify="left" if name == "board" else "right", no_wrap=True)
+    for r in result.pareto:
+        score = f"{r['score']:.1%}" if classification else f"{r['mse']:.3g}"
+        spread = f"{r['score_spread']:.1%}" if classification else f"{r['score_spread']:.2g}"
+        table.add_row(r["label"], str(r["lanes"]), score, spread, str(r["cycles_per_step"]), r.get("board") or "-",
+                      "-" if r.get("luts") is None else f"{r['luts']:,}",
+                      "-" if r.get("steps_per_second") is None else f"{r['steps_per_second']:,}")
+    return table
+
+
 # -- boards: build, flash, list -------------------------------------------------------------
 
 @contextmanager

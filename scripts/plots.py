@@ -1,4 +1,4 @@
-"""Figures: learning curves, the staircase fit and the (w, b) trajectory."""
+"""Figures: learning curves, the staircase fit, the (w, b) trajectory and an exploration's front."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from ..model.tasks import Task, staircase_fn  # noqa: E402
 from ..model.train import TrainResult  # noqa: E402
 
-__all__ = ["learning_curves", "staircase_fit", "staircase_trajectory"]
+__all__ = ["learning_curves", "staircase_fit", "staircase_trajectory", "pareto_plot"]
 
 STYLE = {"feedback": "-", "gradient": "--"}
 COLOUR = {"float": "tab:blue", "fixed": "tab:orange"}
@@ -89,6 +89,48 @@ def staircase_trajectory(task: Task, results: list[TrainResult], path: Path) -> 
     ax.plot([1.0], [-1.0], "*", color="tab:red", ms=14, label="truth (1, -1)")
     ax.set(xlabel="w", ylabel="b", title="Staircase neuron: (w, b) per epoch")
     ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def pareto_plot(rows: list[dict], front: list[dict], path: Path, task_name: str, classification: bool) -> Path:
+    """Every explored point, accuracy against speed (and LUTs as colour where built); the front ringed."""
+    built = any(r.get("steps_per_second") for r in rows)
+    speed_key = "steps_per_second" if built else "cycles_per_step"
+    fig, ax = plt.subplots(figsize=(8, 5))
+    usable = [r for r in rows if r.get(speed_key)]
+    ys = [100 * r["score"] if classification else -r["score"] for r in usable]
+    xs = [r[speed_key] for r in usable]
+    luts = [r.get("luts") for r in usable]
+    if built and all(v is not None for v in luts):
+        dots = ax.scatter(xs, ys, c=luts, cmap="viridis", s=30, zorder=3)
+        fig.colorbar(dots, ax=ax, label="LUTs / logic cells")
+    else:
+        ax.scatter(xs, ys, color="tab:blue", s=30, zorder=3, label="explored points")
+    on_front = [r for r in front if r.get(speed_key)]
+    ax.scatter([r[speed_key] for r in on_front],
+               [100 * r["score"] if classification else -r["score"] for r in on_front],
+               s=120, facecolors="none", edgecolors="tab:red", linewidths=1.5, zorder=4, label="Pareto front")
+    for r in on_front[:12]:
+        ax.annotate(r["label"] + (f" ({r['board']})" if r.get("board") else ""),
+                    (r[speed_key], 100 * r["score"] if classification else -r["score"]),
+                    fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if not usable:
+        ax.text(0.5, 0.5, "no finished points yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.set_xscale("log")
+    if classification:
+        low = min(ys, default=0)
+        ax.set_ylim(max(0, low - 2), 100.5)
+    ax.set(xlabel="training steps/s at the board clock" if built else "cycles per training step (fewer is faster)",
+           ylabel="test accuracy (%, mean over seeds)" if classification else "test MSE (mean over seeds)",
+           title=f"{task_name}: explored design points")
+    if usable and not classification and min(ys) > 0:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -19,7 +19,7 @@ from nfloop.model.config import ConfigError
 from nfloop.model.tasks import default_config, load_task
 from nfloop.scripts import explore
 from nfloop.scripts.cli import cli
-from nfloop.scripts.explore import ExploreError, LocalBackend, Space, apply, expand, load_space, pareto_front
+from nfloop.scripts.explore import ExploreError, LocalBackend, apply, expand, load_space, pareto_front
 
 
 def write_space(tmp_path: Path, text: str, name: str = "space") -> Path:

@@ -615,14 +615,16 @@ def explore_table(result, task_name) -> Table:
     classification = any(r["score"] >= 0 for r in result.pareto)
     table = Table(title=f"nfloop explore: {task_name}, the Pareto front", box=box.SIMPLE_HEAD)
     table.add_column("point (fields set)", overflow="fold")
-    for name in ("lanes", "accuracy" if classification else "MSE", "±", "cycles/step", "board", "LUTs", "steps/s"):
+    for name in ("lanes", "accuracy" if classification else "MSE", "±", "cycles/step", "state bits", "mult bits",
+                 "board", "LUTs", "steps/s"):
         table.add_column(name, justify="left" if name == "board" else "right", no_wrap=True)
     for r in result.pareto:
         score = f"{r['score']:.1%}" if classification else f"{r['mse']:.3g}"
         spread = f"{r['score_spread']:.1%}" if classification else f"{r['score_spread']:.2g}"
-        table.add_row(r["label"], str(r["lanes"]), score, spread, str(r["cycles_per_step"]), r.get("board") or "-",
-                      "-" if r.get("luts") is None else f"{r['luts']:,}",
-                      "-" if r.get("steps_per_second") is None else f"{r['steps_per_second']:,}")
+        luts = "-" if r.get("luts") is None else f"{r['luts']:,}"
+        speed = "-" if r.get("steps_per_second") is None else f"{r['steps_per_second']:,}"
+        table.add_row(r["label"], str(r["lanes"]), score, spread, str(r["cycles_per_step"]), f"{r['state_bits']:,}",
+                      f"{r['multiplier_bits']:,}", r.get("board") or "-", luts, speed)
     return table
 
 

@@ -215,8 +215,13 @@ class Point:
     config: LearnerConfig | None = None
     lanes: int = DEFAULT_LANES
     reason: str | None = None          # why the point is invalid
+    varying: tuple[str, ...] = ()      # the space's fields with more than one value: what labels show
     cycles_per_step: int | None = None
     mac_bound_cycles: float | None = None
+    # size figures without synthesis: the weight accumulators' bits, and multiplier area as
+    # lanes x weight bits x activation bits (an array multiplier grows with both widths)
+    state_bits: int | None = None
+    multiplier_bits: int | None = None
 
     @property
     def id(self) -> str:
@@ -232,7 +237,7 @@ class Point:
     @property
     def label(self) -> str:
         return ", ".join(f"{k.removeprefix('formats.').removeprefix('layers.')}={_short(v)}"
-                         for k, v in self.assignment.items())
+                         for k, v in self.assignment.items() if k in self.varying or not self.varying)
 
 
 def _short(value) -> str:
@@ -244,14 +249,19 @@ def make_points(space: Space, base: LearnerConfig, task) -> list[Point]:
     from ..hdl.sequencer import step_cycles
     from ..model.train import check_task
     points = []
+    varying = tuple(k for k, v in space.fields.items() if len(v) > 1)
     for assignment in expand(space):
-        point = Point(assignment)
+        point = Point(assignment, varying=varying)
         try:
             point.config, point.lanes = apply(base, assignment)
             check_task(point.config, task)
             layout = CoreLayout(point.config, point.lanes)
             point.cycles_per_step = step_cycles(layout)
             point.mac_bound_cycles = round(layout.mac_bound_cycles(), 2)
+            sizes = point.config.sizes
+            f = point.config.formats
+            point.state_bits = sum((a + 1) * b for a, b in zip(sizes, sizes[1:])) * f.weight_acc.bits
+            point.multiplier_bits = point.lanes * f.weight.bits * f.activation.bits
         except (ConfigError, TaskError) as error:
             point.config, point.reason = None, str(error)
         points.append(point)
@@ -501,7 +511,8 @@ def result_rows(points, done, task_name, seeds, epochs, boards) -> list[dict]:
             continue
         base = {"point": point.id, "label": point.label, **{f"set {k}": v for k, v in point.assignment.items()},
                 "lanes": point.lanes, "score": score, "score_spread": spread, "mse": mse,
-                "cycles_per_step": point.cycles_per_step, "mac_bound_cycles": point.mac_bound_cycles}
+                "cycles_per_step": point.cycles_per_step, "mac_bound_cycles": point.mac_bound_cycles,
+                "state_bits": point.state_bits, "multiplier_bits": point.multiplier_bits}
         built = False
         for board in boards:
             record = done.get(f"build-{_digest(point.config.hardware().to_dict(), point.lanes)}-{board}")
@@ -520,11 +531,13 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     """Rows no other row beats: score up, LUTs down, steps/s up.
 
     Where boards were built, the front is over the builds that fit and meet timing; without
-    builds, over every point, with cycles per step (down) for speed and no LUTs.
+    builds, over every point, with the weight state's bits and the multipliers' bits for size and
+    cycles per step for speed.
     """
     def objectives(row):
-        speed = row["steps_per_second"] if row.get("steps_per_second") else -row["cycles_per_step"]
-        return (row["score"], -(row.get("luts") or 0), speed)
+        if row.get("board") is None:
+            return (row["score"], -row["state_bits"], -row["multiplier_bits"], -row["cycles_per_step"])
+        return (row["score"], -row["luts"], row["steps_per_second"])
 
     built = [r for r in rows if r.get("board") is not None]
     candidates = [r for r in built if r.get("fits") and r.get("meets_timing")] if built else rows

@@ -96,41 +96,54 @@ def staircase_trajectory(task: Task, results: list[TrainResult], path: Path) -> 
 
 
 def pareto_plot(rows: list[dict], front: list[dict], path: Path, task_name: str, classification: bool) -> Path:
-    """Every explored point, accuracy against speed (and LUTs as colour where built); the front ringed."""
-    built = any(r.get("steps_per_second") for r in rows)
-    speed_key = "steps_per_second" if built else "cycles_per_step"
+    """Every explored point: accuracy against size, with speed as colour; the Pareto front ringed.
+
+    Built points: LUTs and steps/s at the board's clock. Without builds: the multipliers' bits
+    and the weight state's bits, the size figures a config gives without synthesis.
+    """
+    built = [r for r in rows if r.get("luts") is not None]
+    shown = built or [r for r in rows if r.get("board") is None]
+    size, colour = ("luts", "steps_per_second") if built else ("multiplier_bits", "state_bits")
+    names = {"luts": "LUTs / logic cells", "steps_per_second": "training steps/s at the board clock",
+             "multiplier_bits": "multiplier bits (lanes x weight bits x activation bits)",
+             "state_bits": "weight state bits"}
+
+    def height(row):
+        return 100 * row["score"] if classification else row["mse"]
+
     fig, ax = plt.subplots(figsize=(8, 5))
-    usable = [r for r in rows if r.get(speed_key)]
-    ys = [100 * r["score"] if classification else -r["score"] for r in usable]
-    xs = [r[speed_key] for r in usable]
-    luts = [r.get("luts") for r in usable]
-    if built and all(v is not None for v in luts):
-        dots = ax.scatter(xs, ys, c=luts, cmap="viridis", s=30, zorder=3)
-        fig.colorbar(dots, ax=ax, label="LUTs / logic cells")
-    else:
-        ax.scatter(xs, ys, color="tab:blue", s=30, zorder=3, label="explored points")
-    on_front = [r for r in front if r.get(speed_key)]
-    ax.scatter([r[speed_key] for r in on_front],
-               [100 * r["score"] if classification else -r["score"] for r in on_front],
-               s=120, facecolors="none", edgecolors="tab:red", linewidths=1.5, zorder=4, label="Pareto front")
-    for r in on_front[:12]:
-        ax.annotate(r["label"] + (f" ({r['board']})" if r.get("board") else ""),
-                    (r[speed_key], 100 * r["score"] if classification else -r["score"]),
-                    fontsize=7, xytext=(4, 4), textcoords="offset points")
-    if not usable:
+    if not shown:
         ax.text(0.5, 0.5, "no finished points yet", ha="center", va="center", transform=ax.transAxes)
     else:
-        ax.set_xscale("log")
-    if classification:
-        low = min(ys, default=0)
-        ax.set_ylim(max(0, low - 2), 100.5)
-    ax.set(xlabel="training steps/s at the board clock" if built else "cycles per training step (fewer is faster)",
+        ys = np.array([height(r) for r in shown], dtype=float)
+        floor = None
+        if classification:
+            # zoom to what matters: ten points below the best; anything lower sits on the floor
+            floor = max(0.0, ys.max() - 10)
+            ax.set_ylim(floor - 0.5, min(100.0, ys.max() + 1))
+        clipped = ys < floor if floor is not None else np.zeros(len(ys), bool)
+        xs = np.array([r[size] for r in shown], dtype=float)
+        cs = np.array([r[colour] or 0 for r in shown], dtype=float)
+        dots = ax.scatter(xs[~clipped], ys[~clipped], c=cs[~clipped], cmap="viridis", s=36, zorder=3,
+                          vmin=cs.min(), vmax=cs.max(), label="explored points")
+        if clipped.any():
+            ax.scatter(xs[clipped], np.full(clipped.sum(), floor - 0.3), marker="v", color="0.5", s=30, zorder=3,
+                       label=f"{clipped.sum()} points below {floor:.0f} %")
+        fig.colorbar(dots, ax=ax, label=names[colour])
+        ringed = [r for r in front if r in shown and (floor is None or height(r) >= floor)]
+        ax.scatter([r[size] for r in ringed], [height(r) for r in ringed], s=130, facecolors="none",
+                   edgecolors="tab:red", linewidths=1.5, zorder=4, label="Pareto front")
+        for k, r in enumerate(ringed[:10]):
+            text = r["label"].replace(".bits=", " ") + (f" ({r['board']})" if r.get("board") else "")
+            ax.annotate(text, (r[size], height(r)), fontsize=7, xytext=(6, -10 if k % 2 else 5),
+                        textcoords="offset points")
+        if not classification:
+            ax.set_yscale("log")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel=names[size],
            ylabel="test accuracy (%, mean over seeds)" if classification else "test MSE (mean over seeds)",
            title=f"{task_name}: explored design points")
-    if usable and not classification and min(ys) > 0:
-        ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

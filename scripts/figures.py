@@ -130,7 +130,7 @@ def schedule_chart(path: Path, config_name: str = "digits", lanes: int = 64) -> 
 
 
 def board_speed_chart(bench: dict, path: Path) -> Path:
-    """Digits training steps per second on each board, against the numpy reference of the same run."""
+    """Digits training steps per second on each board, against the model on one core in the same run."""
     section = bench["boards"]
     rows, reference = section["boards"], section["reference_steps_per_second"]
     names = [f"{r['board']}\n{r['lanes']} lane{'s' if r['lanes'] > 1 else ''}, {r['clock_hz'] / 1e6:g} MHz"
@@ -147,6 +147,11 @@ def board_speed_chart(bench: dict, path: Path) -> Path:
     ax.axhline(reference, color="tab:red", ls="--", lw=1)
     ax.text(-0.45, reference * 1.08, f"numpy fixed-point reference, one core: {reference / 1e3:.0f}k",
             ha="left", va="bottom", fontsize=8, color="tab:red")
+    compiled = section.get("compiled_steps_per_second")
+    if compiled:
+        ax.axhline(compiled, color="tab:purple", ls=":", lw=1)
+        ax.text(-0.45, compiled * 1.08, f"compiled fixed-point model, one core: {compiled / 1e3:.0f}k",
+                ha="left", va="bottom", fontsize=8, color="tab:purple")
     ax.set_yscale("log")
     ax.set_ylim(reference / 3, max(r["steps_per_second"] for r in rows) * 4)
     ax.set_ylabel("digits training steps / s")

@@ -8,6 +8,7 @@ a status other than OK raises :class:`DeviceError` naming it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,10 +85,17 @@ class BoardClient:
             import serial
         except ImportError:
             raise ProtocolError("pyserial is missing: pip install pyserial") from None
+        if re.fullmatch(r"[\w.-]+:\d+", url):
+            raise ProtocolError(f"--port {url} looks like a TCP address: write it socket://{url} "
+                                f"(the virtual board's URL, as nfloop serve-sim prints it)")
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout)
         except (serial.SerialException, ValueError) as error:
-            raise ProtocolError(f"cannot open {url}: {error}") from None
+            hint = ("; is the virtual board running? Start it with nfloop serve-sim --port "
+                    f"{url.rpartition(':')[2]}" if url.startswith("socket://") else
+                    "; is the board plugged in, and is this its port? (docs/boards.md)")
+            raise ProtocolError(f"cannot open {url}: {error}{hint}") from None
+        self.url = url
         self._decoder = FrameDecoder(response=True)
         self.timeout = timeout
 

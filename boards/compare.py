@@ -111,9 +111,12 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     start_time = time.perf_counter()
     identity = client.identify()
     if identity.config_hash != config_hash(config):
+        virtual = getattr(client, "url", "").startswith("socket://")
+        fix = ("restart nfloop serve-sim with --config for this config" if virtual else
+               "rebuild and flash it for this config")
         raise CompareError(f"the board was built from another config (its hash {identity.config_hash.hex()}, "
-                           f"this config's {config_hash(config).hex()}); rebuild and flash it for this config, "
-                           f"or pass the --config it was built from")
+                           f"this config's {config_hash(config).hex()}); {fix}, or pass the --config it was "
+                           f"built from")
     check_task(config, task)
     codes = encode(config, task)
     n = len(codes.x_train)

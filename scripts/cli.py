@@ -38,18 +38,39 @@ out = Console()
 DEFAULT_BAUD = 3_000_000    # the iCEBreaker's and the ULX3S's rate; the virtual boards ignore it
 
 
+def fail(message: str, status: int = 2):
+    """One line on stderr, in the same words as every other error, and the exit status."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(status)
+
+
 class NfloopGroup(click.Group):
-    """Turns the project's own errors into one clear line and exit status 2."""
+    """Turns the project's own errors, and click's usage errors, into one clear line and exit status 2."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (ConfigError, TaskError, ToolchainError, BuildError, ProtocolError) as error:
-            err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-            sys.exit(2)
+            fail(str(error))
+
+    def main(self, *args, **kwargs):
+        try:
+            kwargs.pop("standalone_mode", None)
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as error:
+            fail(f"{error.format_message()} (see {error.ctx.command_path if error.ctx else 'nfloop'} -h)",
+                 error.exit_code)
+        except click.ClickException as error:
+            fail(error.format_message(), error.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            err.print("interrupted")
+            sys.exit(130)
 
 
-@click.group(cls=NfloopGroup)
+@click.group(cls=NfloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nfloop", prog_name="nfloop")
 def cli():
     """nfloop: a learner whose optimiser is a high-gain negative feedback loop."""
@@ -60,6 +81,21 @@ def cli():
 def resolve_config(config: str | None, task: Task) -> LearnerConfig:
     """``--config`` is a TOML path or the name of a shipped config; default: the task's."""
     return default_config(task) if config is None else named_config(config)
+
+
+def make_folder(path: Path) -> Path:
+    """``path`` and its parents, or one line saying why not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot create the folder {path}: {error.strerror or error}; choose another -o/--output")
+    return path
+
+
+def with_seed(config: LearnerConfig, seed: int | None) -> LearnerConfig:
+    """``--seed``, the same in every command: it sets the initial weights (and, where it is used, the
+    sample order), so train --arith fixed, sim and compare with the same flags train the same model."""
+    return config if seed is None else config.with_changes(init_seed=seed)
 
 
 def named_config(config: str) -> LearnerConfig:
@@ -100,6 +136,10 @@ def run_training(config, task, learner, arith, epochs, seed, show_progress=True,
                      progress=advance, record_weights=record, engine=engine)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _fmt(value, pct=False):
     if value is None:
         return "-"
@@ -114,7 +154,7 @@ def results_table(results: list[TrainResult], title: str) -> Table:
         table.add_column(name, justify="left" if left else "right", no_wrap=True)
     for r in results:
         f = r.final
-        table.add_row(r.task, "loop" if r.learner == "feedback" else "gradient", r.arith,
+        table.add_row(r.task, r.learner, r.arith,
                       str(r.epochs), _fmt(r.history[0].train_mse), _fmt(f.train_mse),
                       _fmt(f.test_mse), _fmt(f.test_accuracy, pct=True), f"{r.seconds:.1f}")
     return table
@@ -140,24 +180,24 @@ def print_warnings(warnings):
               help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
 @click.option("--learner", type=click.Choice(LEARNERS), default="feedback", show_default=True,
               help="feedback: the loop with its windows; gradient: the same network by gradient descent.")
-@click.option("--arith", type=click.Choice(ARITHS), default="float", show_default=True)
+@click.option("--arith", type=click.Choice(ARITHS), default="float", show_default=True,
+              help="float: the float model; fixed: the bit-level fixed-point model the hardware is held to.")
 @click.option("--config", "config_name", metavar="FILE|NAME", help="Learner config (TOML) or a shipped config name.")
-@click.option("--epochs", type=click.IntRange(min=0), help="Default: the task's.")
-@click.option("--seed", type=click.IntRange(min=0), help="Sample order and initial weights (default: the config's).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
+@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write learning curves to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @engine_option()
 def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as_json, engine):
     """Train a learner on a task and report its errors."""
     task = load_task(task_name)
-    config = resolve_config(config_name, task)
-    if seed is not None:
-        config = config.with_changes(init_seed=seed)
+    config = with_seed(resolve_config(config_name, task), seed)
     result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True, engine=engine)
     print_warnings(result.warnings)
     if plot:
+        plot = plot if plot.suffix else plot.with_suffix(".png")
         from .plots import learning_curves
-        plot.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(plot.parent)
         learning_curves([result], plot, task.name)
     if as_json:
         out.print_json(json.dumps(result.summary()))
@@ -170,13 +210,17 @@ def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as
 # -- config ---------------------------------------------------------------------------------
 
 @cli.command("config")
-@click.option("--task", "task_name", required=True, metavar="NAME|PATH")
+@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file: the config is sized for it.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the TOML here (default: print it).")
-def config_command(task_name, output):
+@click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
+def config_command(task_name, output, force):
     """Print or save the default learner config of a task, as a starting point."""
     import tomli_w
     config = default_config(load_task(task_name))
+    if output and output.exists() and not force:
+        fail(f"{output} exists: pass --force to overwrite it, or choose another -o")
     if output:
         save_config(config, output)
         err.print(f"wrote {output}")
@@ -187,14 +231,14 @@ def config_command(task_name, output):
 # -- demo -----------------------------------------------------------------------------------
 
 @cli.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("nfloop-demo"), show_default=True, help="Folder for the figures and summary.")
 @click.option("--quick", is_flag=True, help="Fewer epochs, for a smoke test.")
 def demo_command(out_dir, quick):
     """The main job on the built-in data: the staircase neuron and the digits classifier,
     the loop against gradient descent, in float and in fixed point."""
     from .plots import learning_curves, staircase_fit, staircase_trajectory
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     start = time.perf_counter()
     summary, figures, warnings = {}, [], []
 
@@ -263,9 +307,12 @@ def compare_on_virtual_board(config, task, epochs):
 
 # -- sim, verilog ---------------------------------------------------------------------------
 
+LANE_CHOICES = [str(1 << k) for k in range(7)]      # the core takes 1 .. 64 lanes, powers of two
+
+
 def _lanes_option(default=8):
-    return click.option("--lanes", type=click.IntRange(min=1), default=default, show_default=True,
-                        help="MAC lanes P (a power of two).")
+    return click.option("--lanes", type=click.Choice(LANE_CHOICES), default=str(default), show_default=True,
+                        callback=lambda ctx, param, value: int(value), help="MAC lanes P.")
 
 
 def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled"):
@@ -283,10 +330,10 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @click.option("--epochs", type=click.IntRange(min=1), help="Whole epochs (default: the task's).")
 @click.option("--steps", type=click.IntRange(min=1), help="Or this many training steps.")
 @_lanes_option()
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
+@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a waveform here: FILE.fst or FILE.vcd.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @engine_option()
 def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json, engine):
     """Run the Verilated core beside the fixed-point model and compare them bit for bit.
@@ -296,14 +343,15 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
     if epochs is not None and steps is not None:
         raise click.UsageError("give --epochs or --steps, not both")
     task = load_task(task_name)
-    config = resolve_config(config_name, task)
-    result = run_cosim(config, task, lanes, epochs, steps, seed, trace, engine=engine)
+    config = with_seed(resolve_config(config_name, task), seed)
+    result = run_cosim(config, task, lanes, epochs, steps, seed or 0, trace, engine=engine)
     print_warnings(result.warnings)
     summary = result.summary()
     if as_json:
         out.print_json(json.dumps(summary))
     else:
-        table = Table(title=f"nfloop sim: {task.name}, {lanes} lanes", box=box.SIMPLE_HEAD)
+        table = Table(title=f"nfloop sim: {task.name}, {plural(lanes, 'lane')}", box=box.SIMPLE_HEAD,
+                      show_header=False)
         table.add_column("")
         table.add_column("", justify="right")
         rows = [("steps", f"{result.steps:,}"), ("weight checkpoints", str(result.checkpoints)),
@@ -326,16 +374,18 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_js
 
 
 @cli.command("verilog")
-@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True)
+@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
+              help="Learner config (TOML) or a shipped config name.")
 @_lanes_option()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The Verilog file to write.")
 def verilog_command(config_name, lanes, output):
     """Write the learner core as Verilog (module nfloop_core)."""
     from ..sim.verilog import core_verilog
     config = named_config(config_name)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(output.parent)
     output.write_text(core_verilog(config, lanes))
-    err.print(f"wrote {output} ({lanes} lanes, {'-'.join(map(str, config.sizes))})")
+    err.print(f"wrote {output} ({plural(lanes, 'lane')}, {'-'.join(map(str, config.sizes))})")
 
 
 # -- bench ----------------------------------------------------------------------------------
@@ -397,12 +447,12 @@ def bench_hdl(lanes_list, steps: int, tasks=("digits", "iris", "xor", "staircase
         codes = encode(config, task)
         for lanes in lanes_list:
             done += 1
-            with step_status(f"bench --hdl {done} of {total}: {name}, {lanes} lanes") as step:
+            with step_status(f"bench --hdl {done} of {total}: {name}, {plural(lanes, 'lane')}") as step:
                 step("Verilator model (built once per config and lanes, then cached)")
                 core = VerilatedCore(config, lanes)
             idx = np.concatenate(sample_order(len(codes.x_train), None, steps, 0))
             cycles0, t0 = core.cycles, time.perf_counter()
-            with step_status(f"bench --hdl {done} of {total}: {name}, {lanes} lanes") as step:
+            with step_status(f"bench --hdl {done} of {total}: {name}, {plural(lanes, 'lane')}") as step:
                 step(f"training {len(idx)} steps")
                 core.train(codes.x_train[idx], codes.y_train[idx])
             seconds = time.perf_counter() - t0
@@ -439,7 +489,7 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
     for index, spec in enumerate(BOARDS.values(), start=1):
         layout = CoreLayout(config, spec.lanes, narrow=spec.narrow)
         cycles = step_cycles(layout)
-        with step_status(f"bench --boards {index} of {len(BOARDS)}: {spec.name}, {spec.lanes} lanes") as step:
+        with step_status(f"bench --boards {index} of {len(BOARDS)}: {spec.name}, {plural(spec.lanes, 'lane')}") as step:
             step("Verilator model (built once per config and lanes, then cached)")
             with VerilatedCore(config, spec.lanes, narrow=spec.narrow) as core:
                 step(f"training {steps} steps")
@@ -499,11 +549,12 @@ def boards_bench_table(result: dict) -> Table:
               help="Digits steps per second on each board at its clock and lanes, against the reference model.")
 @click.option("--steps", type=click.IntRange(min=1), help="Steps per measurement (model: 5000, hdl: 1400).")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Model runs; best is kept.")
-@click.option("--lanes", "lanes_list", type=click.IntRange(min=1), multiple=True,
+@click.option("--lanes", "lanes_list", type=click.Choice(LANE_CHOICES), multiple=True,
+              callback=lambda ctx, param, value: tuple(int(v) for v in value),
               help="Lanes for --hdl (repeatable; default 1, 8, 16, 32, 64).")
 @click.option("--task", "tasks", multiple=True, type=click.Choice(["digits", "iris", "xor", "staircase"]),
               help="Networks for --hdl (repeatable; default all four).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def bench_command(bench_model_flag, bench_hdl_flag, bench_boards_flag, steps, repeats, lanes_list, tasks, as_json):
     """Benchmarks that print figures."""
     if not (bench_model_flag or bench_hdl_flag or bench_boards_flag):
@@ -571,7 +622,7 @@ def _boards_list(ctx, param, value):
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs per training (default: the task's).")
 @click.option("--boards", callback=_boards_list, metavar="B1,B2",
               help="Boards to build each point for (default: the space's boards).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder; rerunning into it runs only what is missing (default: "
                    "nfloop-explore/TASK-SPACE).")
 @click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: the CPU count).")
@@ -655,7 +706,7 @@ def _used(used: int, total: int) -> str:
 
 def build_table(report) -> Table:
     """One build's resources and timing, one row per figure."""
-    lanes = f"{report.lanes} lane{'s' if report.lanes > 1 else ''}"
+    lanes = plural(report.lanes, "lane")
     table = Table(title=f"nfloop build: {report.board}, {report.config}, {lanes}", box=box.SIMPLE,
                   show_header=False)
     table.add_column("")
@@ -679,7 +730,7 @@ def build_table(report) -> Table:
 @click.option("--board", "board_name", required=True, metavar="NAME", help="A board of nfloop board list.")
 @click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
               help="Learner config (TOML) or a shipped config name.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Build folder (default: build/BOARD).")
 @click.option("--baud", type=click.IntRange(min=1),
               help="UART baud rate (default: the board's, see nfloop board list; at most its serial bridge's).")
@@ -723,8 +774,7 @@ def flash_command(board_name, bitstream, sram):
     spec = board_spec(board_name)
     bitstream = bitstream or Path("build") / spec.name / f"{DESIGN_NAME}.{spec.bitstream}"
     with step_status(f"flashing {spec.name}") as step:
-        step(f"openFPGALoader -b {spec.loader}")
-        flash_board(spec, bitstream, sram=sram)
+        flash_board(spec, bitstream, sram=sram, log=step)
     err.print(f"{'loaded' if sram else 'flashed'} {spec.name} with {escape(str(bitstream))}", highlight=False)
 
 
@@ -808,12 +858,12 @@ def serve_sim_command(config_name, port, trace):
 @click.option("--config", "config_name", metavar="FILE|NAME",
               help="The config the board was built from (default: the task's).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sample order.")
+@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
 @click.option("--board", "board_name", metavar="NAME",
               help="The board of nfloop board list behind the port: its baud rate is the default.")
 @click.option("--baud", type=click.IntRange(min=1),
               help=f"Serial baud rate the board was built for (default: the --board's, else {DEFAULT_BAUD:,}).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @engine_option()
 def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, as_json, engine):
     """Train on a board and on the fixed-point model; compare every weight after every epoch.
@@ -823,7 +873,8 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
     from ..boards.client import BoardClient
     from ..boards.compare import compare_board
     task = load_task(task_name)
-    config = resolve_config(config_name, task)
+    config = with_seed(resolve_config(config_name, task), seed)
+    seed = seed or 0
     epochs = task.default_epochs if epochs is None else epochs
     table = Table(title=f"nfloop compare: {task.name} on {url}", box=box.SIMPLE_HEAD)
     for name in ("epoch", "steps", "device Σe²", "model Σe²", "weights", "cycles/step"):
@@ -845,7 +896,7 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
         if result.test_accuracy is not None:
             out.print(f"test accuracy: board {result.test_accuracy:.2%}, model {result.model_test_accuracy:.2%}")
         out.print(f"device cycles per step: {result.device_cycles_per_step:.1f}")
-        print_verdict(result, f"{result.steps:,} steps, {result.epochs} epochs")
+        print_verdict(result, f"{plural(result.steps, 'step')}, {plural(result.epochs, 'epoch')}")
     if result.mismatches:
         sys.exit(1)
 

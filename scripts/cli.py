@@ -83,6 +83,12 @@ def resolve_config(config: str | None, task: Task) -> LearnerConfig:
     return default_config(task) if config is None else named_config(config)
 
 
+def seed_option():
+    return click.option("--seed", type=click.IntRange(min=0),
+                        help="Initial weights (the config's init seed) and sample order; default: the config's "
+                             "init seed and order 0.")
+
+
 def make_folder(path: Path) -> Path:
     """``path`` and its parents, or one line saying why not."""
     try:
@@ -184,7 +190,7 @@ def print_warnings(warnings):
               help="float: the float model; fixed: the bit-level fixed-point model the hardware is held to.")
 @click.option("--config", "config_name", metavar="FILE|NAME", help="Learner config (TOML) or a shipped config name.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
-@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
+@seed_option()
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write learning curves to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @engine_option()
@@ -330,7 +336,7 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @click.option("--epochs", type=click.IntRange(min=1), help="Whole epochs (default: the task's).")
 @click.option("--steps", type=click.IntRange(min=1), help="Or this many training steps.")
 @_lanes_option()
-@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
+@seed_option()
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a waveform here: FILE.fst or FILE.vcd.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
@@ -858,7 +864,7 @@ def serve_sim_command(config_name, port, trace):
 @click.option("--config", "config_name", metavar="FILE|NAME",
               help="The config the board was built from (default: the task's).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
-@click.option("--seed", type=click.IntRange(min=0), help="Initial weights (the config's init seed) and sample order; default: the config's init seed and order 0.")
+@seed_option()
 @click.option("--board", "board_name", metavar="NAME",
               help="The board of nfloop board list behind the port: its baud rate is the default.")
 @click.option("--baud", type=click.IntRange(min=1),

@@ -22,7 +22,7 @@ import tomli_w
 
 __all__ = [
     "ConfigError", "QFormat", "Rounding", "ActivationKind", "Activation", "Window",
-    "Layer", "Formats", "LearnerConfig", "load_config", "save_config",
+    "Layer", "Formats", "LearnerConfig", "load_config", "save_config", "config_toml",
 ]
 
 #: Widest fixed-point word the int64 reference model handles exactly. The MAC
@@ -292,6 +292,12 @@ class Layer:
                    "init weights must be finite numbers (no NaN or infinity)")
 
 
+def _matching_acc(w: QFormat, acc: QFormat) -> QFormat:
+    """The accumulator format nearest ``acc`` that has ``w``'s integer bits and fits 32 bits."""
+    frac = min(acc.frac, MAX_BITS - w.int_bits)
+    return QFormat(frac + w.int_bits, max(frac, w.frac))
+
+
 @dataclass(frozen=True)
 class Formats:
     """The fixed-point formats of every quantity the hardware stores.
@@ -314,7 +320,7 @@ class Formats:
         _check(acc.int_bits == w.int_bits,
                f"formats.weight_acc must have the integer bits of formats.weight "
                f"({w.int_bits}) so the MAC weight is a bit slice of it, not {acc.int_bits}: "
-               f"use Q({acc.frac + w.int_bits},{acc.frac})")
+               f"use {_matching_acc(w, acc)}")
         _check(acc.frac >= w.frac,
                f"formats.weight_acc needs at least the fraction bits of formats.weight "
                f"({w.frac}), not {acc.frac}")
@@ -623,5 +629,27 @@ def load_config(path: str | Path) -> LearnerConfig:
         raise ConfigError(f"{path}: {message}") from None
 
 
+def _inline(value) -> str:
+    """One TOML value on one line: arrays as ``[16, 10]``, tables as ``{ lo = -0.5 }``."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def config_toml(config: LearnerConfig) -> str:
+    """The config as TOML in the layout of ``docs/config.md``: one ``[[layers]]`` table per layer."""
+    data = config.to_dict()
+    layers = data.pop("layers")
+    lines = [f"{k} = {_inline(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{name}]"] + [f"{k} = {_inline(v)}" for k, v in table.items()]
+    for layer in layers:
+        lines += ["", "[[layers]]"] + [f"{k} = {_inline(v)}" for k, v in layer.items()]
+    return "\n".join(lines) + "\n"
+
+
 def save_config(config: LearnerConfig, path: str | Path) -> None:
-    Path(path).write_text(tomli_w.dumps(config.to_dict()))
+    Path(path).write_text(config_toml(config))

@@ -27,7 +27,7 @@ from rich.table import Table
 from ..boards.build import BuildError
 from ..boards.catalog import BOARDS, BoardSpec, board_spec
 from ..boards.protocol import ProtocolError
-from ..model.config import ConfigError, LearnerConfig, load_config, save_config
+from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
 from ..model.train import ARITHS, ENGINES, LEARNERS, TrainResult, train
 from ..sim.toolchain import ToolchainError
@@ -223,7 +223,6 @@ def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as
 @click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
 def config_command(task_name, output, force):
     """Print or save the default learner config of a task, as a starting point."""
-    import tomli_w
     config = default_config(load_task(task_name))
     if output and output.exists() and not force:
         fail(f"{output} exists: pass --force to overwrite it, or choose another -o")
@@ -231,7 +230,7 @@ def config_command(task_name, output, force):
         save_config(config, output)
         err.print(f"wrote {output}")
     else:
-        click.echo(tomli_w.dumps(config.to_dict()), nl=False)
+        click.echo(config_toml(config), nl=False)
 
 
 # -- demo -----------------------------------------------------------------------------------

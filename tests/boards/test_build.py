@@ -298,6 +298,7 @@ def check_sane(report, spec):
     assert Path(report.bitstream).stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(SMALL_BOARDS))
 def test_small_build_against_baseline(family, tmp_path):
     """One real build per family (xor, one lane): sane figures, then within the baseline's tolerances.

@@ -47,6 +47,7 @@ def board():
         yield virtual
 
 
+@pytest.mark.slow
 def test_fuzzed_frames_are_answered_and_change_no_weight(board, rng):
     config = load_config(ODD_CONFIG)
     geo = BoardGeometry(config, VIRTUAL)

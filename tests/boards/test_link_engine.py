@@ -222,6 +222,7 @@ def test_every_command_end_to_end(name, data_memory, read_latency, rng):
     engine_run(name, rng, session, data_memory, read_latency)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["odd", "narrow"])
 def test_fuzzed_frames_get_the_oracles_answer(name, rng):
     """Random, mutated, truncated and over-long frames: each answered as the protocol says, weights kept."""

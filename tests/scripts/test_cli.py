@@ -97,6 +97,7 @@ def test_bad_config_file_names_the_problem(tmp_path):
     assert result.exit_code == 2 and "not valid TOML" in result.output
 
 
+@pytest.mark.slow
 def test_demo_writes_figures_and_summary(tmp_path):
     result = run("demo", "--quick", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output

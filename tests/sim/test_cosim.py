@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from nfloop.hdl.layout import CoreLayout
 from nfloop.hdl.sequencer import schedule
@@ -67,6 +68,7 @@ def test_verilog_cli(tmp_path):
     assert "module nfloop_core" in out.read_text()
 
 
+@pytest.mark.slow
 def test_sim_writes_a_waveform(tmp_path):
     vcd = tmp_path / "run.vcd"
     result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--steps", "3", "--lanes", "2", "--trace", str(vcd)])

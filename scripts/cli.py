@@ -303,7 +303,8 @@ def compare_on_virtual_board(config, task, epochs):
     from ..boards.client import BoardClient
     from ..boards.compare import compare_board
     from ..boards.virtual import VirtualBoard
-    with err.status("building and starting the virtual board"):
+    with step_status(f"virtual board for {config.name or 'the config'}") as step:
+        step("building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, log=lambda text: err.print(text, highlight=False))
     with board, BoardClient(board.url) as client, \
             progress_bar(epochs * len(task.x_train), f"{task.name} virtual board vs model") as advance:
@@ -322,7 +323,12 @@ def _lanes_option(default=8):
 
 def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled"):
     from ..sim.cosim import cosimulate
+    from ..sim.verilated import build_library, trace_kind
     total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
+    with step_status(f"Verilator model of the {config.name or 'learner'} core, {plural(lanes, 'lane')}") as step:
+        step("compiling (once per config and lanes, then cached)")
+        build_library(config, lanes, trace_kind(trace),
+                      log=lambda text: err.print(text, highlight=False))
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
                           progress=advance, log=lambda text: err.print(text, highlight=False), engine=engine)
@@ -844,7 +850,8 @@ def serve_sim_command(config_name, port, trace):
     if trace is not None and trace.suffix.lower() != ".vcd":
         raise ConfigError(f"the virtual board writes VCD waveforms: name the trace file *.vcd, not {trace.name}")
     config = named_config(config_name)
-    with err.status("building the virtual board (once per config)"):
+    with step_status(f"virtual board for {config.name or config_name}") as step:
+        step("building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False))
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")

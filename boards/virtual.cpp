@@ -22,6 +22,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,8 +45,23 @@ struct Board {
     std::unique_ptr<Vnfloop_board> top{new Vnfloop_board{context.get()}};
 #if TRACE
     std::unique_ptr<VerilatedVcdC> trace;
+    std::string trace_path;
+    long long trace_limit = 0;      // bytes; 0: no limit
 #endif
     uint64_t cycles = 0;
+
+    // Stop recording once the waveform file passes --trace-limit (checked every 1024 cycles).
+    void check_trace_size() {
+#if TRACE
+        struct stat info;
+        if (!trace || trace_limit <= 0 || stat(trace_path.c_str(), &info) != 0) return;
+        if (info.st_size < trace_limit) return;
+        trace->close();
+        trace.reset();
+        std::fprintf(stderr, "virtual board: the waveform reached %lld MB (--trace-limit): recording stopped\n",
+                     static_cast<long long>(info.st_size) / 1000000);
+#endif
+    }
 
     void half(int clk) {
         top->clk = clk;
@@ -58,6 +75,7 @@ struct Board {
         half(1);
         cycles++;
         half(0);
+        if ((cycles & 0x3FF) == 0) check_trace_size();
     }
 };
 
@@ -170,13 +188,16 @@ int main(int argc, char** argv) {
     int port = 0;
     std::string host = "127.0.0.1";
     const char* trace_path = nullptr;
+    long long trace_limit = 0;
     for (int i = 1; i < argc; i++) {
         std::string arg = argv[i];
         if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
         else if (arg == "--host" && i + 1 < argc) host = argv[++i];
         else if (arg == "--trace" && i + 1 < argc) trace_path = argv[++i];
+        else if (arg == "--trace-limit" && i + 1 < argc) trace_limit = std::atoll(argv[++i]);
         else {
-            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd] [--trace-limit BYTES]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -187,6 +208,8 @@ int main(int argc, char** argv) {
         board.trace.reset(new VerilatedVcdC);
         board.top->trace(board.trace.get(), 99);
         board.trace->open(trace_path);
+        board.trace_path = trace_path;
+        board.trace_limit = trace_limit;
     }
 #else
     if (trace_path) {

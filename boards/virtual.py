@@ -34,6 +34,12 @@ def build_virtual_board(config: LearnerConfig, spec: BoardSpec = VIRTUAL, trace:
                            trace="vcd" if trace else None, log=log)
 
 
+def _forward(stream, log):
+    for line in stream:
+        if log:
+            log(line.rstrip())
+
+
 class VirtualBoard:
     """A running virtual board; a context manager that stops it on exit.
 
@@ -44,13 +50,18 @@ class VirtualBoard:
         TCP port on 127.0.0.1; 0 picks a free one.
     trace : path, optional
         Write a VCD of the whole board top (large: use for short sessions).
+    trace_limit_mb : int, optional
+        Stop recording the VCD once it passes this many megabytes.
     """
 
-    def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None):
+    def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None,
+                 trace_limit_mb: int | None = None):
         executable = build_virtual_board(config, spec, trace=trace is not None, log=log)
         command = [str(executable), "--port", str(port)]
         if trace is not None:
             command += ["--trace", str(trace)]
+            if trace_limit_mb:
+                command += ["--trace-limit", str(trace_limit_mb * 1_000_000)]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._process.stdout.readline()
         found = re.match(r"listening on ([\d.]+):(\d+)", line)
@@ -61,8 +72,10 @@ class VirtualBoard:
                 raise ToolchainError(f"port {port} is in use: choose another with --port (0 picks a free one)")
             raise ToolchainError(f"the virtual board did not start: {(line + error).strip() or 'no output'}")
         self.host, self.port = found.group(1), int(found.group(2))
-        # keep draining stdout so the board never blocks on a full pipe
+        # keep draining stdout so the board never blocks on a full pipe; what it says on stderr
+        # (a waveform stopped at its limit) goes to ``log``
         threading.Thread(target=self._process.stdout.read, daemon=True).start()
+        threading.Thread(target=_forward, args=(self._process.stderr, log), daemon=True).start()
 
     @property
     def url(self) -> str:

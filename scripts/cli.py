@@ -321,7 +321,49 @@ def _lanes_option(default=8):
                         callback=lambda ctx, param, value: int(value), help="MAC lanes P.")
 
 
-def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled"):
+def _step_window(ctx, param, value):
+    if value is None:
+        return None
+    first, sep, last = value.partition(":")
+    if not (sep and first.isdigit() and last.isdigit() and int(first) <= int(last)):
+        raise click.BadParameter(f"{value!r} is not FIRST:LAST, two step numbers with FIRST <= LAST (e.g. 0:49)")
+    return int(first), int(last)
+
+
+def trace_limit_option():
+    return click.option("--trace-limit", type=click.IntRange(min=1), default=300, show_default=True, metavar="MB",
+                        help="Refuse (sim) or stop (serve-sim) a waveform larger than this many megabytes.")
+
+
+def check_trace_size(config, task, lanes, trace, window, total, limit_mb):
+    """Measure a short waveform of this core, and refuse a run whose waveform would pass the limit."""
+    import tempfile
+
+    from ..model.train import encode
+    from ..sim.verilated import VerilatedCore
+    with step_status("estimating the waveform's size") as step:
+        step(f"recording 4 steps of the {lanes}-lane core")
+        codes = encode(config, task)
+        with tempfile.TemporaryDirectory() as folder:
+            probe = Path(folder) / f"probe{trace.suffix}"
+            with VerilatedCore(config, lanes, trace=probe) as core:
+                core.train(codes.x_train[:4].repeat(1 + 4 // len(codes.x_train), 0)[:4],
+                           codes.y_train[:4].repeat(1 + 4 // len(codes.y_train), 0)[:4])
+            per_step = probe.stat().st_size / 4
+    steps = total if window is None else max(0, min(window[1], total - 1) - window[0] + 1)
+    estimate = per_step * steps
+    if estimate > limit_mb * 1e6:
+        fits = max(1, int(limit_mb * 1e6 // per_step))
+        start = window[0] if window else 0
+        fail(f"the waveform would be about {estimate / 1e6:,.0f} MB ({plural(steps, 'step')} x "
+             f"{per_step / 1e6:.2f} MB), over --trace-limit {limit_mb} MB: record fewer steps with --trace-steps "
+             f"FIRST:LAST (e.g. --trace-steps {start}:{start + fits - 1}, about {fits * per_step / 1e6:,.0f} MB), "
+             f"or raise --trace-limit")
+    return estimate
+
+
+def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled",
+              trace_steps=None):
     from ..sim.cosim import cosimulate
     from ..sim.verilated import build_library, trace_kind
     total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
@@ -331,7 +373,8 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
                       log=lambda text: err.print(text, highlight=False))
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
-                          progress=advance, log=lambda text: err.print(text, highlight=False), engine=engine)
+                          progress=advance, log=lambda text: err.print(text, highlight=False), engine=engine,
+                          trace_steps=trace_steps)
 
 
 @cli.command("sim")
@@ -344,18 +387,27 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @seed_option()
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a waveform here: FILE.fst or FILE.vcd.")
+@click.option("--trace-steps", callback=_step_window, metavar="FIRST:LAST",
+              help="Record only these training steps (counted from 0, both included).")
+@trace_limit_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @engine_option()
-def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, as_json, engine):
+def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, trace_steps, trace_limit, as_json,
+                engine):
     """Run the Verilated core beside the fixed-point model and compare them bit for bit.
 
     Exit status 1 on any mismatch.
     """
     if epochs is not None and steps is not None:
         raise click.UsageError("give --epochs or --steps, not both")
+    if trace_steps and not trace:
+        raise click.UsageError("--trace-steps selects steps of a waveform: give --trace FILE.vcd too")
     task = load_task(task_name)
     config = with_seed(resolve_config(config_name, task), seed)
-    result = run_cosim(config, task, lanes, epochs, steps, seed or 0, trace, engine=engine)
+    if trace:
+        total = steps or len(task.x_train) * (task.default_epochs if epochs is None else epochs)
+        check_trace_size(config, task, lanes, trace, trace_steps, total, trace_limit)
+    result = run_cosim(config, task, lanes, epochs, steps, seed or 0, trace, engine=engine, trace_steps=trace_steps)
     print_warnings(result.warnings)
     summary = result.summary()
     if as_json:
@@ -841,7 +893,8 @@ def board_list_command(as_json):
               help="TCP port on 127.0.0.1 (0: any free port).")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a VCD of the whole board top here (large: for short sessions).")
-def serve_sim_command(config_name, port, trace):
+@trace_limit_option()
+def serve_sim_command(config_name, port, trace, trace_limit):
     """Run the virtual board: the board top in Verilator, its UART on socket://127.0.0.1:PORT.
 
     Stops with Ctrl-C.
@@ -852,7 +905,8 @@ def serve_sim_command(config_name, port, trace):
     config = named_config(config_name)
     with step_status(f"virtual board for {config.name or config_name}") as step:
         step("building its Verilator model (once per config, then cached) and starting it")
-        board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False))
+        board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False),
+                             trace_limit_mb=trace_limit)
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)

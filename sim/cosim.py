@@ -54,12 +54,25 @@ def _metrics(predictions, task: Task, lsb: float):
     return accuracy, mse
 
 
+def _chunks(n: int, size: int, step: int, window: tuple[int, int] | None):
+    """(begin, end) runs of at most ``size`` over ``n`` samples, split where a trace window of global
+    steps starts or ends (the epoch starts at global step ``step``)."""
+    cuts = {0, n}
+    if window:
+        cuts |= {c - step for c in (window[0], window[1] + 1) if 0 < c - step < n}
+    points = sorted(cuts)
+    for a, b in zip(points, points[1:]):
+        for begin in range(a, b, size):
+            yield begin, min(begin + size, b)
+
+
 def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int | None = None,
                steps: int | None = None, seed: int = 0, trace=None, progress=None, chunk: int = 128,
-               log=None, engine: str = "compiled") -> CosimResult:
+               log=None, engine: str = "compiled", trace_steps: tuple[int, int] | None = None) -> CosimResult:
     """Train the Verilated core and the model on the same samples; compare every step.
 
     ``engine`` is the fixed-point model's implementation (both give the same integers).
+    ``trace_steps``: (first, last), record the waveform of those steps only (counted from 0).
 
     Every step's prediction and error vectors are compared, and the full
     weight memory at the end of every epoch. ``mismatches`` counts the
@@ -73,9 +86,13 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
     mismatches, first, checkpoints, step = 0, None, 0, 0
     sim_seconds, sim_cycles, start = 0.0, 0, time.perf_counter()
     last = len(config.layers) - 1
+    if trace and trace_steps:
+        core.set_tracing(trace_steps[0] == 0)
     for order in orders:
-        for begin in range(0, len(order), chunk):
-            idx = order[begin:begin + chunk]
+        for begin, end in _chunks(len(order), chunk, step, trace_steps if trace else None):
+            idx = order[begin:end]
+            if trace and trace_steps:
+                core.set_tracing(trace_steps[0] <= step <= trace_steps[1])
             xs, ys = codes.x_train[idx], codes.y_train[idx]
             cycles0, t0 = core.cycles, time.perf_counter()
             predictions, errors = core.train(xs, ys)

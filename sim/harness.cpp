@@ -27,6 +27,7 @@ struct Sim {
     std::unique_ptr<Vnfloop_core> top;
 #if TRACE
     std::unique_ptr<Trace> trace;
+    bool tracing = true;        // nf_set_tracing: record only a window of steps
 #endif
     uint64_t cycles = 0;
 };
@@ -43,7 +44,7 @@ inline void half(Sim* s, int clk) {
     s->top->clk = clk;
     s->top->eval();
 #if TRACE
-    if (s->trace) s->trace->dump(s->context->time());
+    if (s->trace && s->tracing) s->trace->dump(s->context->time());
     s->context->timeInc(1);
 #endif
 }
@@ -88,6 +89,15 @@ int for_each_weight(Sim* s, int layer, int rows, int cols, Access access) {
 }  // namespace
 
 extern "C" {
+
+void nf_set_tracing(void* handle, int on) {
+#if TRACE
+    static_cast<Sim*>(handle)->tracing = on != 0;
+#else
+    (void)handle;
+    (void)on;
+#endif
+}
 
 void* nf_new(const char* trace_path) {
     auto* s = new Sim;

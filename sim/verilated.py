@@ -90,11 +90,16 @@ class VerilatedCore:
         for name in ("nf_read_weights", "nf_write_weights"):
             getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, _I64P]
         lib.nf_clear.argtypes = [ctypes.c_void_p]
+        lib.nf_set_tracing.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self._handle = lib.nf_new(str(trace).encode() if trace else None)
         if weights is None:
             weights = FixedLearner.quantise_weights(config, initial_weights(config))
         self.write_weights(weights)
         self.clear()
+
+    def set_tracing(self, on: bool):
+        """Record the waveform (if there is one) from now on, or stop recording it."""
+        self._lib.nf_set_tracing(self._handle, int(on))
 
     def close(self):
         if self._handle:

@@ -17,6 +17,7 @@ from nfloop.boards.protocol import Status
 from nfloop.boards.virtual import VirtualBoard
 from nfloop.model import default_config, load_task
 from nfloop.model.config import load_config
+from nfloop.model.tasks import CONFIG_DIR
 from nfloop.scripts.cli import cli
 
 ODD_CONFIG = Path(__file__).with_name("data") / "odd.toml"
@@ -153,3 +154,17 @@ def test_compare_command(odd_board, tmp_path, rng):
 def test_serve_sim_refuses_a_taken_port(odd_board):
     result = CliRunner().invoke(cli, ["serve-sim", "--config", str(ODD_CONFIG), "--port", str(odd_board.port)])
     assert result.exit_code == 2 and f"port {odd_board.port} is in use" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_sim_waveform_stops_at_its_limit(tmp_path):
+    """A virtual board's waveform stops growing at --trace-limit, and the board says so."""
+    config = load_config(CONFIG_DIR / "xor.toml")
+    said = []
+    vcd = tmp_path / "board.vcd"
+    with VirtualBoard(config, trace=vcd, trace_limit_mb=1, log=said.append) as board, \
+            BoardClient(board.url) as client:
+        result = compare_board(client, config, load_task("xor"), epochs=40)
+        assert result.mismatches == 0
+    assert 1e6 <= vcd.stat().st_size < 3e6
+    assert any("--trace-limit" in line and "recording stopped" in line for line in said), said

@@ -1,6 +1,7 @@
 """A whole epoch of the digits learner in Verilator, bit-exact, and the CLI around it."""
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -80,3 +81,45 @@ def test_sim_writes_a_waveform(tmp_path):
 def test_sim_rejects_unknown_waveform_format(tmp_path):
     result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--steps", "3", "--trace", str(tmp_path / "run.txt")])
     assert result.exit_code == 2 and "must end in .fst or .vcd" in result.output
+
+
+def sim(*args):
+    return CliRunner().invoke(cli, ["sim", "--task", "xor", "--lanes", "2", *args], prog_name="nfloop")
+
+
+@pytest.mark.slow
+def test_trace_steps_record_only_their_window(tmp_path):
+    whole, window = tmp_path / "whole.vcd", tmp_path / "window.vcd"
+    assert sim("--steps", "40", "--trace", str(whole)).exit_code == 0
+    result = sim("--steps", "40", "--trace", str(window), "--trace-steps", "20:21")
+    assert result.exit_code == 0 and "bit-exact: 40 steps" in result.output
+    assert "$enddefinitions" in window.read_text()[:100_000]
+    assert window.stat().st_size < whole.stat().st_size / 5
+
+
+@pytest.mark.slow
+def test_a_waveform_over_the_limit_is_refused_with_a_window_that_fits(tmp_path):
+    vcd = tmp_path / "run.vcd"
+    refused = sim("--steps", "3000", "--trace", str(vcd), "--trace-limit", "1")
+    assert refused.exit_code == 2 and "over --trace-limit 1 MB" in refused.output and not vcd.exists()
+    suggestion = re.search(r"--trace-steps (\d+:\d+)", refused.output).group(1)
+    accepted = sim("--steps", "3000", "--trace", str(vcd), "--trace-steps", suggestion, "--trace-limit", "1")
+    assert accepted.exit_code == 0 and vcd.stat().st_size < 1.3e6
+
+
+@pytest.mark.parametrize("window, message", [("5:2", "FIRST <= LAST"), ("a:b", "is not FIRST:LAST"),
+                                             ("7", "is not FIRST:LAST")])
+def test_bad_trace_windows_are_refused(tmp_path, window, message):
+    result = sim("--steps", "3", "--trace", str(tmp_path / "run.vcd"), "--trace-steps", window)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_trace_steps_need_a_trace():
+    result = sim("--steps", "3", "--trace-steps", "0:1")
+    assert result.exit_code == 2 and "give --trace FILE.vcd too" in result.output
+
+
+def test_chunks_split_at_the_trace_window():
+    chunks = list(cosim._chunks(300, 128, 100, (150, 159)))
+    assert chunks == [(0, 50), (50, 60), (60, 188), (188, 300)]
+    assert list(cosim._chunks(300, 128, 0, None)) == [(0, 128), (128, 256), (256, 300)]

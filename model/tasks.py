@@ -179,7 +179,28 @@ def _from_arrays(path: Path, x, y, x_test, y_test) -> Task:
     name = path.stem
     if labels is not None:
         return _classification(name, x, labels, x_test, labels_test, description=f"from {path}")
+    hot = _one_hot_labels(y)
+    if hot is not None and (y_test is None or _one_hot_labels(y_test, _levels(y)) is not None):
+        # one-hot targets in any two levels (0/1, -1/+1, ...): regress onto them as given, and
+        # report the arg-max accuracy
+        return Task(name, x, y, x_test, y_test, labels_train=hot,
+                    labels_test=None if y_test is None else np.argmax(y_test, axis=1),
+                    description=f"from {path} (one-hot targets)")
     return Task(name, x, y, x_test, y_test, description=f"from {path}")
+
+
+def _levels(y: np.ndarray):
+    values = np.unique(y)
+    return tuple(values) if len(values) == 2 else None
+
+
+def _one_hot_labels(y: np.ndarray, levels=None) -> np.ndarray | None:
+    """The class of each row if ``y`` is one-hot in two levels (one high entry a row), else None."""
+    levels = levels or _levels(y)
+    if y.shape[1] < 2 or levels is None or not np.isin(y, levels).all():
+        return None
+    high = y == levels[1]
+    return np.argmax(y, axis=1) if np.all(high.sum(axis=1) == 1) else None
 
 
 def _load_npz(path: Path) -> Task:

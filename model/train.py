@@ -97,6 +97,19 @@ def encode(config: LearnerConfig, task: Task) -> DataCodes:
     return DataCodes(x_train, y_train, x_test, warnings)
 
 
+#: Inputs larger than this are badly scaled for a loop whose gain is a power of two.
+INPUT_SCALE_LIMIT = 64.0
+
+
+def input_scale_warning(task: Task) -> str | None:
+    """A warning for inputs far from unit scale: they force tiny gains and slow, poor learning."""
+    peak = float(np.max(np.abs(task.x_train)))
+    if peak <= INPUT_SCALE_LIMIT:
+        return None
+    return (f"inputs reach {peak:g} in magnitude: standardise them (subtract each feature's mean, divide by its "
+            f"standard deviation); inputs this large force tiny loop gains and train poorly")
+
+
 def check_task(config: LearnerConfig, task: Task) -> None:
     if config.inputs != task.inputs or config.outputs != task.outputs:
         raise TaskError(f"The config has {config.inputs} inputs and {config.outputs} outputs, the "
@@ -170,7 +183,7 @@ def train(config: LearnerConfig, task: Task, *, learner="feedback", arith="float
     if epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, not {epochs}")
     model = make_learner(config, learner, arith, engine)
-    warnings = []
+    warnings = [w for w in [input_scale_warning(task)] if w]
     report = check_stability(config, task.x_train)
     if not report.ok:
         warnings.append(report.message())

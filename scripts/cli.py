@@ -154,7 +154,9 @@ def _fmt(value, pct=False):
 
 def results_table(results: list[TrainResult], title: str) -> Table:
     """One row per run; fits an 80-column terminal."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False,
+                  caption="ep: epochs; MSE ep0: train MSE before training; MSE end: after it; "
+                          "test acc: test accuracy; s: seconds")
     for name in ("task", "learner", "arith", "ep", "MSE ep0", "MSE end", "test MSE", "test acc", "s"):
         left = name in ("task", "learner", "arith")
         table.add_column(name, justify="left" if left else "right", no_wrap=True)
@@ -273,17 +275,20 @@ def demo_command(out_dir, quick):
 
     cosim = run_cosim(default_config(digits), digits, 8, None if quick else 1, 200 if quick else None, 0)
     verdict = "bit-exact" if cosim.mismatches == 0 else "MISMATCH"
+    trained = "200 steps" if quick else "1 epoch"
     out.print(f"Digits learner in the simulated hardware (Verilator, 8 lanes): {verdict}: "
               f"{cosim.steps:,} steps, {cosim.mismatches} mismatches; {cosim.cycles_per_step:.0f} cycles "
-              f"per step (MAC bound {cosim.mac_bound_cycles_per_step:.0f}), test accuracy "
-              f"{cosim.test_accuracy:.2%} on the hardware, {cosim.model_test_accuracy:.2%} in the model",
+              f"per step (MAC bound {cosim.mac_bound_cycles_per_step:.0f}); test accuracy after {trained} "
+              f"(the tables above train {digits.default_epochs}): {cosim.test_accuracy:.2%} on the hardware, "
+              f"{cosim.model_test_accuracy:.2%} in the model",
               highlight=False, soft_wrap=True)
     summary["hardware"] = cosim.summary()
     board = compare_on_virtual_board(default_config(digits), digits.head(200) if quick else digits, 1)
     verdict = "bit-exact" if board.mismatches == 0 else "MISMATCH"
     out.print(f"Digits learner on the virtual board (board top in Verilator, over its UART): {verdict}: "
-              f"{board.steps:,} steps, {board.mismatches} mismatches, test accuracy "
-              f"{board.test_accuracy:.2%} on the board, {board.model_test_accuracy:.2%} in the model",
+              f"{board.steps:,} steps, {board.mismatches} mismatches, test accuracy after "
+              f"{'200 steps' if quick else '1 epoch'}: {board.test_accuracy:.2%} on the board, "
+              f"{board.model_test_accuracy:.2%} in the model",
               highlight=False, soft_wrap=True)
     summary["virtual_board"] = board.summary()
     for runs in summary.values():

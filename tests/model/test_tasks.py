@@ -291,3 +291,26 @@ def test_csv_with_byte_order_mark(tmp_path):
     path.write_bytes(b"\xef\xbb\xbflabel,a\n0,1\n1,2\n")
     task = load_task(str(path))
     np.testing.assert_array_equal(task.labels_train, [0, 1])
+
+
+@pytest.mark.parametrize("low, high", [(-1.0, 1.0), (0.0, 1.0), (-0.5, 2.0)])
+def test_one_hot_targets_in_any_two_levels_report_accuracy(tmp_path, low, high):
+    rng = np.random.default_rng(1)
+    labels, labels_test = rng.integers(0, 4, 40), rng.integers(0, 4, 10)
+    y, y_test = np.full((40, 4), low), np.full((10, 4), low)
+    y[np.arange(40), labels] = high
+    y_test[np.arange(10), labels_test] = high
+    path = tmp_path / "hot.npz"
+    np.savez(path, x=rng.normal(size=(40, 3)), y=y, x_test=rng.normal(size=(10, 3)), y_test=y_test)
+    task = load_task(str(path))
+    assert task.is_classification and (task.labels_train == labels).all() and (task.labels_test == labels_test).all()
+    assert np.array_equal(task.y_train, y)          # the targets stay as given
+
+
+def test_real_targets_that_are_not_one_hot_stay_regression(tmp_path):
+    y = np.zeros((20, 3))
+    y[:, 0] = 1
+    y[0, 1] = 1                                      # two high entries in one row
+    path = tmp_path / "two.npz"
+    np.savez(path, x=np.ones((20, 2)), y=y)
+    assert not load_task(str(path)).is_classification

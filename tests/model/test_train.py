@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from nfloop.model import FixedLearner, FloatLearner, TaskError, default_config, load_task, train
+from nfloop.model.config import Layer, LearnerConfig
 from nfloop.model.stability import check_stability, stable_gain_shift
 
 
@@ -188,3 +189,17 @@ def test_fixed_run_warns_when_data_saturates_the_input_format():
     assert any("50.0% of input values saturate formats.input Q(8,4)" in w for w in result.warnings)
     assert not any("saturate" in w for w in train(config, big, arith="float", epochs=0).warnings)
     assert not any("saturate" in w for w in train(config, task, arith="fixed", epochs=0).warnings)
+
+
+def test_badly_scaled_inputs_are_warned_about():
+    from nfloop.model.tasks import Task
+    rng = np.random.default_rng(0)
+    x = rng.normal(scale=3000, size=(50, 2))
+    y = rng.normal(size=(50, 1))
+    task = Task("big", x, y, None, None, default_epochs=1)
+    config = LearnerConfig(inputs=2, layers=(Layer(1),))
+    for arith in ("float", "fixed"):
+        warnings = train(config, task, arith=arith, epochs=1).warnings
+        assert any("standardise them" in w for w in warnings), (arith, warnings)
+    scaled = Task("unit", x / 3000, y, None, None, default_epochs=1)
+    assert not any("standardise" in w for w in train(config, scaled, epochs=1).warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -32,6 +33,9 @@ def learning_curves(results: list[TrainResult], path: Path, title: str) -> Path:
         ax.plot([m.epoch for m in r.history], [m.train_mse for m in r.history],
                 STYLE[r.learner], color=COLOUR[r.arith], label=_label(r))
     ax.set_yscale("symlog", linthresh=1e-3)
+    # tick labels at 1, 2 and 5 of every decade: one or two decades still read
+    ax.yaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(linthresh=1e-3, base=10, subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set(xlabel="epoch", ylabel="train MSE", title=f"{title}: training error")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -40,6 +44,15 @@ def learning_curves(results: list[TrainResult], path: Path, title: str) -> Path:
         for r in results:
             ax.plot([m.epoch for m in r.history], [m.test_accuracy for m in r.history],
                     STYLE[r.learner], color=COLOUR[r.arith], label=_label(r))
+        # zoom to where the learners differ: epoch 0 (chance) may sit below the axis
+        later = [m.test_accuracy for r in results for m in r.history[1:] if m.test_accuracy is not None]
+        if later:
+            low = max(0.0, min(later) - 0.02)
+            ax.set_ylim(low, min(1.0, max(later) + 0.01) + 0.005)
+            if any(r.history[0].test_accuracy < low for r in results):
+                ax.text(0.02, 0.02, f"epoch 0 (before training) below {low:.0%}", transform=ax.transAxes,
+                        fontsize=8, color="0.35")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{title}: test accuracy")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -50,20 +63,25 @@ def learning_curves(results: list[TrainResult], path: Path, title: str) -> Path:
 
 
 def staircase_fit(task: Task, results: list[TrainResult], path: Path) -> Path:
-    """The data, the starting guess and each learner's final fit."""
+    """The data, the starting guess and each learner's final fit; every curve visible."""
     x = np.linspace(-4.5, 4.5, 1000)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     ax.plot(task.x_train[:, 0], task.y_train[:, 0], ".", color="k", ms=2, zorder=5,
             label="data: sigma(x - 1)")
     w0, b0 = results[0].history[0].weights[0][0]
-    ax.plot(x, staircase_fn(w0 * x + b0), ":", color="0.3", label=f"start: w={w0:.2f}, b={b0:.2f}")
+    # curves that coincide (gradient descent never leaves the start) are told apart by a small
+    # vertical offset per arithmetic, and the start is drawn last, with markers
+    offset = {"float": 0.08, "fixed": -0.08}
     for r in results:
         w, b = r.final.weights[0][0]
-        ax.plot(x, staircase_fn(w * x + b), STYLE[r.learner], color=COLOUR[r.arith],
-                label=f"{_label(r)}: w={w:.3f}, b={b:.3f}")
-    ax.set(xlabel="x", ylabel="y", title="Staircase neuron: fit after training")
+        ax.plot(x, staircase_fn(w * x + b) + offset[r.arith], STYLE[r.learner], color=COLOUR[r.arith],
+                lw=2.2 if r.learner == "gradient" else 1.4, label=f"{_label(r)}: w={w:.3f}, b={b:.3f}")
+    ax.plot(x, staircase_fn(w0 * x + b0), ":", color="0.2", lw=1.2, marker="o", markevery=60, ms=3, zorder=6,
+            label=f"start: w={w0:.2f}, b={b0:.2f}")
+    ax.set(xlabel="x", ylabel="y", title="Staircase neuron: fit after training\n"
+                                         "(float curves drawn 0.08 above, fixed 0.08 below, to be seen apart)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

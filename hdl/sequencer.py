@@ -186,6 +186,25 @@ def step_cycles(layout: CoreLayout, learning: bool = True) -> int:
     return sum(p.drain + p.ops for p in phases) + end
 
 
+def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
+    """Multipliers doing useful work in each cycle of one step (``step_cycles`` entries).
+
+    An op multiplies one tile: up to G rows by C columns of a layer's weights (the bias column
+    too, except in the backward pass); tiles at a matrix's edge are partly empty.
+    """
+    phases, end = step_plan(layout, learning)
+    busy = []
+    for p in phases:
+        l = p.layer
+        G, C = layout.groups(l), layout.cols(l)
+        busy += [0] * p.drain
+        for _, op, r, k in _phase_ops(layout, p.kind, l):
+            rows = min((r + 1) * G, layout.n_out(l)) - r * G
+            width = layout.n_in(l) if op is Op.BWD else layout.n_cols(l)
+            busy.append(rows * max(0, min((k + 1) * C, width) - k * C))
+    return busy + [0] * end
+
+
 def schedule(layout: CoreLayout, learning: bool = True) -> list[tuple[str, int]]:
     """The phases of one training step and their cycles, in order, as the sequencer runs them.
 

@@ -291,6 +291,10 @@ def demo_command(out_dir, quick):
               f"{board.model_test_accuracy:.2%} in the model",
               highlight=False, soft_wrap=True)
     summary["virtual_board"] = board.summary()
+    from ..hdl.layout import CoreLayout
+    from .plots import hardware_against_model, schedule_utilisation
+    figures += [hardware_against_model(cosim, board, out_dir / "hardware_vs_model.png", "digits"),
+                schedule_utilisation(CoreLayout(default_config(digits), 8), out_dir / "schedule_utilisation.png")]
     for runs in summary.values():
         for r in runs if isinstance(runs, list) else [runs]:
             warnings += r["warnings"]

@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 from ..model.tasks import Task, staircase_fn  # noqa: E402
 from ..model.train import TrainResult  # noqa: E402
 
-__all__ = ["learning_curves", "staircase_fit", "staircase_trajectory", "pareto_plot"]
+__all__ = ["learning_curves", "staircase_fit", "staircase_trajectory", "pareto_plot", "hardware_against_model",
+           "schedule_utilisation"]
 
 STYLE = {"feedback": "-", "gradient": "--"}
 COLOUR = {"float": "tab:blue", "fixed": "tab:orange"}
@@ -162,6 +163,64 @@ def pareto_plot(rows: list[dict], front: list[dict], path: Path, task_name: str,
            ylabel="test accuracy (%, mean over seeds)" if classification else "test MSE (mean over seeds)",
            title=f"{task_name}: explored design points")
     ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def hardware_against_model(cosim, board, path: Path, title: str) -> Path:
+    """The simulated core's run step by step, and the virtual board's epoch by epoch, each against the model."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+    hw, ref = cosim.hardware_error_squares, cosim.model_error_squares
+    window = max(1, min(50, len(hw) // 10))
+    kernel = np.ones(window) / window
+    steps = np.arange(len(hw))[window - 1:]
+    left.plot(steps, np.convolve(hw, kernel, "valid"), color="tab:blue", lw=3, alpha=0.5, label="hardware (Verilator)")
+    left.plot(steps, np.convolve(ref, kernel, "valid"), color="k", lw=1, ls="--", label="fixed-point model")
+    differ = np.flatnonzero(hw != ref)
+    left.set(xlabel="training step", ylabel=f"squared error codes, mean of {window} steps",
+             title=f"{title}: the simulated core, every step\n"
+                   + ("identical at every step" if not len(differ) else f"first difference at step {differ[0]}"))
+    left.set_yscale("log")
+    left.grid(alpha=0.3, which="both")
+    left.legend()
+    epochs = [row.epoch + 1 for row in board.rows]
+    width = 0.38
+    right.bar(np.array(epochs) - width / 2, [row.device_error_sum for row in board.rows], width, color="tab:blue",
+              label="virtual board")
+    right.bar(np.array(epochs) + width / 2, [row.model_error_sum for row in board.rows], width, color="0.3",
+              label="model")
+    for row in board.rows:
+        right.annotate("equal" if row.device_error_sum == row.model_error_sum and row.weights_equal else "DIFFER",
+                       (row.epoch + 1, max(row.device_error_sum, row.model_error_sum)), ha="center", va="bottom",
+                       fontsize=8, xytext=(0, 3), textcoords="offset points")
+    right.set(xlabel="epoch", ylabel="sum of squared error codes", xticks=epochs,
+              title="the virtual board, epoch by epoch\n(over its UART; weights compared too)")
+    right.title.set_fontsize(10)
+    right.margins(y=0.15)
+    right.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def schedule_utilisation(layout, path: Path) -> Path:
+    """Multipliers busy in each cycle of one training step, against the lanes there are."""
+    from ..hdl.sequencer import busy_multipliers
+    busy = np.array(busy_multipliers(layout))
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.fill_between(np.arange(len(busy)), busy, step="post", color="tab:blue", alpha=0.6, lw=0)
+    ax.axhline(layout.lanes, color="tab:red", lw=1, ls="--")
+    ax.text(len(busy) * 0.995, layout.lanes * 1.02, f"{layout.lanes} lanes", ha="right", va="bottom", fontsize=8,
+            color="tab:red")
+    sizes = "-".join(map(str, layout.config.sizes))
+    ax.set(xlabel="cycle of one training step", ylabel="busy multipliers", ylim=(0, layout.lanes * 1.15),
+           xlim=(0, len(busy)),
+           title=f"The {sizes} learner at {layout.lanes} lanes: {busy.sum():,} multiplies in {len(busy):,} cycles, "
+                 f"{busy.sum() / (layout.lanes * len(busy)):.0%} of the multipliers' cycles")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

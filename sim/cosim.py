@@ -33,6 +33,9 @@ class CosimResult:
     sim_cycles_per_second: float
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    #: Each step's sum of squared output errors, from the hardware and from the model (for figures).
+    hardware_error_squares: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    model_error_squares: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def summary(self) -> dict:
         return {"steps": self.steps, "mismatches": self.mismatches,
@@ -84,6 +87,7 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
     core = VerilatedCore(config, lanes, trace=trace, log=log)
     orders = sample_order(len(codes.x_train), epochs if epochs is not None else task.default_epochs, steps, seed)
     mismatches, first, checkpoints, step = 0, None, 0, 0
+    squares = ([], [])          # per-step squared-error sums: hardware, model
     sim_seconds, sim_cycles, start = 0.0, 0, time.perf_counter()
     last = len(config.layers) - 1
     if trace and trace_steps:
@@ -100,6 +104,8 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
             sim_cycles += core.cycles - cycles0
             run = model.train_order(codes.x_train, codes.y_train, idx)
             ref_pred, ref_err = run.predictions, run.errors
+            squares[0].append(np.sum(errors.astype(np.int64) ** 2, axis=1))
+            squares[1].append(run.error_squares)
             bad = np.any((predictions != ref_pred) | (errors != ref_err), axis=1)
             if bad.any():
                 mismatches += int(bad.sum())
@@ -124,6 +130,8 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
         mac_bound_cycles_per_step=config.mac_operations / lanes,
         test_accuracy=accuracy, model_test_accuracy=model_accuracy, test_mse=mse, model_test_mse=model_mse,
         sim_cycles_per_second=sim_cycles / sim_seconds if sim_seconds else 0.0,
-        seconds=time.perf_counter() - start, warnings=list(codes.warnings))
+        seconds=time.perf_counter() - start, warnings=list(codes.warnings),
+        hardware_error_squares=np.concatenate(squares[0]) if squares[0] else np.zeros(0, np.int64),
+        model_error_squares=np.concatenate(squares[1]) if squares[1] else np.zeros(0, np.int64))
     core.close()
     return result

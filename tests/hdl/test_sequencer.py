@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from amaranth.sim import Simulator
 from nfloop.hdl.layout import CoreLayout
-from nfloop.hdl.sequencer import Op, Sequencer, schedule, step_cycles
+from nfloop.hdl.sequencer import Op, Sequencer, busy_multipliers, schedule, step_cycles
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig
 
 CONFIG = LearnerConfig(inputs=5, layers=(Layer(6, Activation(ActivationKind.RELU)), Layer(3), Layer(2)))
@@ -72,3 +72,49 @@ def test_the_mapping_keeps_wide_cores_busy():
     for lanes in (8, 16, 32, 64):
         layout = CoreLayout(config, lanes)
         assert step_cycles(layout) <= 1.3 * layout.mac_bound_cycles() + 40, lanes
+
+
+def issued_tiles(layout):
+    """Multiplies of the tile the Amaranth sequencer issues in each cycle of one step (0: no op)."""
+    seq = Sequencer(layout)
+    per_cycle = []
+
+    async def bench(ctx):
+        ctx.set(seq.sample_ready, 1)
+        ctx.set(seq.results_free, 1)
+        ctx.set(seq.learn, 1)
+        while True:
+            op = ctx.get(seq.op)
+            size = 0
+            if op.op != Op.NOP:
+                l, r, k = op.layer, op.r, op.k
+                G, C = layout.groups(l), layout.cols(l)
+                width = layout.n_in(l) if Op(op.op) == Op.BWD else layout.n_cols(l)
+                size = (min((r + 1) * G, layout.n_out(l)) - r * G) * max(0, min((k + 1) * C, width) - k * C)
+            per_cycle.append(size)
+            if ctx.get(seq.sample_done):
+                break
+            await ctx.tick()
+            ctx.set(seq.sample_ready, 0)
+
+    sim = Simulator(seq)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return per_cycle
+
+
+def _trimmed(values):
+    values = list(values)
+    first = next(i for i, v in enumerate(values) if v)
+    last = len(values) - next(i for i, v in enumerate(reversed(values)) if v)
+    return values[first:last]
+
+
+@pytest.mark.parametrize("lanes, columns", [(1, None), (4, None), (4, (2, 4, 1)), (8, (8, 1, 8))])
+def test_busy_multipliers_are_what_the_sequencer_issues(lanes, columns):
+    """The utilisation figure's per-cycle counts, against the gateware's own op stream."""
+    layout = CoreLayout(CONFIG, lanes, columns)
+    busy = busy_multipliers(layout)
+    assert len(busy) == step_cycles(layout) and sum(busy) == CONFIG.mac_operations and max(busy) <= lanes
+    assert _trimmed(busy) == _trimmed(issued_tiles(layout))

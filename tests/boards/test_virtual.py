@@ -77,7 +77,8 @@ def test_a_wrong_model_is_caught(odd_board, tmp_path, rng, monkeypatch):
     task = load_task(str(odd_data(tmp_path / "odd.csv", rng)))
     other = config.with_changes(layers=config.layers[:2] + (replace(config.layers[2], gain_shift=7),))
     real_learner = compare_module.FixedLearner
-    monkeypatch.setattr(compare_module, "FixedLearner", lambda cfg: real_learner(other))
+    monkeypatch.setattr(compare_module, "FixedLearner",
+                        lambda cfg, engine="compiled": real_learner(other, engine=engine))
     with BoardClient(odd_board.url) as client:
         result = compare_board(client, config, task, epochs=2)
     assert result.mismatches > 0

@@ -23,6 +23,7 @@ NOT_HERE = {
     "flash": "needs a board on USB",
     "/dev/ttyUSB1": "needs a board on USB",
     "bench --boards": "builds the boards' Verilator models (tests/boards)",
+    "demo --quick": "tests/scripts/test_cli.py runs it and checks what it writes",
 }
 
 

@@ -34,7 +34,8 @@ def test_a_wrong_model_is_caught(monkeypatch):
     other = config.with_changes(layers=(config.layers[0],
                                         replace(config.layers[1], gain_shift=config.layers[1].gain_shift + 1)))
     real_learner = cosim.FixedLearner
-    monkeypatch.setattr(cosim, "FixedLearner", lambda cfg: real_learner(other))
+    monkeypatch.setattr(cosim, "FixedLearner",
+                        lambda cfg, engine="compiled": real_learner(other, engine=engine))
     result = cosimulate(config, task, lanes=2, steps=20)
     assert result.mismatches > 0
     m = result.first_mismatch

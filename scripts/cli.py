@@ -644,8 +644,8 @@ def bench_command(bench_model_flag, bench_hdl_flag, bench_boards_flag, steps, re
         return
     if "model" in result:
         m = result["model"]
-        table = Table(title=f"Reference model, digits network {m['network']} (best of {repeats} x {m['steps']} steps)",
-                      box=box.SIMPLE_HEAD)
+        table = Table(title=f"The model on digits {m['network']}", box=box.SIMPLE_HEAD,
+                      caption=f"best of {repeats} runs of {m['steps']:,} steps")
         table.add_column("model")
         table.add_column("steps/s", justify="right")
         table.add_row("fixed point, numpy (the specification)", f"{m['fixed_steps_per_second']:,}")

@@ -169,3 +169,14 @@ def test_serve_sim_waveform_stops_at_its_limit(tmp_path):
         assert result.mismatches == 0
     assert 1e6 <= vcd.stat().st_size < 3e6
     assert any("--trace-limit" in line and "recording stopped" in line for line in said), said
+
+
+def test_compare_trains_what_train_trains_with_the_same_seed(digits_board):
+    """--seed means the same in compare as in train: the same initial weights and sample order."""
+    runner = CliRunner()
+    flags = ["--task", "digits", "--epochs", "1", "--seed", "3", "--json"]
+    compared = runner.invoke(cli, ["compare", "--port", digits_board.url, *flags])
+    trained = runner.invoke(cli, ["train", "--arith", "fixed", *flags])
+    assert compared.exit_code == 0, compared.output
+    board, model = json.loads(compared.stdout), json.loads(trained.stdout)
+    assert board["mismatches"] == 0 and board["model_test_accuracy"] == model["test_accuracy"]

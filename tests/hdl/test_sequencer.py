@@ -11,8 +11,9 @@ from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig
 CONFIG = LearnerConfig(inputs=5, layers=(Layer(6, Activation(ActivationKind.RELU)), Layer(3), Layer(2)))
 
 
-def run_step(layout, learn=True):
-    """The non-NOP micro-ops of one step and the cycles from its first op to its sample_done."""
+def run_step(layout, learn=True, per_cycle=None):
+    """The non-NOP micro-ops of one step and the cycles from its first op to its sample_done;
+    ``per_cycle`` (a list) receives every cycle's (op, layer, r, k), NOPs included."""
     seq = Sequencer(layout)
     ops, cycles = [], {}
 
@@ -24,6 +25,8 @@ def run_step(layout, learn=True):
         while True:
             count += ctx.get(seq.busy)
             op = ctx.get(seq.op)
+            if per_cycle is not None:
+                per_cycle.append((Op(op.op), op.layer, op.r, op.k))
             if op.op != Op.NOP:
                 ops.append((Op(op.op), op.layer, op.r, op.k, op.waddr, op.first, op.last))
             if ctx.get(seq.sample_done):
@@ -76,32 +79,17 @@ def test_the_mapping_keeps_wide_cores_busy():
 
 def issued_tiles(layout):
     """Multiplies of the tile the Amaranth sequencer issues in each cycle of one step (0: no op)."""
-    seq = Sequencer(layout)
     per_cycle = []
-
-    async def bench(ctx):
-        ctx.set(seq.sample_ready, 1)
-        ctx.set(seq.results_free, 1)
-        ctx.set(seq.learn, 1)
-        while True:
-            op = ctx.get(seq.op)
-            size = 0
-            if op.op != Op.NOP:
-                l, r, k = op.layer, op.r, op.k
-                G, C = layout.groups(l), layout.cols(l)
-                width = layout.n_in(l) if Op(op.op) == Op.BWD else layout.n_cols(l)
-                size = (min((r + 1) * G, layout.n_out(l)) - r * G) * max(0, min((k + 1) * C, width) - k * C)
-            per_cycle.append(size)
-            if ctx.get(seq.sample_done):
-                break
-            await ctx.tick()
-            ctx.set(seq.sample_ready, 0)
-
-    sim = Simulator(seq)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return per_cycle
+    run_step(layout, per_cycle=per_cycle)
+    sizes = []
+    for op, l, r, k in per_cycle:
+        if op == Op.NOP:
+            sizes.append(0)
+            continue
+        G, C = layout.groups(l), layout.cols(l)
+        width = layout.n_in(l) if op == Op.BWD else layout.n_cols(l)
+        sizes.append((min((r + 1) * G, layout.n_out(l)) - r * G) * max(0, min((k + 1) * C, width) - k * C))
+    return sizes
 
 
 def _trimmed(values):

@@ -202,6 +202,15 @@ def test_flash_command_line(board, sram, args, loader, tmp_path):
     assert loader.read_text() == f"{args} {bitstream}\n"
 
 
+def test_flash_prints_the_command_it_runs(loader, tmp_path):
+    bitstream = tmp_path / "nfloop.bit"
+    bitstream.write_bytes(b"\xff")
+    result = CliRunner().invoke(cli, ["flash", "--board", "ulx3s", "--bitstream", str(bitstream)])
+    assert result.exit_code == 0, result.output
+    ran = loader.read_text().strip()
+    assert ran == f"-b ulx3s -f {bitstream}" and f"-b ulx3s -f {bitstream}" in result.output.replace("\n", "")
+
+
 @pytest.mark.parametrize("board", ["icebreaker", "orangecrab"])
 def test_flash_only_boards_refuse_sram(board, loader, tmp_path):
     bitstream = tmp_path / "nfloop.bin"

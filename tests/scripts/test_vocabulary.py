@@ -130,3 +130,8 @@ def test_the_same_seed_trains_the_same_model_in_train_and_sim(seed):
     simulated = json.loads(run("sim", "--json", *flags).stdout)
     assert simulated["mismatches"] == 0
     assert trained["test_mse"] == simulated["model_test_mse"]
+
+
+def test_verilator_builds_say_what_they_build():
+    result = run("sim", "--task", "xor", "--lanes", "2", "--steps", "3")
+    assert result.exit_code == 0 and "Verilator model of the xor core, 2 lanes" in result.output

@@ -118,6 +118,7 @@ class BoardTop(Elaboratable):
         self.rx = Signal(init=1)
         self.tx = Signal(init=1)
         self.idle = Signal()
+        self.steps = Signal(32)         # training steps so far: the virtual board's trace window follows it
 
     @staticmethod
     def checked(config: LearnerConfig, spec: BoardSpec) -> tuple[BoardGeometry, int]:
@@ -153,5 +154,5 @@ class BoardTop(Elaboratable):
         m.d.comb += [core.learn.eq(engine.learn), core.clear.eq(engine.clear), engine.busy.eq(core.busy),
                      engine.steps.eq(core.steps), engine.cycles.eq(core.cycles),
                      uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
-                     self.idle.eq(engine.idle & uart_tx.i_stream.ready)]
+                     self.idle.eq(engine.idle & uart_tx.i_stream.ready), self.steps.eq(core.steps)]
         return m

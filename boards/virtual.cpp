@@ -47,6 +47,7 @@ struct Board {
     std::unique_ptr<VerilatedVcdC> trace;
     std::string trace_path;
     long long trace_limit = 0;      // bytes; 0: no limit
+    long long first_step = 0, last_step = -1;   // --trace-steps: record while the step count is in it
 #endif
     uint64_t cycles = 0;
 
@@ -67,7 +68,8 @@ struct Board {
         top->clk = clk;
         top->eval();
 #if TRACE
-        if (trace) trace->dump(context->time());
+        if (trace && (last_step < 0 || (first_step <= top->steps && top->steps <= last_step)))
+            trace->dump(context->time());
         context->timeInc(1);
 #endif
     }
@@ -188,16 +190,18 @@ int main(int argc, char** argv) {
     int port = 0;
     std::string host = "127.0.0.1";
     const char* trace_path = nullptr;
-    long long trace_limit = 0;
+    long long trace_limit = 0, first_step = 0, last_step = -1;
     for (int i = 1; i < argc; i++) {
         std::string arg = argv[i];
         if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
         else if (arg == "--host" && i + 1 < argc) host = argv[++i];
         else if (arg == "--trace" && i + 1 < argc) trace_path = argv[++i];
         else if (arg == "--trace-limit" && i + 1 < argc) trace_limit = std::atoll(argv[++i]);
+        else if (arg == "--trace-steps" && i + 1 < argc &&
+                 std::sscanf(argv[++i], "%lld:%lld", &first_step, &last_step) == 2) {}
         else {
-            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd] [--trace-limit BYTES]\n",
-                         argv[0]);
+            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd] [--trace-limit BYTES] "
+                                 "[--trace-steps FIRST:LAST]\n", argv[0]);
             return 2;
         }
     }
@@ -210,6 +214,8 @@ int main(int argc, char** argv) {
         board.trace->open(trace_path);
         board.trace_path = trace_path;
         board.trace_limit = trace_limit;
+        board.first_step = first_step;
+        board.last_step = last_step;
     }
 #else
     if (trace_path) {

@@ -28,7 +28,7 @@ TOP_NAME = "nfloop_board"
 def build_virtual_board(config: LearnerConfig, spec: BoardSpec = VIRTUAL, trace: bool = False, log=None) -> Path:
     """The virtual board's executable for ``config``, built once per hardware config."""
     top = BoardTop(config.hardware(), spec)
-    text = verilog.convert(top, ports=[top.rx, top.tx, top.idle], name=TOP_NAME, emit_src=False)
+    text = verilog.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], name=TOP_NAME, emit_src=False)
     defines = {"BIT_PERIOD": top.period, "TRACE": int(trace)}
     return verilator_build(text, TOP_NAME, SOURCE, defines, "nfloop_virtual_board",
                            trace="vcd" if trace else None, log=log)
@@ -52,16 +52,20 @@ class VirtualBoard:
         Write a VCD of the whole board top (large: use for short sessions).
     trace_limit_mb : int, optional
         Stop recording the VCD once it passes this many megabytes.
+    trace_steps : (first, last), optional
+        Record only while the board's step count is in this window (steps counted from 0).
     """
 
     def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None,
-                 trace_limit_mb: int | None = None):
+                 trace_limit_mb: int | None = None, trace_steps: tuple[int, int] | None = None):
         executable = build_virtual_board(config, spec, trace=trace is not None, log=log)
         command = [str(executable), "--port", str(port)]
         if trace is not None:
             command += ["--trace", str(trace)]
             if trace_limit_mb:
                 command += ["--trace-limit", str(trace_limit_mb * 1_000_000)]
+            if trace_steps:
+                command += ["--trace-steps", f"{trace_steps[0]}:{trace_steps[1]}"]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._process.stdout.readline()
         found = re.match(r"listening on ([\d.]+):(\d+)", line)

@@ -902,20 +902,24 @@ def board_list_command(as_json):
               help="TCP port on 127.0.0.1 (0: any free port).")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a VCD of the whole board top here (large: for short sessions).")
+@click.option("--trace-steps", callback=_step_window, metavar="FIRST:LAST",
+              help="Record only while the board's step count is in this window (counted from 0).")
 @trace_limit_option()
-def serve_sim_command(config_name, port, trace, trace_limit):
+def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
     """Run the virtual board: the board top in Verilator, its UART on socket://127.0.0.1:PORT.
 
     Stops with Ctrl-C.
     """
     from ..boards.virtual import VirtualBoard
+    if trace_steps and not trace:
+        raise click.UsageError("--trace-steps selects steps of a waveform: give --trace FILE.vcd too")
     if trace is not None and trace.suffix.lower() != ".vcd":
         raise ConfigError(f"the virtual board writes VCD waveforms: name the trace file *.vcd, not {trace.name}")
     config = named_config(config_name)
     with step_status(f"virtual board for {config.name or config_name}") as step:
         step("building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False),
-                             trace_limit_mb=trace_limit)
+                             trace_limit_mb=trace_limit, trace_steps=trace_steps)
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)

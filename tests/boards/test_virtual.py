@@ -180,3 +180,15 @@ def test_compare_trains_what_train_trains_with_the_same_seed(digits_board):
     assert compared.exit_code == 0, compared.output
     board, model = json.loads(compared.stdout), json.loads(trained.stdout)
     assert board["mismatches"] == 0 and board["model_test_accuracy"] == model["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_serve_sim_trace_steps_record_only_their_window(tmp_path):
+    config = load_config(CONFIG_DIR / "xor.toml")
+    sizes = {}
+    for name, window in (("whole", None), ("window", (10, 11))):
+        vcd = tmp_path / f"{name}.vcd"
+        with VirtualBoard(config, trace=vcd, trace_steps=window) as board, BoardClient(board.url) as client:
+            assert compare_board(client, config, load_task("xor"), epochs=5).mismatches == 0
+        sizes[name] = vcd.stat().st_size
+    assert sizes["window"] < sizes["whole"] / 4

@@ -149,6 +149,7 @@ def test_compare_command(odd_board, tmp_path, rng):
     assert table.exit_code == 0 and "bit-exact: 180 steps, 2 epochs, 0 mismatches" in table.stdout
     refused = CliRunner().invoke(cli, ["compare", "--port", odd_board.url, "--task", "xor"])
     assert refused.exit_code == 2 and "built from another config" in refused.stderr
+    assert "restart nfloop serve-sim with --config" in refused.stderr
     assert "Traceback" not in refused.output
 
 

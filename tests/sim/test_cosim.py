@@ -60,7 +60,7 @@ def test_sim_cli_json_and_exit_status(tmp_path):
 
 def test_sim_cli_rejects_bad_lanes():
     result = CliRunner().invoke(cli, ["sim", "--task", "xor", "--lanes", "3"])
-    assert result.exit_code == 2 and "lanes must be a power of two" in result.output
+    assert result.exit_code == 2 and "'3' is not one of '1', '2', '4', '8', '16', '32', '64'" in result.output
 
 
 def test_verilog_cli(tmp_path):

@@ -36,19 +36,21 @@ class ActivationUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, z, fmt = self._plan, self.z, self._config.formats.activation
-        kind = p.kind
-        if kind is ActivationKind.IDENTITY:
-            m.d.comb += self.a.eq(z)
-        elif kind is ActivationKind.RELU:
-            m.d.comb += self.a.eq(Mux(z < 0, 0, z))
-        elif kind is ActivationKind.LEAKY_RELU:
-            slope = shift_round(z, p.slope_shift, self._config.forward_rounding)
-            m.d.comb += self.a.eq(Mux(z >= 0, z, saturate(slope, fmt)))
-        elif kind is ActivationKind.HARDTANH:
-            m.d.comb += self.a.eq(Mux(z < p.clip_lo, p.clip_lo, Mux(z > p.clip_hi, p.clip_hi, z)))
-        else:
-            total = sum(_sign(z, c) for c in p.thresholds)
-            m.d.comb += self.a.eq(total * p.step_code)
+        match p.kind:
+            case ActivationKind.IDENTITY:
+                m.d.comb += self.a.eq(z)
+            case ActivationKind.RELU:
+                m.d.comb += self.a.eq(Mux(z < 0, 0, z))
+            case ActivationKind.LEAKY_RELU:
+                slope = shift_round(z, p.slope_shift, self._config.forward_rounding)
+                m.d.comb += self.a.eq(Mux(z >= 0, z, saturate(slope, fmt)))
+            case ActivationKind.HARDTANH:
+                m.d.comb += self.a.eq(Mux(z < p.clip_lo, p.clip_lo, Mux(z > p.clip_hi, p.clip_hi, z)))
+            case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+                total = sum(_sign(z, c) for c in p.thresholds)
+                m.d.comb += self.a.eq(total * p.step_code)
+            case kind:
+                raise ValueError(f"no activation {kind!r}")
         return m
 
 
@@ -73,8 +75,17 @@ class WindowBit(wiring.Component):
         m = Module()
         p, z = self._plan, self.z
         if p.derivative:
-            bit = {ActivationKind.IDENTITY: 1, ActivationKind.RELU: z > 0, ActivationKind.LEAKY_RELU: z > 0,
-                   ActivationKind.HARDTANH: (z > p.clip_lo) & (z < p.clip_hi)}.get(p.kind, 0)
+            match p.kind:
+                case ActivationKind.IDENTITY:
+                    bit = 1
+                case ActivationKind.RELU | ActivationKind.LEAKY_RELU:
+                    bit = z > 0
+                case ActivationKind.HARDTANH:
+                    bit = (z > p.clip_lo) & (z < p.clip_hi)
+                case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+                    bit = 0
+                case kind:
+                    raise ValueError(f"no activation {kind!r}")
         else:
             bit = 1
             if p.window_lo is not None:

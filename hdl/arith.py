@@ -40,13 +40,17 @@ def shift_round(value: Value, shift: int, rounding: Rounding, rand: Value | None
     value = Value.cast(value).as_signed()
     if shift <= 0:
         return value << -shift
-    if rounding is Rounding.FLOOR:
-        return value >> shift
-    if rounding is Rounding.HALF_UP:
-        return (value + (1 << (shift - 1))) >> shift
-    if rand is None:
-        raise ValueError("stochastic rounding needs the random addend")
-    return (value + rand[:shift].as_unsigned()) >> shift
+    match rounding:
+        case Rounding.FLOOR:
+            return value >> shift
+        case Rounding.HALF_UP:
+            return (value + (1 << (shift - 1))) >> shift
+        case Rounding.STOCHASTIC:
+            if rand is None:
+                raise ValueError("stochastic rounding needs the random addend")
+            return (value + rand[:shift].as_unsigned()) >> shift
+        case _:
+            raise ValueError(f"no rounding mode {rounding!r}")
 
 
 def requantise(value: Value, shift: int, fmt: QFormat, rounding: Rounding, rand=None) -> Value:

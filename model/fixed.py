@@ -82,11 +82,15 @@ def shift_round(v: np.ndarray, shift: int, rounding: Rounding, rand: np.ndarray 
     """Arithmetic right shift by ``shift`` with rounding; ``shift <= 0`` shifts left, exactly."""
     if shift <= 0:
         return v << _SHIFT[-shift]
-    if rounding is Rounding.FLOOR:
-        return v >> _SHIFT[shift]
-    if rounding is Rounding.HALF_UP:
-        return (v + _HALF[shift]) >> _SHIFT[shift]
-    return (v + rand) >> _SHIFT[shift]
+    match rounding:
+        case Rounding.FLOOR:
+            return v >> _SHIFT[shift]
+        case Rounding.HALF_UP:
+            return (v + _HALF[shift]) >> _SHIFT[shift]
+        case Rounding.STOCHASTIC:
+            return (v + rand) >> _SHIFT[shift]
+        case _:
+            raise ValueError(f"no rounding mode {rounding!r}")
 
 
 def requantise(v, shift: int, fmt: QFormat, rounding: Rounding, rand=None):
@@ -170,35 +174,41 @@ def _update_bound(config: LearnerConfig, index: int) -> int:
 
 def activate(z: np.ndarray, plan: LayerPlan, rounding: Rounding) -> np.ndarray:
     """sigma(z) on activation codes."""
-    kind = plan.kind
-    if kind is ActivationKind.IDENTITY:
-        return z
-    if kind is ActivationKind.RELU:
-        return np.maximum(z, 0)
-    if kind is ActivationKind.LEAKY_RELU:
-        return np.where(z >= 0, z, shift_round(z, plan.slope_shift, rounding))
-    if kind is ActivationKind.HARDTANH:
-        return np.minimum(np.maximum(z, plan.clip_lo), plan.clip_hi)
-    # sign / staircase: step_code * sum_j sgn(z - c_j), with sgn(0) = 0
-    total = np.zeros_like(z)
-    for c in plan.thresholds:
-        total += np.sign(z - c)
-    return total * plan.step_code
+    match plan.kind:
+        case ActivationKind.IDENTITY:
+            return z
+        case ActivationKind.RELU:
+            return np.maximum(z, 0)
+        case ActivationKind.LEAKY_RELU:
+            return np.where(z >= 0, z, shift_round(z, plan.slope_shift, rounding))
+        case ActivationKind.HARDTANH:
+            return np.minimum(np.maximum(z, plan.clip_lo), plan.clip_hi)
+        case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+            # step_code * sum_j sgn(z - c_j), with sgn(0) = 0
+            total = np.zeros_like(z)
+            for c in plan.thresholds:
+                total += np.sign(z - c)
+            return total * plan.step_code
+        case kind:
+            raise ValueError(f"no activation {kind!r}")
 
 
 def apply_window(g: np.ndarray, z: np.ndarray, plan: LayerPlan, rounding: Rounding) -> np.ndarray:
     """delta = g (.) s(z): the rectangular window, or sigma'(z) in derivative mode."""
     if plan.derivative:
-        kind = plan.kind
-        if kind is ActivationKind.IDENTITY:
-            return g
-        if kind is ActivationKind.RELU:
-            return np.where(z > 0, g, 0)
-        if kind is ActivationKind.LEAKY_RELU:
-            return np.where(z > 0, g, shift_round(g, plan.slope_shift, rounding))
-        if kind is ActivationKind.HARDTANH:
-            return np.where((z > plan.clip_lo) & (z < plan.clip_hi), g, 0)
-        return np.zeros_like(g)
+        match plan.kind:
+            case ActivationKind.IDENTITY:
+                return g
+            case ActivationKind.RELU:
+                return np.where(z > 0, g, 0)
+            case ActivationKind.LEAKY_RELU:
+                return np.where(z > 0, g, shift_round(g, plan.slope_shift, rounding))
+            case ActivationKind.HARDTANH:
+                return np.where((z > plan.clip_lo) & (z < plan.clip_hi), g, 0)
+            case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+                return np.zeros_like(g)
+            case kind:
+                raise ValueError(f"no activation {kind!r}")
     if plan.window_lo is None and plan.window_hi is None:
         return g
     inside = True

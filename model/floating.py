@@ -20,30 +20,36 @@ __all__ = ["sigma", "sigma_slope", "window", "FloatTrace", "FloatLearner"]
 
 
 def sigma(z: np.ndarray, act: Activation) -> np.ndarray:
-    kind = act.kind
-    if kind is ActivationKind.IDENTITY:
-        return z
-    if kind is ActivationKind.RELU:
-        return np.maximum(z, 0.0)
-    if kind is ActivationKind.LEAKY_RELU:
-        return np.where(z >= 0, z, z * 2.0 ** -act.slope_shift)
-    if kind is ActivationKind.HARDTANH:
-        return np.clip(z, act.lo, act.hi)
-    return act.scale * sum(np.sign(z - c) for c in act.thresholds)
+    match act.kind:
+        case ActivationKind.IDENTITY:
+            return z
+        case ActivationKind.RELU:
+            return np.maximum(z, 0.0)
+        case ActivationKind.LEAKY_RELU:
+            return np.where(z >= 0, z, z * 2.0 ** -act.slope_shift)
+        case ActivationKind.HARDTANH:
+            return np.clip(z, act.lo, act.hi)
+        case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+            return act.scale * sum(np.sign(z - c) for c in act.thresholds)
+        case kind:
+            raise ValueError(f"no activation {kind!r}")
 
 
 def sigma_slope(z: np.ndarray, act: Activation) -> np.ndarray:
     """sigma'(z), with the same choice at kinks as the fixed-point model."""
-    kind = act.kind
-    if kind is ActivationKind.IDENTITY:
-        return np.ones_like(z)
-    if kind is ActivationKind.RELU:
-        return (z > 0).astype(np.float64)
-    if kind is ActivationKind.LEAKY_RELU:
-        return np.where(z > 0, 1.0, 2.0 ** -act.slope_shift)
-    if kind is ActivationKind.HARDTANH:
-        return ((z > act.lo) & (z < act.hi)).astype(np.float64)
-    return np.zeros_like(z)
+    match act.kind:
+        case ActivationKind.IDENTITY:
+            return np.ones_like(z)
+        case ActivationKind.RELU:
+            return (z > 0).astype(np.float64)
+        case ActivationKind.LEAKY_RELU:
+            return np.where(z > 0, 1.0, 2.0 ** -act.slope_shift)
+        case ActivationKind.HARDTANH:
+            return ((z > act.lo) & (z < act.hi)).astype(np.float64)
+        case ActivationKind.SIGN | ActivationKind.STAIRCASE:
+            return np.zeros_like(z)
+        case kind:
+            raise ValueError(f"no activation {kind!r}")
 
 
 def window(z: np.ndarray, win: Window, act: Activation) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from nfloop.hdl.activation import ActivationUnit, WindowUnit
+from nfloop.hdl.activation import ActivationUnit, WindowBit, WindowUnit
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import LayerPlan, activate, apply_window
 from support.sim import edge_codes, random_codes, run_comb
@@ -48,3 +48,20 @@ def test_window_matches_model(act, window, rng):
     g[:4] = [f.error.min_code, f.error.max_code, -1, 1]
     got = run_comb(WindowUnit(cfg, 0), {"g": g, "z": z}, ["delta"])["delta"]
     np.testing.assert_array_equal(got, apply_window(g, z, plan, cfg.forward_rounding))
+
+
+def test_the_unit_tests_cover_every_activation_kind():
+    assert {a.kind for a in ACTIVATIONS} == set(ActivationKind)
+
+
+@pytest.mark.parametrize("unit", [ActivationUnit, WindowBit])
+def test_an_unknown_activation_is_refused_by_the_gateware(unit, monkeypatch):
+    import dataclasses
+
+    from amaranth.hdl import Fragment
+    config = config_for(Activation(ActivationKind.RELU), Window(derivative=True))
+    real = LayerPlan.build
+    monkeypatch.setattr(LayerPlan, "build", classmethod(
+        lambda cls, cfg, index: dataclasses.replace(real(cfg, index), kind="swish")))
+    with pytest.raises(ValueError, match="no activation 'swish'"):
+        Fragment.get(unit(config, 0), None)

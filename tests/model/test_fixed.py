@@ -991,3 +991,35 @@ def test_skipped_saturation_equals_always_saturating():
             clamped += int(np.sum(raw != saturate(raw, acc)))
             np.testing.assert_array_equal(trace.weights[l], saturate(raw, acc))
     assert clamped > 1000          # the run really did saturate, often
+
+
+# -- every dispatch over a closed set fails loudly on anything else ---------------------------
+
+def test_the_unit_tests_cover_every_activation_kind():
+    """A new kind must get a case here before any unit test can pass for it."""
+    assert {a.kind for a in ACTIVATIONS.values()} == set(ActivationKind)
+
+
+@pytest.mark.parametrize("derivative", [False, True])
+def test_an_unknown_activation_is_refused(derivative):
+    import dataclasses
+    _, plan = one_layer(Activation(ActivationKind.RELU), Window(derivative=derivative), QFormat(16, 10),
+                        Rounding.HALF_UP)
+    plan = dataclasses.replace(plan, kind="swish")
+    z = np.arange(-4, 4, dtype=np.int64)
+    with pytest.raises(ValueError, match="no activation 'swish'"):
+        apply_window(z, z, plan, Rounding.HALF_UP) if derivative else activate(z, plan, Rounding.HALF_UP)
+
+
+def test_an_unknown_rounding_is_refused():
+    with pytest.raises(ValueError, match="no rounding mode 'banker'"):
+        shift_round(np.arange(4, dtype=np.int64), 2, "banker")
+
+
+@pytest.mark.parametrize("function", ["sigma", "sigma_slope"])
+def test_the_float_model_refuses_an_unknown_activation(function):
+    from types import SimpleNamespace
+
+    from nfloop.model import floating
+    with pytest.raises(ValueError, match="no activation 'swish'"):
+        getattr(floating, function)(np.zeros(3), SimpleNamespace(kind="swish"))

@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -187,6 +188,10 @@ void serve(Board& board, int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // The board lives as long as the process that started it: a killed serve-sim or test leaves
+    // no simulator behind holding its port.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) return 0;       // the parent died before prctl took effect
     int port = 0;
     std::string host = "127.0.0.1";
     const char* trace_path = nullptr;

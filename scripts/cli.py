@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -895,6 +896,9 @@ def board_list_command(as_json):
 
 # -- the virtual board and bit-exact comparison on a board ----------------------------------
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
 @cli.command("serve-sim")
 @click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
               help="Learner config (TOML) or a shipped config name.")
@@ -923,6 +927,9 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)
+        # SIGTERM and SIGHUP stop the board as Ctrl-C does: it is closed, and its port freed
+        for stop in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop, _interrupt)
         try:
             board.wait()
         except KeyboardInterrupt:

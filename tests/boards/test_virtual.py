@@ -2,6 +2,11 @@
 
 import csv
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,3 +198,45 @@ def test_serve_sim_trace_steps_record_only_their_window(tmp_path):
             assert compare_board(client, config, load_task("xor"), epochs=5).mismatches == 0
         sizes[name] = vcd.stat().st_size
     assert sizes["window"] < sizes["whole"] / 4
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"     # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_a_stopped_serve_sim_leaves_no_board_and_frees_its_port(signal_number):
+    """serve-sim stops its board on SIGTERM and SIGHUP; on SIGKILL the board notices its parent is gone."""
+    nfloop = str(Path(sys.executable).with_name("nfloop"))
+    server = subprocess.Popen([nfloop, "serve-sim", "--config", "xor", "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = ""
+        while "socket://" not in line:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "serve-sim did not start"
+        port = int(line.split("socket://127.0.0.1:")[1].split()[0])
+        boards = _children(server.pid)
+        assert boards, "no virtual board process under serve-sim"
+        server.send_signal(signal_number)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (all(_gone(b) for b in boards) and _port_free(port)):
+            time.sleep(0.1)
+        assert all(_gone(b) for b in boards), "the virtual board outlived serve-sim"
+        assert _port_free(port), f"port {port} still taken 5 s after the signal"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0

@@ -920,6 +920,9 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
     if trace is not None and trace.suffix.lower() != ".vcd":
         raise ConfigError(f"the virtual board writes VCD waveforms: name the trace file *.vcd, not {trace.name}")
     config = named_config(config_name)
+    # SIGTERM and SIGHUP stop the board as Ctrl-C does: it is closed, and its port freed
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupt)
     with step_status(f"virtual board for {config.name or config_name}") as step:
         step("building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False),
@@ -927,9 +930,6 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)
-        # SIGTERM and SIGHUP stop the board as Ctrl-C does: it is closed, and its port freed
-        for stop in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(stop, _interrupt)
         try:
             board.wait()
         except KeyboardInterrupt:

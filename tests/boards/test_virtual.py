@@ -219,19 +219,19 @@ def test_a_stopped_serve_sim_leaves_no_board_and_frees_its_port(signal_number):
     server = subprocess.Popen([nfloop, "serve-sim", "--config", "xor", "--port", "0"], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        line = ""
-        while "socket://" not in line:
-            line = server.stdout.readline()
-            assert line or server.poll() is None, "serve-sim did not start"
-        port = int(line.split("socket://127.0.0.1:")[1].split()[0])
+        lines = []
+        while not lines or "try:" not in lines[-1]:         # the last line serve-sim prints when it is up
+            lines.append(server.stdout.readline())
+            assert lines[-1] or server.poll() is None, "serve-sim did not start"
+        port = int("".join(lines).split("socket://127.0.0.1:")[1].split()[0])
         boards = _children(server.pid)
         assert boards, "no virtual board process under serve-sim"
         server.send_signal(signal_number)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (all(_gone(b) for b in boards) and _port_free(port)):
             time.sleep(0.1)
         assert all(_gone(b) for b in boards), "the virtual board outlived serve-sim"
-        assert _port_free(port), f"port {port} still taken 5 s after the signal"
+        assert _port_free(port), f"port {port} still taken 10 s after the signal"
     finally:
         server.kill()
         server.wait()

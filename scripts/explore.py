@@ -234,6 +234,13 @@ class Point:
         """Points that differ only in lanes train the same model."""
         return _digest(self.config.to_dict())
 
+    def train_job_id(self, task_name: str, epochs: int | None, seed: int) -> str:
+        return f"train-{self.train_key}-{task_name}-{epochs}-{seed}"
+
+    def build_job_id(self, board: str) -> str:
+        """Points whose gateware is equal at the same lanes share one build."""
+        return f"build-{_digest(self.config.hardware().to_dict(), self.lanes)}-{board}"
+
     @property
     def label(self) -> str:
         return ", ".join(f"{k.removeprefix('formats.').removeprefix('layers.')}={_short(v)}"
@@ -416,7 +423,7 @@ def train_jobs(points: list[Point], task_name: str, seeds: int, epochs: int | No
             continue
         seen.add(point.train_key)
         for seed in range(seeds):
-            jobs.append(Job(f"train-{point.train_key}-{task_name}-{epochs}-{seed}", "train", train_job,
+            jobs.append(Job(point.train_job_id(task_name, epochs, seed), "train", train_job,
                             (point.config.to_dict(), task_name, seed, epochs), point.id))
     return jobs
 
@@ -425,7 +432,7 @@ def build_jobs(points: list[Point], boards: tuple[str, ...]) -> list[Job]:
     jobs, seen = [], set()
     for point in points:
         for board in boards:
-            job_id = f"build-{_digest(point.config.hardware().to_dict(), point.lanes)}-{board}"
+            job_id = point.build_job_id(board)
             if job_id not in seen:
                 seen.add(job_id)
                 jobs.append(Job(job_id, "build", build_job, (point.config.to_dict(), board, point.lanes), point.id))
@@ -454,7 +461,7 @@ def _finite(value) -> float:
 def _quality(point: Point, done, task_name, seeds, epochs) -> tuple[float | None, float | None, float | None]:
     """(score, spread, mse) over seeds: the score is the test accuracy, or minus the MSE for regression
     (train figures where the task has no test split)."""
-    rows = [done.get(f"train-{point.train_key}-{task_name}-{epochs}-{seed}") for seed in range(seeds)]
+    rows = [done.get(point.train_job_id(task_name, epochs, seed)) for seed in range(seeds)]
     rows = [r["result"] for r in rows if r]
     if not rows:
         return None, None, None
@@ -501,7 +508,7 @@ def result_rows(points, done, task_name, seeds, epochs, boards) -> list[dict]:
                 "state_bits": point.state_bits, "multiplier_bits": point.multiplier_bits}
         built = False
         for board in boards:
-            record = done.get(f"build-{_digest(point.config.hardware().to_dict(), point.lanes)}-{board}")
+            record = done.get(point.build_job_id(board))
             if record:
                 built = True
                 result = record["result"]

@@ -11,8 +11,12 @@ one, and it round-trips through TOML (schema: ``docs/config.md``).
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import math
+import numbers
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -31,6 +35,14 @@ __all__ = [
 MAX_BITS = 32
 INT64_SAFE_BITS = 62
 MAX_SHIFT = 40
+#: The most memory a model's state may take. The fixed-point model keeps STATE_ARRAYS
+#: 8-byte arrays the size of the weights (weights, MAC view, batch sums, momentum,
+#: flat index, and the float initial weights while it starts); a config whose state
+#: would exceed this is refused up front instead of failing (or swapping) mid-run.
+MAX_STATE_BYTES = 4 * 2**30
+STATE_ARRAYS = 6
+#: init.scale above this saturates every initial weight of any format (at most 2**23).
+MAX_INIT_SCALE = 2.0 ** 32
 
 
 class ConfigError(ValueError):
@@ -44,6 +56,17 @@ def _check(condition: bool, message: str) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    """A real number (not a bool) that is neither infinite nor NaN."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_finite(value: Any, what: str, fix: str = "") -> None:
+    _check(isinstance(value, numbers.Real) and not isinstance(value, bool),
+           f"bad value: {what} must be a number, not {value!r}")
+    _check(math.isfinite(value), f"{what} must be a finite number, not {value!r}{fix}")
 
 
 class Rounding(enum.Enum):
@@ -119,9 +142,11 @@ class QFormat:
         return signed(self.bits)
 
     def representable(self, value: float) -> bool:
-        """Whether ``value`` is exactly a code of this format."""
+        """Whether ``value`` is exactly a code of this format (never for infinity or NaN)."""
+        if not _is_finite(value):
+            return False
         scaled = value * (1 << self.frac)
-        return scaled == math.floor(scaled) and self.min_code <= scaled <= self.max_code
+        return math.isfinite(scaled) and scaled == math.floor(scaled) and self.min_code <= scaled <= self.max_code
 
     def code(self, value: float) -> int:
         """The nearest code to a real number (half up), saturated to the range."""
@@ -176,15 +201,20 @@ class Activation:
                    f"leaky_relu slope_shift must be an integer from 1 to 16 "
                    f"(slope 2**-slope_shift), not {self.slope_shift!r}")
         if self.kind is ActivationKind.HARDTANH:
+            for name in ("lo", "hi"):
+                _check_finite(getattr(self, name), f"hardtanh {name}")
             _check(self.lo < self.hi, f"hardtanh needs lo < hi, not lo={self.lo} hi={self.hi}")
         if self.kind is ActivationKind.SIGN:
             object.__setattr__(self, "thresholds", (0.0,))
         if self.kind is ActivationKind.STAIRCASE:
+            for t in self.thresholds:
+                _check_finite(t, "every staircase threshold")
             object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
             _check(len(self.thresholds) >= 1, "staircase needs at least one threshold")
             _check(all(a < b for a, b in zip(self.thresholds, self.thresholds[1:])),
                    f"staircase thresholds must be strictly increasing, not {list(self.thresholds)}")
         if self.kind in (ActivationKind.SIGN, ActivationKind.STAIRCASE):
+            _check_finite(self.scale, f"{self.kind.value} scale")
             _check(self.scale > 0, f"{self.kind.value} scale must be positive, not {self.scale}")
 
     @property
@@ -235,6 +265,9 @@ class Window:
         if self.derivative:
             _check(self.lo is None and self.hi is None,
                    "A derivative window takes no lo/hi bounds")
+        for name in ("lo", "hi"):
+            if getattr(self, name) is not None:
+                _check_finite(getattr(self, name), f"window {name}", f" (leave {name} out for an open side)")
         if self.lo is not None and self.hi is not None:
             _check(self.lo <= self.hi, f"Window needs lo <= hi, not lo={self.lo} hi={self.hi}")
 
@@ -385,7 +418,14 @@ class LearnerConfig:
                f"not {self.lfsr_seed!r}")
         _check(_is_int(self.init_seed) and self.init_seed >= 0,
                f"init_seed must be a non-negative integer, not {self.init_seed!r}")
-        _check(self.init_scale > 0, f"init_scale must be positive, not {self.init_scale}")
+        _check(_is_finite(self.init_scale) and 0 < self.init_scale <= MAX_INIT_SCALE,
+               f"init_scale must be positive, finite and at most 2**32 (more saturates every initial "
+               f"weight), not {self.init_scale!r}")
+        state = self.state_bytes
+        _check(state <= MAX_STATE_BYTES,
+               f"the layers {list(self.sizes)} have {self.weight_count:,} weights and biases; the model keeps "
+               f"{STATE_ARRAYS} 8-byte values per weight, {state / 2**30:,.1f} GiB, more than the "
+               f"{MAX_STATE_BYTES / 2**30:g} GiB nfloop allows: make the layers or inputs smaller")
         for index, layer in enumerate(self.layers):
             self._check_layer(index, layer)
 
@@ -423,6 +463,13 @@ class LearnerConfig:
         _check(self.mac_sum_bits(index) <= INT64_SAFE_BITS,
                f"{where}: the exact MAC sum needs {self.mac_sum_bits(index)} bits, more than "
                f"{INT64_SAFE_BITS}; narrow the formats or the layer")
+        if index > 0:
+            _check(self.backward_sum_bits(index) <= INT64_SAFE_BITS,
+                   f"{where}: the exact backward sum W^T delta over its {layer.size} units needs "
+                   f"{self.backward_sum_bits(index)} bits (formats.weight {fmt.weight.bits} + formats.error "
+                   f"{fmt.error.bits} + {self.backward_sum_bits(index) - fmt.weight.bits - fmt.error.bits} "
+                   f"for the sum), more than {INT64_SAFE_BITS}; narrow formats.weight or formats.error, "
+                   f"or the layer")
         left = -self.update_shift(index)
         _check(fmt.error.bits + a_in.bits + max(left, 0) <= INT64_SAFE_BITS,
                f"{where}: gain_shift {layer.gain_shift} shifts the update left by {left} bits, "
@@ -458,6 +505,21 @@ class LearnerConfig:
         w, a = self.formats.weight, self.input_format(index)
         terms = self.sizes[index] + 1
         return w.bits + max(a.bits, a.frac + 2) + math.ceil(math.log2(terms))
+
+    def backward_sum_bits(self, index: int) -> int:
+        """Width of layer ``index``'s exact backward sum ``W^T delta`` (over its units), sign bit included."""
+        f = self.formats
+        return f.weight.bits + f.error.bits + math.ceil(math.log2(self.sizes[index + 1] + 1))
+
+    @property
+    def weight_count(self) -> int:
+        """Weights and biases of every layer."""
+        return sum((self.sizes[i] + 1) * self.sizes[i + 1] for i in range(len(self.layers)))
+
+    @property
+    def state_bytes(self) -> int:
+        """Memory the model's state takes: :data:`STATE_ARRAYS` 8-byte values per weight."""
+        return self.weight_count * 8 * STATE_ARRAYS
 
     def update_shift(self, index: int) -> int:
         """Right shift taking ``delta * a`` (error x input frac) into weight_acc after the gain.
@@ -612,16 +674,65 @@ def _from_dict(data: dict) -> LearnerConfig:
     )
 
 
+#: The longest name of one file or folder most file systems allow (bytes).
+NAME_MAX = 255
+
+
+def path_problem(path: Path, what: str, kind: str = "file") -> str | None:
+    """Why ``path`` cannot be opened as a file, in one line beginning with ``what`` (``"Data file"``);
+    None if it can be tried. ``kind`` names the file wanted (``"a .npz or .csv file"``).
+
+    Names the actual problem: a missing file, a folder where a file belongs, a path component
+    longer than the file system allows, a permission.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        return f"{what} {_shown(path)} {_os_problem(path, err)}"
+    except ValueError as err:                         # a NUL byte in the path
+        return f"{what} {_shown(path)} is not a usable path: {err}"
+    if stat.S_ISDIR(mode):
+        return f"{what} {_shown(path)} does not exist as a file: it is a folder; give the path of {kind}"
+    return None
+
+
+def _shown(path: Path) -> str:
+    """The path quoted, shortened in the middle if it is very long."""
+    text = str(path)
+    return repr(text) if len(text) <= 120 else repr(f"{text[:60]}...{text[-40:]}")
+
+
+def _os_problem(path: Path, err: OSError) -> str:
+    """What ``err``, raised for ``path``, means, as the end of a sentence naming the path."""
+    if err.errno == errno.ENAMETOOLONG:
+        longest = max(path.parts, key=lambda part: len(os.fsencode(part)))
+        size = len(os.fsencode(longest))
+        if size > NAME_MAX:
+            return (f"cannot be used: its part {longest[:24]!r}... is {size} bytes long, more than the "
+                    f"{NAME_MAX} a file or folder name may have; shorten that name")
+        return f"cannot be used: the path is too long ({len(os.fsencode(str(path)))} bytes); use a shorter one"
+    if err.errno == errno.ENOENT:
+        return "does not exist"
+    if err.errno == errno.ENOTDIR:
+        return "does not exist: a part of the path before the last is a file, not a folder"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot be read: {err.strerror} (check the permissions of the file and its folders)"
+    return f"cannot be read: {err.strerror or err}"
+
+
 def load_config(path: str | Path) -> LearnerConfig:
     """Read a learner config from a TOML file (schema: ``docs/config.md``)."""
     path = Path(path)
-    _check(path.is_file(), f"Config file {str(path)!r} does not exist")
+    problem = path_problem(path, "Config file", "a TOML config file")
+    _check(problem is None, problem)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not a text file") from None
+    except OSError as err:
+        raise ConfigError(f"Config file {_shown(path)} {_os_problem(path, err)}") from None
     try:
         return LearnerConfig.from_dict(data)
     except (TypeError, ValueError) as err:

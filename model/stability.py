@@ -9,11 +9,13 @@ only where the rest of the network has unit slope.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import LearnerConfig
+from .tasks import TaskError
 
 __all__ = ["StabilityReport", "loop_gain", "check_stability", "stable_gain_shift"]
 
@@ -31,14 +33,38 @@ class StabilityReport:
                 f"beyond the stability bound 2 for this data (see docs/algorithm.md); {self.advice}")
 
 
-def _curvature(x: np.ndarray, batch_size: int) -> float:
-    """max ||x||^2 (online) or the expected lambda_max of a batch's X^T X, bias included."""
-    x_aug = np.concatenate([np.asarray(x, dtype=np.float64), np.ones((len(x), 1))], axis=1)
+#: Below this magnitude a sum of squares over any array that fits in memory stays finite.
+_SAFE_PEAK = 2.0 ** 480
+
+
+def _scaled_curvature(x: np.ndarray, batch_size: int) -> tuple[float, int]:
+    """``(c, k)``: max ||x||^2 (online) or the expected lambda_max of a batch's X^T X, bias included,
+    is ``c * 4**k``. ``k`` is 0 unless the data are large enough for it to overflow float64 (its
+    squares pass 1e308 from about 1e154); then they are divided by ``2**k`` first, exactly, and ``c``
+    stays finite."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise TaskError("the data contain NaN or infinite values; clean the data")
+    x_aug = np.concatenate([x.reshape(len(x), -1), np.ones((len(x), 1))], axis=1)
+    peak = float(np.max(np.abs(x_aug)))
+    if peak < _SAFE_PEAK:
+        return _plain_curvature(x_aug, batch_size), 0
+    k = math.frexp(peak)[1]                                 # 2**k > every magnitude
+    return _plain_curvature(np.ldexp(x_aug, -k), batch_size), k
+
+
+def _plain_curvature(x_aug: np.ndarray, batch_size: int) -> float:
     if batch_size == 1:
         return float(np.max(np.sum(x_aug ** 2, axis=1)))
     batch = min(batch_size, len(x_aug))
     mean_outer = x_aug.T @ x_aug / len(x_aug)
     return float(batch * np.linalg.eigvalsh(mean_outer)[-1])
+
+
+def _curvature(x: np.ndarray, batch_size: int) -> float:
+    """max ||x||^2 (online) or the expected lambda_max of a batch's X^T X, bias included (inf past float64)."""
+    curvature, k = _scaled_curvature(x, batch_size)
+    return curvature if k == 0 else math.inf
 
 
 def loop_gain(config: LearnerConfig, x: np.ndarray) -> float:
@@ -47,8 +73,11 @@ def loop_gain(config: LearnerConfig, x: np.ndarray) -> float:
 
 def stable_gain_shift(x: np.ndarray, batch_size: int, margin: float = 2.0) -> int:
     """The smallest gain_shift whose loop gain stays below 2 / margin."""
-    curvature = _curvature(x, batch_size)
-    shift = int(np.ceil(np.log2(curvature * margin / 2.0))) if curvature > 0 else 0
+    curvature, k = _scaled_curvature(x, batch_size)
+    if curvature <= 0:
+        return 0
+    # log2(curvature * margin / 2) as before when nothing overflows; past float64, plus 2k exactly
+    shift = int(np.ceil(np.log2(curvature * margin / 2.0))) + 2 * k
     return max(shift, 0)
 
 

@@ -8,6 +8,7 @@ in ``model/configs/NAME.toml``.
 
 from __future__ import annotations
 
+import array
 import csv
 import math
 import zipfile
@@ -16,11 +17,31 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, load_config
+from .config import (
+    MAX_SHIFT,
+    Activation,
+    ActivationKind,
+    Formats,
+    Layer,
+    LearnerConfig,
+    QFormat,
+    load_config,
+    path_problem,
+)
 
 __all__ = ["TaskError", "Task", "BUILTIN_TASKS", "load_task", "default_config"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+
+#: The most data a user's file may hold, counted as float64 (8 bytes a value): a .npz whose
+#: arrays, or a CSV whose values, would take more are refused before they are loaded.
+MAX_DATA_BYTES = 2**30
+#: The largest magnitude of a data value: beyond any fixed-point format nfloop has (at most
+#: 32 bits of integer codes), so such a value only saturates, and squares of it overflow.
+MAX_DATA_VALUE = 2.0 ** 31
+#: The most classes a file's integer labels may name (labels 0 to MAX_CLASSES - 1): each
+#: class is an output unit and a one-hot column.
+MAX_CLASSES = 10_000
 
 
 class TaskError(ValueError):
@@ -143,15 +164,40 @@ def _as_matrix(array, name: str, path: Path) -> np.ndarray:
         raise TaskError(f"{path}: array {name!r} must be 1-D or 2-D and non-empty, not shape {m.shape}")
     if not np.all(np.isfinite(m)):
         raise TaskError(f"{path}: array {name!r} contains NaN or infinite values; clean the data")
+    peak = float(np.max(np.abs(m)))
+    if peak > MAX_DATA_VALUE:
+        raise TaskError(f"{path}: array {name!r} holds a value of magnitude {peak:.3g}, beyond 2**31, more than "
+                        f"any fixed-point format of nfloop holds; rescale the data (e.g. standardise each column)")
     return m
+
+
+def _size(count: int) -> str:
+    """A number of bytes in GiB, MiB or KiB."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):,.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _check_labels(values: np.ndarray, name: str, path: Path) -> None:
+    """Refuse class labels that are negative or name more classes than :data:`MAX_CLASSES`, before
+    they are cast to int64 (where 2**63 and above would wrap) or one-hot encoded."""
+    if values.size == 0:
+        return
+    low, high = values.min(), values.max()
+    if low < 0:
+        raise TaskError(f"{path}: class labels in {name!r} must be >= 0, found {low}")
+    if high >= MAX_CLASSES:
+        raise TaskError(f"{path}: class labels in {name!r} go up to {high}, but nfloop takes at most "
+                        f"{MAX_CLASSES:,} classes (labels 0 to {MAX_CLASSES - 1}); number the classes 0, 1, 2, ... "
+                        f"(numpy.unique(y, return_inverse=True) does)")
 
 
 def _labels(array, name: str, path: Path) -> np.ndarray | None:
     """Integer class labels if ``array`` is a 1-D integer array, else None (regression)."""
     a = np.asarray(array)
     if a.ndim == 1 and np.issubdtype(a.dtype, np.integer):
-        if a.size and a.min() < 0:
-            raise TaskError(f"{path}: class labels in {name!r} must be >= 0, found {a.min()}")
+        _check_labels(a, name, path)
         return a.astype(np.int64)
     return None
 
@@ -178,6 +224,12 @@ def _from_arrays(path: Path, x, y, x_test, y_test) -> Task:
         raise TaskError(f"{path}: x_test and y_test have different numbers of rows")
     name = path.stem
     if labels is not None:
+        classes = int(max(labels.max(), -1 if labels_test is None else labels_test.max())) + 1
+        rows = len(labels) + (0 if labels_test is None else len(labels_test))
+        if rows * classes * 8 > MAX_DATA_BYTES:
+            raise TaskError(f"{path}: one-hot targets for {classes:,} classes and {rows:,} samples would take "
+                            f"{_size(rows * classes * 8)}, more than the {_size(MAX_DATA_BYTES)} nfloop loads; "
+                            f"use fewer classes or samples")
         return _classification(name, x, labels, x_test, labels_test, description=f"from {path}")
     hot = _one_hot_labels(y)
     if hot is not None and (y_test is None or _one_hot_labels(y_test, _levels(y)) is not None):
@@ -203,7 +255,44 @@ def _one_hot_labels(y: np.ndarray, levels=None) -> np.ndarray | None:
     return np.argmax(y, axis=1) if np.all(high.sum(axis=1) == 1) else None
 
 
+def _npz_sizes(path: Path) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Each member's shape and the bytes it would take loaded as float64, from the .npy headers inside
+    the .npz (and the zip's own sizes for other members), without loading any data."""
+    sizes = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):         # numpy.load hands these over as raw bytes
+                sizes[info.filename] = ((info.file_size,), info.file_size)
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"array {info.filename[:-4]!r} is in .npy format version "
+                                     f"{version[0]}.{version[1]}, which holds no plain numeric array")
+            sizes[info.filename[:-4]] = (shape, math.prod(shape) * max(dtype.itemsize, 8))
+    return sizes
+
+
+def _check_npz_size(path: Path) -> None:
+    """Refuse a .npz whose arrays would take more than :data:`MAX_DATA_BYTES` once loaded (as float64)."""
+    try:
+        sizes = _npz_sizes(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise TaskError(f"{path} is not a readable .npz file ({err}); save one with "
+                        f"numpy.savez(path, x=..., y=...)") from None
+    total = sum(size for _, size in sizes.values())
+    if total > MAX_DATA_BYTES:
+        shapes = ", ".join(f"{name!r} {shape}" for name, (shape, _) in sizes.items())
+        raise TaskError(f"{path}: its arrays ({shapes}) would take {_size(total)} as float64, more than "
+                        f"the {_size(MAX_DATA_BYTES)} nfloop loads; save a subset of the data")
+
+
 def _load_npz(path: Path) -> Task:
+    _check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -222,13 +311,29 @@ def _load_csv(path: Path) -> Task:
     (regression targets), an optional ``split`` column (train/test), features otherwise."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:   # -sig: spreadsheets' BOM
-            rows = list(csv.reader(file))
-    except (OSError, UnicodeDecodeError) as err:
+            data, test_mask, header, features, targets = _read_csv(csv.reader(file), path)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise TaskError(f"{path} is not a readable CSV text file ({err})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
+    x, y = data[:, :len(features)], data[:, len(features):]
+    if header[targets[0]] == "label":
+        if not np.all(y == np.round(y)):
+            raise TaskError(f"{path}: 'label' must hold whole class numbers")
+        _check_labels(y[:, 0], "label", path)
+        y = y[:, 0].astype(np.int64)
+    if test_mask.all():
+        raise TaskError(f"{path}: every row is in the test split; mark some rows 'train'")
+    has_test = test_mask.any()
+    return _from_arrays(path, x[~test_mask], y[~test_mask],
+                        x[test_mask] if has_test else None, y[test_mask] if has_test else None)
+
+
+def _read_csv(reader, path: Path):
+    """The values of a CSV, row by row into one float64 array (not a list of strings per cell: a
+    100 MB file took 1.7 GB that way); stops at :data:`MAX_DATA_BYTES`."""
+    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    if header is None:
         raise TaskError(f"{path}: a CSV needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in header]
     is_target = [h == "label" or h == "y" or (h.startswith("y") and h[1:].isdigit()) for h in header]
     if not any(is_target):
         raise TaskError(f"{path}: no target column; name it 'label' (classes) or 'y' / 'y0', 'y1', ... "
@@ -240,29 +345,31 @@ def _load_csv(path: Path) -> Task:
     targets = [i for i, t in enumerate(is_target) if t]
     if not features:
         raise TaskError(f"{path}: no feature columns besides the targets")
-    values, test_mask = [], []
-    for line, row in enumerate(rows[1:], start=2):
+    columns = features + targets
+    most = MAX_DATA_BYTES // (8 * len(columns))
+    values, test_mask = array.array("d"), bytearray()
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        line = reader.line_num
         if len(row) != len(header):
             raise TaskError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
         try:
-            values.append([float(row[i]) for i in features + targets])
+            numbers = [float(row[i]) for i in columns]
         except ValueError:
             raise TaskError(f"{path}:{line}: a value is not a number: {row}") from None
         split = row[split_col].strip().lower() if split_col is not None else "train"
         if split not in ("train", "test"):
             raise TaskError(f"{path}:{line}: split must be 'train' or 'test', not {split!r}")
+        if len(test_mask) >= most:
+            raise TaskError(f"{path}: more than {most:,} rows of {len(columns)} values, more than the "
+                            f"{_size(MAX_DATA_BYTES)} of data nfloop loads; use a subset of the data")
+        values.extend(numbers)
         test_mask.append(split == "test")
-    data, test_mask = np.array(values), np.array(test_mask)
-    x, y = data[:, :len(features)], data[:, len(features):]
-    if header[targets[0]] == "label":
-        if not np.all(y == np.round(y)):
-            raise TaskError(f"{path}: 'label' must hold whole class numbers")
-        y = y[:, 0].astype(np.int64)
-    if test_mask.all():
-        raise TaskError(f"{path}: every row is in the test split; mark some rows 'train'")
-    has_test = test_mask.any()
-    return _from_arrays(path, x[~test_mask], y[~test_mask],
-                        x[test_mask] if has_test else None, y[test_mask] if has_test else None)
+    if not test_mask:
+        raise TaskError(f"{path}: a CSV needs a header row and at least one data row")
+    data = np.frombuffer(values, dtype=np.float64).reshape(len(test_mask), len(columns))
+    return data, np.frombuffer(test_mask, dtype=np.bool_), header, features, targets
 
 
 def load_task(name_or_path: str) -> Task:
@@ -273,8 +380,9 @@ def load_task(name_or_path: str) -> Task:
     if path.suffix.lower() not in (".npz", ".csv"):
         raise TaskError(f"Unknown task {name_or_path!r}: use one of {sorted(BUILTIN_TASKS)} or a "
                         f".npz / .csv file")
-    if not path.is_file():
-        raise TaskError(f"Data file {name_or_path!r} does not exist")
+    problem = path_problem(path, "Data file", "a .npz or .csv file")
+    if problem is not None:
+        raise TaskError(problem)
     return _load_npz(path) if path.suffix.lower() == ".npz" else _load_csv(path)
 
 
@@ -296,6 +404,9 @@ def default_config(task: Task) -> LearnerConfig:
     int_bits = min(int_bits, 8)
     input_fmt = QFormat(8, 8 - int_bits)
     shift = stable_gain_shift(task.x_train, batch_size=1)
+    if shift > MAX_SHIFT:
+        raise TaskError(f"{task.name}: the data's largest inputs need a loop gain below 2**-{shift}, smaller than "
+                        f"the smallest nfloop has (2**-{MAX_SHIFT}); rescale the data (e.g. standardise each column)")
     return LearnerConfig(
         name=task.name, inputs=task.inputs,
         layers=(Layer(16, Activation(ActivationKind.RELU), gain_shift=shift),

@@ -20,14 +20,14 @@ from ..model.fixed import FixedLearner
 from ..model.tasks import Task
 from ..model.train import check_task, encode, sample_order
 from ..sim.verify import Mismatch, first_weight_mismatch
-from .client import BoardClient
+from .client import BoardClient, BoardMismatch
 from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
-from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, ProtocolError
+from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, LinkError
 
 __all__ = ["CompareError", "EpochRow", "CompareResult", "compare_board", "write_weights", "read_weights"]
 
 
-class CompareError(ProtocolError):
+class CompareError(BoardMismatch):
     """The board cannot be compared with this config or data (built for another config, too small, ...)."""
 
 
@@ -129,7 +129,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     loaded = read_weights(client, shapes)
     wrong = first_weight_mismatch(loaded, model.weights, -1)
     if wrong:
-        raise CompareError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
+        raise LinkError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
     packed = packs_inputs(config)
     if resident:
         _load_data(client, codes.x_train, codes.y_train, packed)

@@ -29,6 +29,7 @@ from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
 
 __all__ = ["CRC", "REQUEST_SYNC", "RESPONSE_SYNC", "MAX_PAYLOAD", "Command", "Status", "ProtocolError",
+           "LinkError", "RequestError",
            "WEIGHTS_HEADER", "SPAN_HEADER", "TRAIN_HEADER", "REQUEST_HEADER", "HEADERS", "STATS_ANSWER",
            "IDENTIFY_HEAD", "IDENTIFY_TAIL", "identify_layout", "pack", "unpack",
            "crc16", "encode_request", "encode_response", "FrameDecoder", "Frame"]
@@ -68,6 +69,15 @@ class ProtocolError(RuntimeError):
     """A frame that cannot be decoded, or a device answer that is not OK."""
 
 
+class LinkError(ProtocolError):
+    """The device or the link failed: it cannot be opened, went away, stayed silent past the deadline,
+    or answered what the protocol does not allow (exit status 3 on the command line)."""
+
+
+class RequestError(ProtocolError, ValueError):
+    """A request the protocol cannot carry: a value outside its field (exit status 2)."""
+
+
 #: READ_WEIGHTS and WRITE_WEIGHTS: ``count`` weights of ``layer`` from (``row``, ``col``) on, row-major.
 WEIGHTS_HEADER = data.StructLayout({"layer": 8, "row": 16, "col": 16, "count": 16})
 #: LOAD_DATA and LOAD_ORDER: ``count`` samples or order positions from ``first`` on.
@@ -101,7 +111,7 @@ def pack(layout: data.Layout, **fields) -> bytes:
     for name, value in fields.items():
         shape = Shape.cast(layout[name].shape) if isinstance(value, int) else None
         if shape is not None and not shape.signed and not 0 <= value < 1 << shape.width:
-            raise ProtocolError(f"{name} must be an integer from 0 to {(1 << shape.width) - 1}, not {value}")
+            raise RequestError(f"{name} must be an integer from 0 to {(1 << shape.width) - 1}, not {value}")
     return layout.const(fields).as_value().value.to_bytes(layout.size // 8, "little")
 
 
@@ -109,7 +119,7 @@ def unpack(layout: data.Layout, payload: bytes) -> dict:
     """The fields of ``layout`` from the first bytes of ``payload``, by name."""
     size = layout.size // 8
     if len(payload) < size:
-        raise ProtocolError(f"{size} bytes expected, not {len(payload)}")
+        raise LinkError(f"{size} bytes expected, not {len(payload)}")
     value = layout.from_bits(int.from_bytes(payload[:size], "little"))
     return {name: getattr(value, name) for name, _ in layout}
 
@@ -120,7 +130,7 @@ def crc16(data: bytes) -> int:
 
 def _frame(sync: int, head: bytes, payload: bytes) -> bytes:
     if len(payload) > MAX_PAYLOAD:
-        raise ProtocolError(f"payload of {len(payload)} bytes exceeds the protocol's {MAX_PAYLOAD}")
+        raise RequestError(f"payload of {len(payload)} bytes exceeds the protocol's {MAX_PAYLOAD}")
     body = head + len(payload).to_bytes(2, "little") + payload
     return bytes([sync]) + body + crc16(body).to_bytes(2, "little")
 

@@ -1,6 +1,6 @@
 // The virtual board: the board top in Verilator, its UART bridged to a TCP socket.
 //
-//   nfloop_virtual_board [--port P] [--host ADDR] [--trace FILE.vcd]
+//   nfloop_virtual_board [--port P] [--host ADDR] [--idle-timeout S] [--trace FILE.vcd]
 //
 // Prints "listening on ADDR:PORT" once the socket is open (port 0 picks a free
 // one), then serves one client at a time; the device keeps its state between
@@ -10,6 +10,15 @@
 // `idle` and no byte is on its way, the clock stops and the bridge sleeps on
 // the socket; otherwise simulated time runs, and a frame that stops arriving
 // times out in the gateware as it would on a board.
+//
+// Between clients the clock runs on, as a board's does: when a client leaves,
+// the bytes it sent are delivered, the rx line then stays idle, and the board
+// runs until the top is idle and both UARTs are quiet (a half-received
+// frame times out, a running TRAIN ends). What it sent meanwhile is dropped, so
+// every new client finds the board idle with nothing in flight. A second client
+// while one is connected gets one line of text ("virtual board: busy ...") and
+// is closed; a client that sends nothing for --idle-timeout seconds (default
+// 600) while the board is idle is disconnected.
 //
 // Compile-time constants (-D): BIT_PERIOD (clock cycles per UART bit), TRACE (0 or 1: VCD).
 #include <arpa/inet.h>
@@ -28,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -151,38 +161,89 @@ bool send_all(int fd, const std::vector<uint8_t>& data) {
     return true;
 }
 
-// Serves one client until it disconnects.
-void serve(Board& board, int fd) {
+const char BUSY[] = "virtual board: busy: another client is connected; one client at a time\n";
+
+// A connection waiting on the listener while a client is served: told so in one line, and closed.
+void refuse(int listener) {
+    int other = accept(listener, nullptr, nullptr);
+    if (other < 0) return;
+    send(other, BUSY, sizeof BUSY - 1, MSG_NOSIGNAL);
+    close(other);
+}
+
+// The board's line and clock, shared by a client's session and the time between clients.
+struct Line {
     Sender sender;
     Receiver receiver;
     std::vector<uint8_t> out;
-    uint8_t buffer[4096];
-    const int poll_every = 64 * BIT_PERIOD;
-    for (;;) {
-        bool quiet = board.top->idle && !sender.busy() && !receiver.busy() && board.top->tx;
-        if (quiet && !out.empty()) {
-            if (!send_all(fd, out)) return;
-            out.clear();
-        }
-        pollfd p{fd, POLLIN, 0};
-        int ready = poll(&p, 1, quiet ? -1 : 0);
-        if (ready < 0 && errno != EINTR) die("poll");
-        if (ready > 0) {
-            ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-            if (n <= 0) return;
-            sender.queue.insert(sender.queue.end(), buffer, buffer + n);
-        }
-        for (int k = 0; k < poll_every; k++) {
+
+    bool quiet(Board& board) const {
+        return board.top->idle && !sender.busy() && !receiver.busy() && board.top->tx;
+    }
+    void run(Board& board, int cycles) {
+        for (int k = 0; k < cycles; k++) {
             board.top->rx = sender.line();
             board.tick();
             int byte = receiver.sample(board.top->tx);
             if (byte >= 0) out.push_back(static_cast<uint8_t>(byte));
         }
-        if (out.size() >= 1024) {
-            if (!send_all(fd, out)) return;
-            out.clear();
+    }
+};
+
+// Serves one client until it disconnects or stays idle past idle_ms; refuses others meanwhile.
+void serve(Board& board, Line& line, int fd, int listener, long long idle_ms) {
+    uint8_t buffer[4096];
+    const int poll_every = 64 * BIT_PERIOD;
+    long long waited = 0;
+    for (;;) {
+        bool quiet = line.quiet(board);
+        if (quiet && !line.out.empty()) {
+            if (!send_all(fd, line.out)) return;
+            line.out.clear();
+        }
+        pollfd p[2] = {{fd, POLLIN, 0}, {listener, POLLIN, 0}};
+        int wait_ms = quiet ? (idle_ms > 0 ? static_cast<int>(std::min(idle_ms - waited, 1000LL)) : 1000) : 0;
+        int ready = poll(p, 2, wait_ms);
+        if (ready < 0 && errno != EINTR) die("poll");
+        if (ready > 0 && (p[1].revents & POLLIN)) {
+            // someone else is knocking: take everything the client has sent; if it has gone, serve
+            // the newcomer next, else refuse it
+            for (;;) {
+                ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+                if (n < 0) break;
+                line.sender.queue.insert(line.sender.queue.end(), buffer, buffer + n);
+                waited = 0;
+            }
+            refuse(listener);
+        }
+        if (ready > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+            if (n > 0) line.sender.queue.insert(line.sender.queue.end(), buffer, buffer + n);
+            waited = 0;
+        } else if (quiet && line.sender.queue.empty()) {
+            waited += wait_ms;
+            if (idle_ms > 0 && waited >= idle_ms) {
+                std::fprintf(stderr, "virtual board: the client sent nothing for %lld s: disconnected\n",
+                             idle_ms / 1000);
+                return;
+            }
+            continue;
+        }
+        line.run(board, poll_every);
+        if (line.out.size() >= 1024) {
+            if (!send_all(fd, line.out)) return;
+            line.out.clear();
         }
     }
+}
+
+// After a client: deliver what it sent (as a serial bridge would), keep rx idle after it, run until the
+// board is quiet, and drop the board's output. A new client waits in the listener's backlog meanwhile.
+void settle(Board& board, Line& line) {
+    while (!line.quiet(board)) line.run(board, 64 * BIT_PERIOD);
+    line.out.clear();
 }
 
 }  // namespace
@@ -195,17 +256,18 @@ int main(int argc, char** argv) {
     int port = 0;
     std::string host = "127.0.0.1";
     const char* trace_path = nullptr;
-    long long trace_limit = 0, first_step = 0, last_step = -1;
+    long long trace_limit = 0, first_step = 0, last_step = -1, idle_ms = 600000;
     for (int i = 1; i < argc; i++) {
         std::string arg = argv[i];
         if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
         else if (arg == "--host" && i + 1 < argc) host = argv[++i];
         else if (arg == "--trace" && i + 1 < argc) trace_path = argv[++i];
+        else if (arg == "--idle-timeout" && i + 1 < argc) idle_ms = std::atoll(argv[++i]) * 1000;
         else if (arg == "--trace-limit" && i + 1 < argc) trace_limit = std::atoll(argv[++i]);
         else if (arg == "--trace-steps" && i + 1 < argc &&
                  std::sscanf(argv[++i], "%lld:%lld", &first_step, &last_step) == 2) {}
         else {
-            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--trace FILE.vcd] [--trace-limit BYTES] "
+            std::fprintf(stderr, "usage: %s [--port P] [--host ADDR] [--idle-timeout S] [--trace FILE.vcd] [--trace-limit BYTES] "
                                  "[--trace-steps FIRST:LAST]\n", argv[0]);
             return 2;
         }
@@ -246,12 +308,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) die("bind");
-    if (listen(listener, 1) < 0) die("listen");
+    if (listen(listener, 4) < 0) die("listen");
     socklen_t size = sizeof address;
     getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
     std::printf("listening on %s:%d\n", host.c_str(), ntohs(address.sin_port));
     std::fflush(stdout);
     signal(SIGPIPE, SIG_IGN);
+    Line line;
     for (;;) {
         int client = accept(listener, nullptr, nullptr);
         if (client < 0) {
@@ -259,8 +322,9 @@ int main(int argc, char** argv) {
             die("accept");
         }
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-        serve(board, client);
+        serve(board, line, client, listener, idle_ms);
         close(client);
+        settle(board, line);
 #if TRACE
         if (board.trace) board.trace->flush();
 #endif

@@ -54,12 +54,15 @@ class VirtualBoard:
         Stop recording the VCD once it passes this many megabytes.
     trace_steps : (first, last), optional
         Record only while the board's step count is in this window (steps counted from 0).
+    idle_timeout : int
+        Seconds a connected client may send nothing, the board idle, before it is disconnected (0: never).
     """
 
     def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None,
-                 trace_limit_mb: int | None = None, trace_steps: tuple[int, int] | None = None):
+                 trace_limit_mb: int | None = None, trace_steps: tuple[int, int] | None = None,
+                 idle_timeout: int = 600):
         executable = build_virtual_board(config, spec, trace=trace is not None, log=log)
-        command = [str(executable), "--port", str(port)]
+        command = [str(executable), "--port", str(port), "--idle-timeout", str(idle_timeout)]
         if trace is not None:
             command += ["--trace", str(trace)]
             if trace_limit_mb:
@@ -85,7 +88,8 @@ class VirtualBoard:
     def url(self) -> str:
         return f"socket://{self.host}:{self.port}"
 
-    def wait(self):
+    def wait(self) -> int:
+        """Until the board stops; its exit status (negative: the signal that stopped it)."""
         return self._process.wait()
 
     def close(self):

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ..boards.build import BuildError
 from ..boards.catalog import BOARDS, BoardSpec, board_spec
-from ..boards.protocol import ProtocolError
+from ..boards.protocol import LinkError, ProtocolError
 from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
 from ..model.train import ARITHS, ENGINES, LEARNERS, TrainResult, train
@@ -45,14 +45,23 @@ def fail(message: str, status: int = 2):
     sys.exit(status)
 
 
+#: Exit statuses, the same for every command (README.md): 0 success or all equal, 1 a bit-exact mismatch or
+#: a build that misses timing, 2 usage or config error or a board built from another config, 3 the device or
+#: link failed, 130 interrupted.
+EXIT_MISMATCH, EXIT_USAGE, EXIT_LINK, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
 class NfloopGroup(click.Group):
-    """Turns the project's own errors, and click's usage errors, into one clear line and exit status 2."""
+    """Turns the project's own errors, and click's usage errors, into one clear line and the exit status
+    of its kind: 3 when the device or link failed, 2 otherwise."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except LinkError as error:
+            fail(str(error), EXIT_LINK)
         except (ConfigError, TaskError, ToolchainError, BuildError, ProtocolError) as error:
-            fail(str(error))
+            fail(str(error), EXIT_USAGE)
 
     def main(self, *args, **kwargs):
         try:
@@ -68,7 +77,7 @@ class NfloopGroup(click.Group):
             fail(error.format_message(), error.exit_code)
         except (click.exceptions.Abort, KeyboardInterrupt):
             err.print("interrupted")
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=NfloopGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -304,7 +313,7 @@ def demo_command(out_dir, quick):
     for result in (cosim, board):
         if result.mismatches:
             err.print(f"[bold red]hardware and model differ:[/] {result.first_mismatch}")
-            sys.exit(1)
+            sys.exit(EXIT_MISMATCH)
     out.print(f"figures and summary.json in [bold]{out_dir}/[/]: "
               + ", ".join(p.name for p in figures) + f"  ({time.perf_counter() - start:.0f} s)")
 
@@ -443,7 +452,7 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, trace
         out.print(table)
         print_verdict(result, f"{result.steps:,} steps")
     if result.mismatches:
-        sys.exit(1)
+        sys.exit(EXIT_MISMATCH)
 
 
 @cli.command("verilog")
@@ -736,9 +745,9 @@ def explore_command(task_name, space_name, seeds, epochs, boards, out_dir, worke
     if result.interrupted:
         err.print(f"interrupted: every finished job is in {out_dir / 'results.jsonl'}; run the same command "
                   f"again to finish the rest")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     if result.failed:
-        sys.exit(1)
+        sys.exit(EXIT_MISMATCH)
 
 
 def explore_table(result, task_name) -> Table:
@@ -829,7 +838,7 @@ def build_command(board_name, config_name, out_dir, baud, as_json):
         err.print(f"[bold red]timing:[/] nextpnr estimates {report.fmax_mhz:.1f} MHz, below the "
                   f"{report.clock_mhz:g} MHz clock of {spec.name}: do not flash this bitstream; use fewer lanes",
                   highlight=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(EXIT_MISMATCH)
     if not as_json:
         out.print(f"flash it with: nfloop flash --board {spec.name}"
                   + ("" if out_dir == Path("build") / spec.name else f" --bitstream {escape(report.bitstream)}"),
@@ -909,10 +918,13 @@ def _interrupt(signum, frame):
 @click.option("--trace-steps", callback=_step_window, metavar="FIRST:LAST",
               help="Record only while the board's step count is in this window (counted from 0).")
 @trace_limit_option()
-def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
+@click.option("--idle-timeout", type=click.IntRange(min=0), default=600, show_default=True,
+              help="Disconnect a client that sends nothing for this many seconds while the board is idle (0: never).")
+def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_timeout):
     """Run the virtual board: the board top in Verilator, its UART on socket://127.0.0.1:PORT.
 
-    Stops with Ctrl-C.
+    One client at a time; between clients the board runs on until it is idle, as a real board's clock
+    does. Stops with Ctrl-C, SIGTERM or SIGHUP; exit status 3 if the simulator itself fails.
     """
     from ..boards.virtual import VirtualBoard
     if trace_steps and not trace:
@@ -926,14 +938,16 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit):
     with step_status(f"virtual board for {config.name or config_name}") as step:
         step("building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False),
-                             trace_limit_mb=trace_limit, trace_steps=trace_steps)
+                             trace_limit_mb=trace_limit, trace_steps=trace_steps, idle_timeout=idle_timeout)
     with board:
         out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)
         try:
-            board.wait()
+            status = board.wait()
         except KeyboardInterrupt:
-            pass
+            return
+    how = f"by signal {signal.Signals(-status).name}" if status < 0 else f"with status {status}"
+    fail(f"the virtual board's simulator stopped {how}; start nfloop serve-sim again", EXIT_LINK)
 
 
 @cli.command("compare")
@@ -984,7 +998,7 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
         out.print(f"device cycles per step: {result.device_cycles_per_step:.1f}")
         print_verdict(result, f"{plural(result.steps, 'step')}, {plural(result.epochs, 'epoch')}")
     if result.mismatches:
-        sys.exit(1)
+        sys.exit(EXIT_MISMATCH)
 
 
 def main():

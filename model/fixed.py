@@ -450,5 +450,40 @@ class FixedLearner:
             if self.config.batch_size > 1:
                 self.batch_sum[l] = np.zeros_like(w)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the next step depends on besides the data, as named arrays (a checkpoint):
+        ``weights_L``, ``velocity_L`` (momentum layers), ``batch_sum_L``, ``lfsr`` and ``steps``."""
+        arrays = {"lfsr": np.array(self.lfsr, dtype=np.int64), "steps": np.array(self.steps, dtype=np.int64)}
+        for l, (w, v, s) in enumerate(zip(self.weights, self.velocity, self.batch_sum)):
+            arrays[f"weights_{l}"] = np.array(w)
+            arrays[f"batch_sum_{l}"] = np.array(s)
+            if v is not None:
+                arrays[f"velocity_{l}"] = np.array(v)
+        return arrays
+
+    def load_state(self, arrays) -> None:
+        """Continue from :meth:`state`'s arrays: the steps that follow are those the saved learner took."""
+        expected = set(self.state())
+        if set(arrays) != expected:
+            raise ValueError(f"a learner state needs the arrays {sorted(expected)}, not {sorted(arrays)}")
+        acc = self.config.formats.weight_acc
+        for l, plan in enumerate(self.plans):
+            for name in ("weights", "batch_sum", "velocity"):
+                if name == "velocity" and self.velocity[l] is None:
+                    continue
+                value = np.asarray(arrays[f"{name}_{l}"], dtype=np.int64)
+                target = getattr(self, name)[l]
+                if value.shape != target.shape:
+                    raise ValueError(f"{name}_{l} has shape {value.shape}, not {target.shape}")
+                if value.min(initial=0) < acc.min_code or value.max(initial=0) > acc.max_code:
+                    raise ValueError(f"{name}_{l} is outside formats.weight_acc {acc}")
+                target[...] = value          # in place: the compiled engine's buffers stay shared
+            self.views[l][...] = weight_view(self.weights[l], plan.view_shift)
+        self.lfsr = int(arrays["lfsr"])
+        self.layer_lfsr = [self.lfsr] * len(self.plans)
+        self.steps = int(arrays["steps"])
+        self.headroom = [0] * len(self.plans)
+        self._headroom_of = [None] * len(self.plans)
+
     def real_weights(self) -> list[np.ndarray]:
         return [w * self.config.formats.weight_acc.lsb for w in self.weights]

@@ -174,3 +174,35 @@ def test_every_activation_has_a_kernel_code(kind):
 @pytest.mark.parametrize("rounding", list(Rounding))
 def test_every_rounding_has_a_kernel_code(rounding):
     assert compiled.rounding_code(rounding) in range(3)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+@pytest.mark.parametrize("name", sorted(EDGE_CONFIGS))
+def test_a_learner_resumed_from_its_state_continues_exactly(name, engine):
+    """Train 60 steps, save the state, train 40 more in a new learner loaded from it: the same integers as
+    100 steps in one learner (momentum, batch sums, LFSR and step count all carried)."""
+    config = EDGE_CONFIGS[name]
+    rng = np.random.default_rng(3)
+    f, n_in, n_out = config.formats, config.sizes[0], config.sizes[-1]
+    xs, ys = random_codes(rng, f.input, (30, n_in)), random_codes(rng, f.activation, (30, n_out))
+    order = rng.integers(0, 30, size=100)
+    whole = FixedLearner(config, engine=engine)
+    whole.train_order(xs, ys, order)
+    first = FixedLearner(config, engine=engine)
+    first.train_order(xs, ys, order[:61])
+    saved = {k: v.copy() for k, v in first.state().items()}
+    resumed = FixedLearner(config, engine=engine)
+    resumed.load_state(saved)
+    resumed.train_order(xs, ys, order[61:])
+    for key, value in whole.state().items():
+        np.testing.assert_array_equal(resumed.state()[key], value, err_msg=f"{name}: {key} after resuming")
+    assert any(np.any(v != 0) for k, v in whole.state().items() if k.startswith(("velocity", "batch_sum"))) or \
+        config.batch_size == 1
+
+
+def test_a_state_of_another_shape_is_refused():
+    config = EDGE_CONFIGS[sorted(EDGE_CONFIGS)[0]]
+    state = FixedLearner(config).state()
+    state.pop("steps")
+    with pytest.raises(ValueError, match="needs the arrays"):
+        FixedLearner(config).load_state(state)

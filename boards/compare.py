@@ -6,12 +6,19 @@ sent again each epoch, a memory's worth at a time, in the epoch's order), trains
 back every weight, the step and cycle counters and the epoch's sum of squared
 output errors. Each must equal the model's. At the end the board and the
 model classify the test split, and their predictions must be equal too.
+
+With a :class:`RunFolder`, every epoch's row and, after every equal epoch, the
+model's state are written as they happen, so an interrupted or failed compare
+loses nothing and ``resume=True`` continues it, bit-exact, where it stopped.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +31,8 @@ from .client import BoardClient, BoardMismatch
 from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, LinkError
 
-__all__ = ["CompareError", "EpochRow", "CompareResult", "compare_board", "write_weights", "read_weights"]
+__all__ = ["CompareError", "EpochRow", "CompareResult", "RunFolder", "compare_board", "write_weights",
+           "read_weights", "resumable"]
 
 
 class CompareError(BoardMismatch):
@@ -65,6 +73,95 @@ class CompareResult:
                 "seconds": round(self.seconds, 2), "warnings": self.warnings}
 
 
+class RunFolder:
+    """A compare's record on disk, each file replaced atomically (written aside, then renamed):
+
+    - ``run.json``: what is compared (task, seed, epochs, engine, port) and ``config.toml``, its config;
+    - ``epochs.jsonl``: one line per epoch compared, as it ends;
+    - ``checkpoint.npz``: the model's state (:meth:`FixedLearner.state`) after the last equal epoch,
+      with ``epochs``, the number of epochs it has done;
+    - ``result.json``: the summary, once the compare has ended.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _replace(self, name: str, write) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        aside = self.path / f".{name}.partial"
+        with open(aside, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(aside, self.path / name)
+
+    def start(self, meta: dict, config: LearnerConfig) -> None:
+        from ..model.config import config_toml
+        if (self.path / "run.json").exists():
+            raise CompareError(f"{self.path} already holds a run: continue it with --resume {self.path}, or choose "
+                               f"another --run-dir")
+        self._replace("config.toml", lambda f: f.write(config_toml(config).encode()))
+        self._replace("run.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        self._replace("epochs.jsonl", lambda f: None)
+
+    def meta(self) -> dict:
+        try:
+            return json.loads((self.path / "run.json").read_text())
+        except FileNotFoundError:
+            raise CompareError(f"{self.path} is not a compare run folder (no run.json); give the folder "
+                               f"nfloop compare --run-dir wrote") from None
+        except (OSError, ValueError) as error:
+            raise CompareError(f"cannot read {self.path / 'run.json'}: {error}") from None
+
+    def config(self) -> LearnerConfig:
+        from ..model.config import load_config
+        return load_config(self.path / "config.toml")
+
+    def rows(self) -> list[EpochRow]:
+        path = self.path / "epochs.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [EpochRow(**json.loads(line)) for line in lines if line.strip()]
+
+    def add_row(self, row: EpochRow, rows_before: list[EpochRow]) -> None:
+        text = "".join(json.dumps(vars(r)) + "\n" for r in [*rows_before, row])
+        self._replace("epochs.jsonl", lambda f: f.write(text.encode()))
+
+    def save_checkpoint(self, state: dict, epochs: int) -> None:
+        self._replace("checkpoint.npz", lambda f: np.savez(f, epochs=np.array(epochs), **state))
+
+    def checkpoint(self) -> tuple[dict, int] | None:
+        """The saved model state and the epochs it has done; None before the first equal epoch."""
+        path = self.path / "checkpoint.npz"
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+        except (OSError, ValueError) as error:
+            raise CompareError(f"cannot read {path}: {error}") from None
+        return arrays, int(arrays.pop("epochs"))
+
+    def finish(self, summary: dict) -> None:
+        self._replace("result.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+
+
+def resumable(config: LearnerConfig, steps: int) -> str | None:
+    """Why the board cannot be put back into the model's state after ``steps`` steps, or None.
+
+    The board's weights can be written; its momentum, batch sums and LFSR cannot (protocol 2), and
+    CLEAR sets them to their start: a run resumes exactly only where those hold their start values.
+    """
+    from ..model.config import Rounding
+    from ..model.fixed import LayerPlan
+    if any(LayerPlan.build(config, i).momentum_shift for i in range(len(config.layers))):
+        return "its config uses momentum, whose state the board cannot take"
+    if Rounding.STOCHASTIC in (config.rounding, config.forward_rounding):
+        return "its config rounds stochastically, and the board's LFSR cannot be set"
+    if steps % config.batch_size:
+        return f"it stopped inside a mini-batch ({steps} steps, batches of {config.batch_size})"
+    return None
+
+
 def _chunks(total: int, size: int):
     for start in range(0, total, size):
         yield start, min(size, total - start)
@@ -101,12 +198,15 @@ def _load_order(client: BoardClient, order: np.ndarray) -> None:
 
 
 def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epochs: int | None = None,
-                  seed: int = 0, progress=None, on_epoch=None, engine: str = "compiled") -> CompareResult:
+                  seed: int = 0, progress=None, on_epoch=None, engine: str = "compiled",
+                  run: RunFolder | None = None, resume: bool = False) -> CompareResult:
     """Train ``client``'s board and the model for ``epochs`` epochs and compare them.
 
     ``engine`` is the fixed-point model's implementation (both give the same integers).
 
     ``progress(n)`` is called as n steps complete; ``on_epoch(row)`` after each epoch.
+    ``run``: record every epoch there as it ends; ``resume``: continue the run recorded there from its
+    last checkpoint (the board's step and cycle counters then count from the resume).
     """
     start_time = time.perf_counter()
     identity = client.identify()
@@ -123,6 +223,20 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     # a data set larger than the board's memory goes over the link again each epoch, a part at a time
     resident = n <= identity.capacity
     model = FixedLearner(config, engine=engine)
+    done, rows = 0, []
+    if resume:
+        saved = run.checkpoint()
+        if saved is not None:
+            state, done = saved
+            why = resumable(config, int(state["steps"]))
+            if why:
+                raise CompareError(f"{run.path} cannot be resumed exactly: {why}; run the compare again from the "
+                                   f"start")
+            try:
+                model.load_state(state)
+            except ValueError as error:
+                raise CompareError(f"{run.path / 'checkpoint.npz'} does not fit this config: {error}") from None
+        rows = run.rows()[:done]
     shapes = [w.shape for w in model.weights]
     client.clear()
     write_weights(client, model.weights)
@@ -135,10 +249,12 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         _load_data(client, codes.x_train, codes.y_train, packed)
 
     epochs = task.default_epochs if epochs is None else epochs
-    mismatches, first, step = 0, None, 0
-    rows = []
+    mismatches, first, step = 0, None, model.steps
+    steps_before = model.steps          # the board's counters start at the resume
     cycles_before = 0
     for epoch, order in enumerate(sample_order(n, epochs, None, seed)):
+        if epoch < done:
+            continue
         device_error_sum = 0
         for start, count in _chunks(len(order), n if resident else identity.capacity):
             if resident:
@@ -153,8 +269,8 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         model_error_sum = model.train_order(codes.x_train, codes.y_train, order).error_sum
         step += len(order)
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
-        if stats.steps != step:
-            found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)
+        if stats.steps != step - steps_before:
+            found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps + steps_before, step)
         if device_error_sum != model_error_sum:
             found = found or Mismatch(step - 1, "epoch_error_sum", len(shapes) - 1, 0,
                                       device_error_sum, model_error_sum)
@@ -164,6 +280,10 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         row = EpochRow(epoch, step, device_error_sum, model_error_sum, found is None,
                        (stats.cycles - cycles_before) / len(order))
         cycles_before = stats.cycles
+        if run is not None:
+            run.add_row(row, rows)
+            if found is None and not mismatches:
+                run.save_checkpoint(model.state(), epoch + 1)
         rows.append(row)
         if progress:
             progress(len(order))
@@ -187,8 +307,11 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
             accuracy = float(np.mean(device.argmax(axis=1) == task.labels_test))
             model_accuracy = float(np.mean(reference.argmax(axis=1) == task.labels_test))
     stats = client.stats()
-    return CompareResult(epochs=epochs, steps=step, mismatches=mismatches, first_mismatch=first,
-                         device_cycles_per_step=stats.cycles / max(stats.steps, 1),
-                         test_accuracy=accuracy, model_test_accuracy=model_accuracy,
-                         test_mismatches=test_mismatches, rows=rows,
-                         seconds=time.perf_counter() - start_time, warnings=list(codes.warnings))
+    result = CompareResult(epochs=epochs, steps=step, mismatches=mismatches, first_mismatch=first,
+                           device_cycles_per_step=stats.cycles / max(stats.steps, 1),
+                           test_accuracy=accuracy, model_test_accuracy=model_accuracy,
+                           test_mismatches=test_mismatches, rows=rows,
+                           seconds=time.perf_counter() - start_time, warnings=list(codes.warnings))
+    if run is not None:
+        run.finish(result.summary())
+    return result

@@ -950,44 +950,105 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_t
     fail(f"the virtual board's simulator stopped {how}; start nfloop serve-sim again", EXIT_LINK)
 
 
+def new_run_folder(root: Path, name: str) -> Path:
+    """``root/NAME-TIME``, with a suffix when a run started in the same second."""
+    base = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
 @cli.command("compare")
-@click.option("--port", "url", required=True, metavar="URL",
-              help="The board's serial port (/dev/ttyUSB1, COM3) or socket://127.0.0.1:PORT.")
-@click.option("--task", "task_name", required=True, metavar="NAME|PATH",
-              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")
+@click.option("--port", "url", metavar="URL",
+              help="The board's serial port (/dev/ttyUSB1, COM3) or socket://127.0.0.1:PORT "
+                   "(with --resume: default the run's).")
+@click.option("--task", "task_name", metavar="NAME|PATH",
+              help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file (with --resume: the run's).")
 @click.option("--config", "config_name", metavar="FILE|NAME",
-              help="The config the board was built from (default: the task's).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
+              help="The config the board was built from (default: the task's; with --resume: the run's).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs in all (default: the task's, or the run's).")
 @seed_option()
 @click.option("--board", "board_name", metavar="NAME",
               help="The board of nfloop board list behind the port: its baud rate is the default.")
 @click.option("--baud", type=click.IntRange(min=1),
               help=f"Serial baud rate the board was built for (default: the --board's, else {DEFAULT_BAUD:,}).")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Record every epoch and a checkpoint here as they end (default: nfloop-runs/TASK-TIME).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue the run recorded in this folder from its last equal epoch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @engine_option()
-def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, as_json, engine):
+def compare_command(url, task_name, config_name, epochs, seed, board_name, baud, run_dir, resume_dir, as_json,
+                    engine):
     """Train on a board and on the fixed-point model; compare every weight after every epoch.
 
-    Exit status 1 on any mismatch, 2 if the board was built from another config.
+    Every epoch is recorded in the run folder as it ends; an interrupted or failed compare is continued
+    with --resume. Exit status 0 all equal, 1 a mismatch, 2 a board built from another config, 3 the
+    board or link failed, 130 interrupted.
     """
     from ..boards.client import BoardClient
-    from ..boards.compare import compare_board
-    task = load_task(task_name)
-    config = with_seed(resolve_config(config_name, task), seed)
-    seed = seed or 0
-    epochs = task.default_epochs if epochs is None else epochs
+    from ..boards.compare import RunFolder, compare_board
+    if resume_dir is not None:
+        if run_dir is not None:
+            raise click.UsageError("--resume continues the run in its own folder: leave out --run-dir")
+        run = RunFolder(resume_dir)
+        meta = run.meta()
+        for option, given, recorded in (("--task", task_name, meta["task"]), ("--seed", seed, meta["seed"])):
+            if given is not None and given != recorded:
+                raise click.UsageError(f"{option} {given} differs from the run's {recorded}: leave it out to resume")
+        task = load_task(meta["task"])
+        config = run.config()
+        if config_name is not None and named_config(config_name).hardware() != config.hardware():
+            raise click.UsageError(f"--config {config_name} is not the run's config: leave it out to resume")
+        url, seed = url or meta["port"], meta["seed"]
+        epochs = epochs or meta["epochs"]
+        engine = meta.get("engine", engine)
+    else:
+        if task_name is None:
+            raise click.UsageError("give --task NAME|PATH (or --resume DIR)")
+        if url is None:
+            raise click.UsageError("give --port URL: the board's serial port or the virtual board's socket:// URL")
+        task = load_task(task_name)
+        config = with_seed(resolve_config(config_name, task), seed)
+        seed = seed or 0
+        epochs = task.default_epochs if epochs is None else epochs
+        run = RunFolder(run_dir or new_run_folder(Path("nfloop-runs"), Path(task_name).stem))
+        run.start({"task": task_name, "seed": seed, "epochs": epochs, "engine": engine, "port": url}, config)
     table = Table(title=f"nfloop compare: {task.name} on {url}", box=box.SIMPLE_HEAD)
     for name in ("epoch", "steps", "device Σe²", "model Σe²", "weights", "cycles/step"):
         table.add_column(name, justify="right")
+    rows = []
+
+    def on_epoch(row):
+        rows.append(row)
+        table.add_row(str(row.epoch), f"{row.steps:,}", f"{row.device_error_sum:,}", f"{row.model_error_sum:,}",
+                      "equal" if row.weights_equal else "[bold red]differ[/]", f"{row.cycles_per_step:.1f}")
+
+    def stopped(reason: str, status: int):
+        if rows and not as_json:
+            out.print(table)
+        kept = run.rows()
+        equal = sum(r.weights_equal for r in kept)
+        err.print(f"{reason}: {plural(len(kept), 'epoch')} recorded in {escape(str(run.path))} ({equal} equal); "
+                  f"continue with: nfloop compare --resume {escape(str(run.path))}", highlight=False, soft_wrap=True)
+        sys.exit(status)
+
     if baud is None:
         baud = board_spec(board_name).baud if board_name else DEFAULT_BAUD
-    with BoardClient(url, baudrate=baud) as client, \
-            progress_bar(epochs * len(task.x_train), f"{task.name} board vs model", not as_json) as advance:
-        def on_epoch(row):
-            table.add_row(str(row.epoch), f"{row.steps:,}", f"{row.device_error_sum:,}", f"{row.model_error_sum:,}",
-                          "equal" if row.weights_equal else "[bold red]differ[/]", f"{row.cycles_per_step:.1f}")
-        result = compare_board(client, config, task, epochs=epochs, seed=seed, progress=advance, on_epoch=on_epoch,
-                               engine=engine)
+    done = len(run.rows()) if resume_dir else 0
+    try:
+        with BoardClient(url, baudrate=baud) as client, \
+                progress_bar(max(epochs - done, 0) * len(task.x_train), f"{task.name} board vs model",
+                             not as_json) as advance:
+            result = compare_board(client, config, task, epochs=epochs, seed=seed, progress=advance,
+                                   on_epoch=on_epoch, engine=engine, run=run, resume=resume_dir is not None)
+    except KeyboardInterrupt:
+        stopped("interrupted", EXIT_INTERRUPTED)
+    except LinkError as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        stopped("the board or its link failed", EXIT_LINK)
     print_warnings(result.warnings)
     if as_json:
         out.print_json(json.dumps(result.summary()))
@@ -997,6 +1058,7 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
             out.print(f"test accuracy: board {result.test_accuracy:.2%}, model {result.model_test_accuracy:.2%}")
         out.print(f"device cycles per step: {result.device_cycles_per_step:.1f}")
         print_verdict(result, f"{plural(result.steps, 'step')}, {plural(result.epochs, 'epoch')}")
+        out.print(f"run recorded in {escape(str(run.path))}", highlight=False)
     if result.mismatches:
         sys.exit(EXIT_MISMATCH)
 

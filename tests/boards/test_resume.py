@@ -1,0 +1,97 @@
+"""A compare that loses nothing: run folders, resume after an interrupt, link loss, and the interrupt script."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from nfloop.boards.compare import RunFolder, resumable
+from nfloop.boards.virtual import VirtualBoard
+from nfloop.model import default_config, load_task
+from nfloop.model.config import Rounding
+from nfloop.scripts import interrupts
+
+
+@pytest.fixture(scope="module")
+def digits_board():
+    with VirtualBoard(default_config(load_task("digits"))) as board:
+        yield board
+
+
+def compare(url, *args):
+    return subprocess.Popen([sys.executable, "-m", "nfloop.scripts.cli", "compare", "--port", url, "--json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(run, count, process, limit=300):
+    end = time.monotonic() + limit
+    while len(RunFolder(run).rows()) < count:
+        assert process.poll() is None, f"compare ended early: {process.communicate()}"
+        assert time.monotonic() < end, "no epoch recorded in time"
+        time.sleep(0.05)
+
+
+def checkpoint(run):
+    with np.load(run / "checkpoint.npz") as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+def test_an_interrupted_compare_resumes_to_the_uninterrupted_weights(digits_board, tmp_path):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    first = compare(digits_board.url, "--task", "digits", "--epochs", "3", "--run-dir", str(whole))
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    interrupted = compare(digits_board.url, "--task", "digits", "--epochs", "3", "--run-dir", str(part))
+    wait_for_rows(part, 1, interrupted)
+    interrupted.send_signal(signal.SIGINT)
+    _, err = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130
+    assert f"continue with: nfloop compare --resume {part}" in " ".join(err.split())
+    kept = RunFolder(part).rows()
+    assert 1 <= len(kept) < 3 and all(row.weights_equal for row in kept)
+    resumed = compare(digits_board.url, "--resume", str(part))
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["mismatches"] == 0 and summary["steps"] == 3 * 1400 and len(summary["per_epoch"]) == 3
+    want, got = checkpoint(whole), checkpoint(part)
+    assert sorted(want) == sorted(got)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    assert json.loads((part / "result.json").read_text())["mismatches"] == 0
+
+
+def test_a_lost_link_keeps_the_epochs_and_exits_3(tmp_path):
+    run = tmp_path / "run"
+    with VirtualBoard(default_config(load_task("digits"))) as board:
+        process = compare(board.url, "--task", "digits", "--epochs", "5", "--run-dir", str(run))
+        wait_for_rows(run, 1, process)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 3, err
+    assert "Traceback" not in err and "error:" in err
+    assert f"--resume {run}" in " ".join(err.split())
+    assert len(RunFolder(run).rows()) >= 1 and (run / "checkpoint.npz").exists()
+
+
+def test_a_run_folder_is_not_overwritten(digits_board, tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    process = compare(digits_board.url, "--task", "digits", "--epochs", "1", "--run-dir", str(tmp_path))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and "already holds a run" in err
+
+
+def test_what_cannot_be_resumed_exactly_is_named():
+    config = default_config(load_task("digits"))
+    assert resumable(config, 1400) is None
+    assert "stochastically" in resumable(replace(config, rounding=Rounding.STOCHASTIC), 1400)
+
+
+def test_interrupts_at_random_moments_are_always_followed_by_a_good_rerun(digits_board, tmp_path):
+    lines = []
+    counts = interrupts.run_tries(digits_board.url, tries=2, task="digits", epochs=1, seed=5, folder=tmp_path,
+                                  log=lines.append)
+    assert counts["tries"] == 2 and counts["rerun_ok"] == 2, lines

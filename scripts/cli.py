@@ -28,7 +28,7 @@ from rich.table import Table
 from ..boards.build import BuildError
 from ..boards.catalog import BOARDS, BoardSpec, board_spec
 from ..boards.protocol import LinkError, ProtocolError
-from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, save_config
+from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, path_problem, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
 from ..model.train import ARITHS, ENGINES, LEARNERS, TrainResult, train
 from ..sim.toolchain import ToolchainError
@@ -116,12 +116,11 @@ def with_seed(config: LearnerConfig, seed: int | None) -> LearnerConfig:
 
 def named_config(config: str) -> LearnerConfig:
     """A config from a TOML path or a shipped config's name."""
-    path = Path(config)
-    if not path.suffix and (CONFIG_DIR / f"{config}.toml").is_file():
-        path = CONFIG_DIR / f"{config}.toml"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
-        raise ConfigError(f"Config {config!r} is neither a file nor a shipped config ({', '.join(shipped)})")
+    shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+    path = CONFIG_DIR / f"{config}.toml" if config in shipped else Path(config)
+    problem = path_problem(path, "Config file", "a TOML config file")
+    if problem:
+        raise ConfigError(f"{problem} (or name a shipped config: {', '.join(shipped)})")
     return load_config(path)
 
 
@@ -150,6 +149,17 @@ def run_training(config, task, learner, arith, epochs, seed, show_progress=True,
     with progress_bar(total, f"{task.name} {learner}/{arith}", show_progress) as advance:
         return train(config, task, learner=learner, arith=arith, epochs=epochs, seed=seed,
                      progress=advance, record_weights=record, engine=engine)
+
+
+def finite_json(value):
+    """``value`` with NaN and infinities as null: valid JSON (a diverged run says so in its warnings)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def plural(count: int, noun: str) -> str:
@@ -204,21 +214,33 @@ def print_warnings(warnings):
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
 @seed_option()
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write learning curves to this PNG.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the trained weights to this .npz (the layout nfloop weights write reads).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @engine_option()
-def train_command(task_name, learner, arith, config_name, epochs, seed, plot, as_json, engine):
+def train_command(task_name, learner, arith, config_name, epochs, seed, plot, save, as_json, engine):
     """Train a learner on a task and report its errors."""
     task = load_task(task_name)
     config = with_seed(resolve_config(config_name, task), seed)
-    result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True, engine=engine)
+    with np.errstate(over="ignore", invalid="ignore"):     # a diverging float run is reported once, below
+        result = run_training(config, task, learner, arith, epochs, seed or 0, show_progress=True, engine=engine)
+    if not all(np.all(np.isfinite(w)) for w in result.model.weights):
+        result.warnings.append("training diverged: weights reached NaN or infinity (lower the gains: larger "
+                               "gain shifts)")
     print_warnings(result.warnings)
+    if save:
+        from ..model.weights import save_weights
+        save = save if save.suffix else save.with_suffix(".npz")
+        make_folder(save.parent)
+        model = result.model
+        save_weights(save, model.config, model.real_weights(), model.weights if arith == "fixed" else None)
     if plot:
         plot = plot if plot.suffix else plot.with_suffix(".png")
         from .plots import learning_curves
         make_folder(plot.parent)
         learning_curves([result], plot, task.name)
     if as_json:
-        out.print_json(json.dumps(result.summary()))
+        out.print_json(json.dumps(finite_json(result.summary())))
     else:
         out.print(results_table([result], f"nfloop train: {task.description or task.name}"))
         if plot:
@@ -948,6 +970,79 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_t
             return
     how = f"by signal {signal.Signals(-status).name}" if status < 0 else f"with status {status}"
     fail(f"the virtual board's simulator stopped {how}; start nfloop serve-sim again", EXIT_LINK)
+
+
+@cli.group("weights")
+def weights_group():
+    """Read a board's weights into a file, or write a file's weights into a board."""
+
+
+def _board_for(url: str, config_name: str, baud: int | None, board_name: str | None):
+    """An open client to a board built from ``config_name`` (checked against its IDENTIFY)."""
+    from ..boards.client import BoardClient
+    from ..boards.compare import CompareError
+    from ..boards.geometry import config_hash
+    config = named_config(config_name)
+    if baud is None:
+        baud = board_spec(board_name).baud if board_name else DEFAULT_BAUD
+    client = BoardClient(url, baudrate=baud)
+    identity = client.identify()
+    if identity.config_hash != config_hash(config):
+        client.close()
+        raise CompareError(f"the board was built from another config than {config_name}: pass the --config it was "
+                           f"built from")
+    return client, config
+
+
+def board_options(command):
+    for option in reversed([
+            click.option("--port", "url", required=True, metavar="URL",
+                         help="The board's serial port (/dev/ttyUSB1, COM3) or socket://127.0.0.1:PORT."),
+            click.option("--config", "config_name", metavar="FILE|NAME", required=True,
+                         help="The config the board was built from (TOML or a shipped config name)."),
+            click.option("--board", "board_name", metavar="NAME",
+                         help="The board of nfloop board list behind the port: its baud rate is the default."),
+            click.option("--baud", type=click.IntRange(min=1),
+                         help=f"Serial baud rate (default: the --board's, else {DEFAULT_BAUD:,}).")]):
+        command = option(command)
+    return command
+
+
+@weights_group.command("read")
+@board_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .npz to write (the layout of nfloop train --save).")
+def weights_read_command(url, config_name, board_name, baud, output):
+    """Read every weight accumulator of a board into a .npz (codes_L and weights_L, and the config)."""
+    from ..boards.compare import read_weights
+    from ..model.weights import save_weights
+    client, config = _board_for(url, config_name, baud, board_name)
+    with client:
+        shapes = [(n_out, n_in + 1) for n_in, n_out in zip(config.sizes, config.sizes[1:])]
+        codes = read_weights(client, shapes)
+    output = output if output.suffix else output.with_suffix(".npz")
+    make_folder(output.parent)
+    lsb = config.formats.weight_acc.lsb
+    save_weights(output, config, [c * lsb for c in codes], codes)
+    err.print(f"read {sum(c.size for c in codes):,} weights into {escape(str(output))}", highlight=False)
+
+
+@weights_group.command("write")
+@board_options
+@click.argument("weights_file", metavar="FILE.npz", type=click.Path(dir_okay=False, path_type=Path))
+def weights_write_command(url, config_name, board_name, baud, weights_file):
+    """Write a .npz's weights into a board (its codes_L, else its weights_L quantised), and check them."""
+    from ..boards.compare import read_weights, write_weights
+    from ..model.weights import load_weight_codes
+    from ..sim.verify import first_weight_mismatch
+    client, config = _board_for(url, config_name, baud, board_name)
+    codes = load_weight_codes(weights_file, config)
+    with client:
+        write_weights(client, codes)
+        wrong = first_weight_mismatch(read_weights(client, [c.shape for c in codes]), codes, -1)
+    if wrong:
+        raise LinkError(f"the weights read back differ from those written ({wrong}): the link or the board is faulty")
+    err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}", highlight=False)
 
 
 def new_run_folder(root: Path, name: str) -> Path:

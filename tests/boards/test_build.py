@@ -257,7 +257,7 @@ def test_board_list_json_lists_every_board():
 
 @pytest.mark.parametrize("args, message", [
     (["build", "--board", "nope"], "unknown board 'nope'"),
-    (["build", "--board", "icebreaker", "--config", "nope"], "neither a file nor a shipped config"),
+    (["build", "--board", "icebreaker", "--config", "nope"], "or name a shipped config"),
     (["build", "--board", "icebreaker", "--baud", "5000000"], "choose 1 .. 3000000"),
     (["build", "--board", "icebreaker", "--baud", "2900000"], "pick a baud rate near 3000000"),
     (["flash", "--board", "ulx3s", "--bitstream", "missing.bit"], "run nfloop build --board ulx3s first"),

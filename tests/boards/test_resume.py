@@ -95,3 +95,43 @@ def test_interrupts_at_random_moments_are_always_followed_by_a_good_rerun(digits
     counts = interrupts.run_tries(digits_board.url, tries=2, task="digits", epochs=1, seed=5, folder=tmp_path,
                                   log=lines.append)
     assert counts["tries"] == 2 and counts["rerun_ok"] == 2, lines
+
+
+def test_weights_saved_by_train_go_into_a_board_and_come_back_out(digits_board, tmp_path):
+    from click.testing import CliRunner
+    from nfloop.scripts.cli import cli
+    runner = CliRunner()
+    saved, back = tmp_path / "trained.npz", tmp_path / "board.npz"
+    result = runner.invoke(cli, ["train", "--task", "digits", "--arith", "fixed", "--epochs", "1",
+                                 "--save", str(saved)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["weights", "write", "--port", digits_board.url, "--config", "digits", str(saved)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["weights", "read", "--port", digits_board.url, "--config", "digits", "-o", str(back)])
+    assert result.exit_code == 0, result.output
+    with np.load(saved) as a, np.load(back) as b:
+        for l in range(2):
+            np.testing.assert_array_equal(b[f"codes_{l}"], a[f"codes_{l}"])
+            np.testing.assert_allclose(b[f"weights_{l}"], a[f"weights_{l}"])
+        initial = np.load(saved)["codes_0"]
+    assert np.any(initial != 0)
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "does not exist"), ("garbage", "cannot read weight file"), ("shape", "has shape"),
+    ("range", "outside formats.weight_acc"),
+])
+def test_bad_weight_files_are_refused_in_one_line(tmp_path, problem, message):
+    from nfloop.model.config import ConfigError
+    from nfloop.model.weights import load_weight_codes, save_weights
+    config = default_config(load_task("digits"))
+    path = tmp_path / "w.npz"
+    real = [np.zeros((32, 65)), np.zeros((10, 33))]
+    if problem == "garbage":
+        path.write_bytes(b"not a zip")
+    elif problem == "shape":
+        save_weights(path, config, [np.zeros((32, 64)), real[1]])
+    elif problem == "range":
+        save_weights(path, config, [real[0] + 1e9, real[1]])
+    with pytest.raises(ConfigError, match=message):
+        load_weight_codes(path, config)

@@ -76,7 +76,7 @@ def test_user_npz_task(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["train", "--task", "nosuch"], "Unknown task 'nosuch'"),
     (["train", "--task", "missing.npz"], "does not exist"),
-    (["train", "--task", "xor", "--config", "missing.toml"], "neither a file nor a shipped config"),
+    (["train", "--task", "xor", "--config", "missing.toml"], "or name a shipped config"),
     (["train", "--task", "xor", "--config", "digits"], "pass a matching --config"),
 ])
 def test_bad_input_gives_one_clear_line(args, message):
@@ -137,3 +137,25 @@ def test_train_engines_give_the_same_result():
 def test_bench_needs_a_target():
     result = run("bench")
     assert result.exit_code == 2 and "--model" in result.output
+
+
+def test_a_diverging_float_run_prints_valid_json_and_says_so(tmp_path):
+    import json as json_module
+
+    from click.testing import CliRunner
+    from nfloop.model import default_config, load_task
+    from nfloop.model.config import save_config
+    from nfloop.scripts.cli import cli
+    config = default_config(load_task("xor"))
+    bad = config.to_dict()
+    for layer in bad["layers"]:
+        layer["gain_shift"] = -8
+    path = tmp_path / "hot.toml"
+    from nfloop.model.config import LearnerConfig
+    save_config(LearnerConfig.from_dict(bad), path)
+    result = CliRunner().invoke(cli, ["train", "--task", "xor", "--config", str(path), "--epochs", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    summary = json_module.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
+    assert summary["train_mse"] is None
+    assert any("diverged" in w for w in summary["warnings"])

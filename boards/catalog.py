@@ -17,9 +17,9 @@ from ..model.config import ConfigError
 __all__ = ["BoardSpec", "BOARDS", "VIRTUAL", "board_spec", "PROTOCOL_VERSION", "GATEWARE_VERSION"]
 
 #: Bumped when the frame format or a command's payload changes.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 #: Bumped when the board top changes in a way the host can observe.
-GATEWARE_VERSION = 2
+GATEWARE_VERSION = 3
 #: Block RAMs of the protocol engine (its 1 KiB frame buffer) and those kept free beyond the core's own
 #: estimate (its input, target and vector memories, which Yosys may also put in block RAM).
 ENGINE_BLOCK_RAMS = 1

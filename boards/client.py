@@ -28,9 +28,11 @@ from .protocol import (
     IDENTIFY_HEAD,
     RESPONSE_SYNC,
     SPAN_HEADER,
+    STATE_HEADER,
     STATS_ANSWER,
     TRAIN_HEADER,
     WEIGHTS_HEADER,
+    Bank,
     Command,
     FrameDecoder,
     LinkError,
@@ -228,13 +230,15 @@ class BoardClient:
                                 f"rebuild and flash the board with this nfloop (or restart nfloop serve-sim)")
         return identity
 
-    def write_weights(self, layer: int, row: int, col: int, values) -> None:
-        values = check_range(values, "<i4", f"weights of layer {layer}").ravel()
-        header = pack(WEIGHTS_HEADER, layer=layer, row=row, col=col, count=len(values))
+    def write_weights(self, layer: int, row: int, col: int, values, bank: Bank = Bank.WEIGHTS) -> None:
+        """``values`` into ``layer``'s ``bank`` (its weights, momentum or batch sums) from (row, col) on."""
+        values = check_range(values, "<i4", f"{Bank(bank).name.lower()} of layer {layer}").ravel()
+        header = pack(WEIGHTS_HEADER, layer=layer, bank=bank, row=row, col=col, count=len(values))
         self.request(Command.WRITE_WEIGHTS, header + values.tobytes())
 
-    def read_weights(self, layer: int, row: int, col: int, count: int) -> np.ndarray:
-        data = self.request(Command.READ_WEIGHTS, pack(WEIGHTS_HEADER, layer=layer, row=row, col=col, count=count))
+    def read_weights(self, layer: int, row: int, col: int, count: int, bank: Bank = Bank.WEIGHTS) -> np.ndarray:
+        data = self.request(Command.READ_WEIGHTS, pack(WEIGHTS_HEADER, layer=layer, bank=bank, row=row, col=col,
+                                                       count=count))
         if len(data) != 4 * count:
             raise LinkError(f"READ_WEIGHTS returned {len(data)} bytes for {count} weights")
         return np.frombuffer(data, dtype="<i4").astype(np.int64)
@@ -270,3 +274,7 @@ class BoardClient:
 
     def clear(self) -> None:
         self.request(Command.CLEAR)
+
+    def set_state(self, steps: int, lfsr: int, batch: int) -> None:
+        """The step count, the LFSR and the next step's position in its mini-batch (to resume a run)."""
+        self.request(Command.SET_STATE, pack(STATE_HEADER, steps=steps, lfsr=lfsr, batch=batch))

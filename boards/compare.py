@@ -9,7 +9,8 @@ model classify the test split, and their predictions must be equal too.
 
 With a :class:`RunFolder`, every epoch's row and, after every equal epoch, the
 model's state are written as they happen, so an interrupted or failed compare
-loses nothing and ``resume=True`` continues it, bit-exact, where it stopped.
+loses nothing and ``resume=True`` continues it, bit-exact, where it stopped: the
+board is given the model's whole state (:func:`write_state`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from ..model.train import check_task, encode, sample_order
 from ..sim.verify import Mismatch, first_weight_mismatch
 from .client import BoardClient, BoardMismatch
 from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
-from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, LinkError
+from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, Bank, LinkError
 
 __all__ = ["CompareError", "EpochRow", "CompareResult", "RunFolder", "compare_board", "write_weights",
-           "read_weights", "resumable"]
+           "read_weights", "write_state"]
 
 
 class CompareError(BoardMismatch):
@@ -145,45 +146,42 @@ class RunFolder:
         self._replace("result.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
 
 
-def resumable(config: LearnerConfig, steps: int) -> str | None:
-    """Why the board cannot be put back into the model's state after ``steps`` steps, or None.
-
-    The board's weights can be written; its momentum, batch sums and LFSR cannot (protocol 2), and
-    CLEAR sets them to their start: a run resumes exactly only where those hold their start values.
-    """
-    from ..model.config import Rounding
-    from ..model.fixed import LayerPlan
-    if any(LayerPlan.build(config, i).momentum_shift for i in range(len(config.layers))):
-        return "its config uses momentum, whose state the board cannot take"
-    if Rounding.STOCHASTIC in (config.rounding, config.forward_rounding):
-        return "its config rounds stochastically, and the board's LFSR cannot be set"
-    if steps % config.batch_size:
-        return f"it stopped inside a mini-batch ({steps} steps, batches of {config.batch_size})"
-    return None
-
-
 def _chunks(total: int, size: int):
     for start in range(0, total, size):
         yield start, min(size, total - start)
 
 
-def write_weights(client: BoardClient, weights: list[np.ndarray]) -> None:
-    """Every layer's weight accumulators, a frame's worth at a time."""
+def write_weights(client: BoardClient, weights: list[np.ndarray | None], bank: Bank = Bank.WEIGHTS) -> None:
+    """Every layer's weight accumulators (or momentum, or batch sums: ``bank``), a frame's worth at a time;
+    a layer given as None is left as it is."""
     per_frame = (MAX_PAYLOAD - WEIGHTS_HEADER.size // 8) // 4
     for layer, w in enumerate(weights):
+        if w is None:
+            continue
         flat = np.asarray(w, dtype=np.int64).ravel()
         cols = w.shape[1]
         for start, count in _chunks(len(flat), per_frame):
-            client.write_weights(layer, start // cols, start % cols, flat[start:start + count])
+            client.write_weights(layer, start // cols, start % cols, flat[start:start + count], bank)
 
 
-def read_weights(client: BoardClient, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+def read_weights(client: BoardClient, shapes: list[tuple[int, int]], bank: Bank = Bank.WEIGHTS) -> list[np.ndarray]:
     layers = []
     for layer, (rows, cols) in enumerate(shapes):
-        parts = [client.read_weights(layer, start // cols, start % cols, count)
+        parts = [client.read_weights(layer, start // cols, start % cols, count, bank)
                  for start, count in _chunks(rows * cols, MAX_READ_WEIGHTS)]
         layers.append(np.concatenate(parts).reshape(rows, cols))
     return layers
+
+
+def write_state(client: BoardClient, model: FixedLearner) -> None:
+    """Put the board into the model's state: weights, momentum, batch sums, step count, LFSR, batch position
+    (after a CLEAR, which zeroes momentum and batch sums)."""
+    write_weights(client, model.weights)
+    if any(v is not None for v in model.velocity):
+        write_weights(client, model.velocity, Bank.VELOCITY)
+    if model.config.batch_size > 1:
+        write_weights(client, model.batch_sum, Bank.BATCH_SUM)
+    client.set_state(model.steps, model.lfsr, model.steps % model.config.batch_size)
 
 
 def _load_data(client: BoardClient, xs: np.ndarray, ys: np.ndarray, packed: bool) -> None:
@@ -206,7 +204,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
 
     ``progress(n)`` is called as n steps complete; ``on_epoch(row)`` after each epoch.
     ``run``: record every epoch there as it ends; ``resume``: continue the run recorded there from its
-    last checkpoint (the board's step and cycle counters then count from the resume).
+    last checkpoint (the board's cycle counter then counts from the resume).
     """
     start_time = time.perf_counter()
     identity = client.identify()
@@ -228,10 +226,6 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         saved = run.checkpoint()
         if saved is not None:
             state, done = saved
-            why = resumable(config, int(state["steps"]))
-            if why:
-                raise CompareError(f"{run.path} cannot be resumed exactly: {why}; run the compare again from the "
-                                   f"start")
             try:
                 model.load_state(state)
             except ValueError as error:
@@ -239,7 +233,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         rows = run.rows()[:done]
     shapes = [w.shape for w in model.weights]
     client.clear()
-    write_weights(client, model.weights)
+    write_state(client, model)
     loaded = read_weights(client, shapes)
     wrong = first_weight_mismatch(loaded, model.weights, -1)
     if wrong:
@@ -250,7 +244,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
 
     epochs = task.default_epochs if epochs is None else epochs
     mismatches, first, step = 0, None, model.steps
-    steps_before = model.steps          # the board's counters start at the resume
+    steps_before = model.steps          # the board's cycle counter starts at the resume
     cycles_before = 0
     for epoch, order in enumerate(sample_order(n, epochs, None, seed)):
         if epoch < done:
@@ -269,8 +263,8 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         model_error_sum = model.train_order(codes.x_train, codes.y_train, order).error_sum
         step += len(order)
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
-        if stats.steps != step - steps_before:
-            found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps + steps_before, step)
+        if stats.steps != step:
+            found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)
         if device_error_sum != model_error_sum:
             found = found or Mismatch(step - 1, "epoch_error_sum", len(shapes) - 1, 0,
                                       device_error_sum, model_error_sum)
@@ -308,7 +302,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
             model_accuracy = float(np.mean(reference.argmax(axis=1) == task.labels_test))
     stats = client.stats()
     result = CompareResult(epochs=epochs, steps=step, mismatches=mismatches, first_mismatch=first,
-                           device_cycles_per_step=stats.cycles / max(stats.steps, 1),
+                           device_cycles_per_step=stats.cycles / max(stats.steps - steps_before, 1),
                            test_accuracy=accuracy, model_test_accuracy=model_accuracy,
                            test_mismatches=test_mismatches, rows=rows,
                            seconds=time.perf_counter() - start_time, warnings=list(codes.warnings))

@@ -22,7 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.core import LearnerCore, weight_port_signature
+from ..hdl.core import LearnerCore, state_port_signature, weight_port_signature
 from .geometry import BoardGeometry
 from .link import CommandUnit, ErrorStats, FrameReceiver, FrameSender, SampleFeeder, data_port_signature
 from .link.ports import share_crc
@@ -51,7 +51,7 @@ class ProtocolEngine(wiring.Component):
     Members
     -------
     rx, tx : byte streams from and to the UART.
-    sample, result, weights, learn, clear, busy, steps, cycles :
+    sample, result, weights, state, learn, clear, busy, steps, cycles :
         the core's ports, from the engine's side.
     memory : the data-set memory.
     idle : no frame in progress: waiting for a sync byte with nothing to send.
@@ -68,6 +68,7 @@ class ProtocolEngine(wiring.Component):
             "sample": Out(stream.Signature(core.sample_layout)),
             "result": In(stream.Signature(core.result_layout)),
             "weights": Out(weight_port_signature(core.layout)),
+            "state": Out(state_port_signature(geometry.config)),
             "learn": Out(1), "clear": Out(1), "busy": In(1), "steps": In(32), "cycles": In(48),
             "memory": Out(data_port_signature(geometry.spec.data_words)),
             "idle": Out(1),
@@ -96,6 +97,7 @@ class ProtocolEngine(wiring.Component):
         wiring.connect(m, commands.answer, sender.i_stream)
         wiring.connect(m, sender.o_stream, wiring.flipped(self.tx))
         wiring.connect(m, commands.weights, wiring.flipped(self.weights))
+        wiring.connect(m, commands.state, wiring.flipped(self.state))
         m.d.comb += [
             receiver.listen.eq(commands.listen),
             self.idle.eq(commands.listen & ~receiver.busy),

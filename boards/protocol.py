@@ -28,9 +28,9 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
 
-__all__ = ["CRC", "REQUEST_SYNC", "RESPONSE_SYNC", "MAX_PAYLOAD", "Command", "Status", "ProtocolError",
+__all__ = ["CRC", "REQUEST_SYNC", "RESPONSE_SYNC", "MAX_PAYLOAD", "Command", "Bank", "Status", "ProtocolError",
            "LinkError", "RequestError",
-           "WEIGHTS_HEADER", "SPAN_HEADER", "TRAIN_HEADER", "REQUEST_HEADER", "HEADERS", "STATS_ANSWER",
+           "WEIGHTS_HEADER", "SPAN_HEADER", "TRAIN_HEADER", "STATE_HEADER", "REQUEST_HEADER", "HEADERS", "STATS_ANSWER",
            "IDENTIFY_HEAD", "IDENTIFY_TAIL", "identify_layout", "pack", "unpack",
            "crc16", "encode_request", "encode_response", "FrameDecoder", "Frame"]
 
@@ -53,6 +53,7 @@ class Command(enum.IntEnum, shape=8):
     INFER = 0x07           # one input vector -> predictions
     STATS = 0x08           # -> steps, cycles, epochs, last epoch's error sum
     CLEAR = 0x09           # momentum, batch sums, LFSR and counters to their start
+    SET_STATE = 0x0A       # step count, LFSR, position in the mini-batch (to resume a run)
 
 
 class Status(enum.IntEnum, shape=8):
@@ -78,8 +79,18 @@ class RequestError(ProtocolError, ValueError):
     """A request the protocol cannot carry: a value outside its field (exit status 2)."""
 
 
-#: READ_WEIGHTS and WRITE_WEIGHTS: ``count`` weights of ``layer`` from (``row``, ``col``) on, row-major.
-WEIGHTS_HEADER = data.StructLayout({"layer": 8, "row": 16, "col": 16, "count": 16})
+class Bank(enum.IntEnum, shape=2):
+    """What READ_WEIGHTS and WRITE_WEIGHTS reach: a layer's weights, or the state its updates keep."""
+    WEIGHTS = 0
+    VELOCITY = 1           # momentum (layers with momentum only)
+    BATCH_SUM = 2          # the mini-batch's summed updates (batch_size > 1 only)
+
+
+#: READ_WEIGHTS and WRITE_WEIGHTS: ``count`` values of ``layer``'s ``bank`` from (``row``, ``col``) on,
+#: row-major. ``layer`` and ``bank`` share the first byte.
+WEIGHTS_HEADER = data.StructLayout({"layer": 6, "bank": 2, "row": 16, "col": 16, "count": 16})
+#: SET_STATE: the step count, the LFSR and the step's position in its mini-batch (``steps % batch_size``).
+STATE_HEADER = data.StructLayout({"steps": 32, "lfsr": 32, "batch": 16})
 #: LOAD_DATA and LOAD_ORDER: ``count`` samples or order positions from ``first`` on.
 SPAN_HEADER = data.StructLayout({"first": 16, "count": 16})
 #: TRAIN: ``epochs`` epochs over order positions 0 .. ``samples`` - 1.
@@ -88,9 +99,11 @@ TRAIN_HEADER = data.StructLayout({"samples": 16, "epochs": 16})
 HEADERS = {
     Command.WRITE_WEIGHTS: WEIGHTS_HEADER, Command.READ_WEIGHTS: WEIGHTS_HEADER,
     Command.LOAD_DATA: SPAN_HEADER, Command.LOAD_ORDER: SPAN_HEADER, Command.TRAIN: TRAIN_HEADER,
+    Command.SET_STATE: STATE_HEADER,
 }
 #: Every command's header in the same bytes: what the device keeps of a request's first bytes.
-REQUEST_HEADER = data.UnionLayout({"weights": WEIGHTS_HEADER, "span": SPAN_HEADER, "train": TRAIN_HEADER})
+REQUEST_HEADER = data.UnionLayout({"weights": WEIGHTS_HEADER, "span": SPAN_HEADER, "train": TRAIN_HEADER,
+                                   "state": STATE_HEADER})
 
 #: The STATS answer: training steps and cycles, epochs and the last epoch's sum of squared errors.
 STATS_ANSWER = data.StructLayout({"steps": 32, "cycles": 64, "epochs": 16, "error_sum": 64})

@@ -150,6 +150,7 @@ class BoardTop(Elaboratable):
         wiring.connect(m, engine.sample, core.i_stream)
         wiring.connect(m, core.o_stream, engine.result)
         wiring.connect(m, engine.weights, core.weights)
+        wiring.connect(m, engine.state, core.state)
         wiring.connect(m, engine.memory, memory.port)
         m.d.comb += [core.learn.eq(engine.learn), core.clear.eq(engine.clear), engine.busy.eq(core.busy),
                      engine.steps.eq(core.steps), engine.cycles.eq(core.cycles),

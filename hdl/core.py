@@ -44,7 +44,14 @@ from .update import UpdateUnit
 from .vectors import VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
-__all__ = ["LearnerCore", "weight_port_signature"]
+__all__ = ["LearnerCore", "weight_port_signature", "state_port_signature"]
+
+
+def state_port_signature(config: LearnerConfig) -> wiring.Signature:
+    """Setting the core's step count, LFSR and mini-batch position, from the setter's side: ``load`` is a
+    one-cycle strobe, honoured while the core is not ``busy``."""
+    return wiring.Signature({"load": Out(1), "steps": Out(32), "lfsr": Out(32),
+                             "batch": Out(range(max(config.batch_size, 2)))})
 
 
 def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
@@ -58,6 +65,7 @@ def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
     acc = layout.config.formats.weight_acc.shape
     return wiring.Signature({
         "layer": Out(range(max(L, 2))),
+        "bank": Out(2),                 # 0 the weights, 1 momentum, 2 batch sums (where the config has them)
         "row": Out(range(max(max(layout.n_out(l) for l in range(L)), 2))),
         "col": Out(range(max(layout.n_in(l) + 1 for l in range(L)))),
         "wdata": Out(acc), "write": Out(1), "read": Out(1),
@@ -93,6 +101,9 @@ class LearnerCore(wiring.Component):
         Sampled when a sample's step starts.
     clear : In(1)
         Zero momentum and batch sums, reset the LFSR and the counters (when not busy).
+    state : In(state_port_signature)
+        When not busy, ``load`` sets the step count, the LFSR and the position in the mini-batch (to
+        resume a run from a checkpoint; momentum and batch sums are written through ``weights``).
     busy : Out(1)
         A step, a clear or a write to the weights is under way.
     steps, cycles : Out
@@ -119,6 +130,7 @@ class LearnerCore(wiring.Component):
             "o_stream": Out(stream.Signature(self.result_layout)),
             "weights": In(weight_port_signature(layout)),
             "learn": In(1, init=1), "clear": In(1), "busy": Out(1),
+            "state": In(state_port_signature(config)),
             "steps": Out(32), "cycles": Out(48),
         })
 
@@ -170,9 +182,12 @@ class LearnerCore(wiring.Component):
 
         # -- LFSR, counters -----------------------------------------------------------------
         lfsr = Signal(32, init=cfg.lfsr_seed)
-        m.d.comb += [seq.clear.eq(self.clear & ~in_flight), seq.learn.eq(self.learn)]
+        m.d.comb += [seq.clear.eq(self.clear & ~in_flight), seq.learn.eq(self.learn),
+                     seq.load.eq(self.state.load & idle), seq.load_batch.eq(self.state.batch)]
         with m.If(self.clear & idle):
             m.d.sync += [lfsr.eq(cfg.lfsr_seed), self.steps.eq(0), self.cycles.eq(0)]
+        with m.Elif(self.state.load & idle):
+            m.d.sync += [lfsr.eq(self.state.lfsr), self.steps.eq(self.state.steps)]
         with m.Else():
             m.d.sync += [self.steps.eq(self.steps + seq.trained), self.cycles.eq(self.cycles + seq.counting)]
             if stochastic:
@@ -275,6 +290,7 @@ class LearnerCore(wiring.Component):
         h_wdata_at = copies(host.wdata, "host_wdata")
         h_write_at = copies(host.write & idle, "host_write")
         h_bank_at = copies(h_bank_next, "host_bank")
+        h_select_at = copies(host.bank, "host_select")      # which memory: weights, momentum, batch sums
 
         # -- t0: reads ------------------------------------------------------------------------
         op0 = op_at(0)
@@ -284,7 +300,8 @@ class LearnerCore(wiring.Component):
             m.d.comb += w_rd[p].addr.eq(bank_addr[p // GROUP])
         late = op_at(timing.product - MEMORY_LATENCY - 1)     # momentum and batch sums are read late
         for rd in v_rd + s_rd:
-            m.d.comb += rd.addr.eq(late.waddr)
+            # no op at that stage: no update uses the word read, so the host may read there
+            m.d.comb += rd.addr.eq(Mux(late.op == Op.NOP, h_addr, late.waddr))
 
         def input_reader(l):
             """The memory layer l reads its inputs from, and how many at a time."""
@@ -528,16 +545,19 @@ class LearnerCore(wiring.Component):
                             offset = (3 * MIX * (g * lay.n_cols(l) + c)) & 0xFFFFFFFF
                             m.d.sync += lane_mix.eq((late_mix.mix + offset)[:32])
                 m.d.comb += [unit.mix.eq(lane_mix), unit.lfsr.eq(lfsr)]
+            host_here = h_write_at[k] & (h_bank_at[k] == p)
             m.d.comb += [
                 w_wr[p].addr.eq(Mux(writing[k], write_addr[k], h_addr_at[k])),
                 w_wr[p].data.eq(Mux(writing[k], unit.w_new, h_wdata_at[k])),
-                w_wr[p].en.eq(writing[k] | (h_write_at[k] & (h_bank_at[k] == p))),
+                w_wr[p].en.eq(writing[k] | (host_here & (h_select_at[k] == 0))),
             ]
-            for enabled, wr, value in ((momentum, v_wr, "v_new"), (batched, s_wr, "s_new")):
+            for enabled, wr, value, select in ((momentum, v_wr, "v_new", 1), (batched, s_wr, "s_new", 2)):
                 if enabled:
-                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr, write_addr[k])),
-                                 wr[p].data.eq(Mux(seq.clearing, 0, getattr(unit, value))),
-                                 wr[p].en.eq(writing[k] | seq.clearing)]
+                    m.d.comb += [wr[p].addr.eq(Mux(seq.clearing, seq.clear_addr,
+                                                   Mux(writing[k], write_addr[k], h_addr_at[k]))),
+                                 wr[p].data.eq(Mux(seq.clearing, 0, Mux(writing[k], getattr(unit, value),
+                                                                        h_wdata_at[k]))),
+                                 wr[p].en.eq(writing[k] | seq.clearing | (host_here & (h_select_at[k] == select)))]
 
         # host read data: the registered bank words, selected within each group of banks, registered, then
         # the group selected and registered (two short multiplexers rather than one across the chip)
@@ -548,10 +568,21 @@ class LearnerCore(wiring.Component):
         for k in range(3 + MEMORY_LATENCY):
             rvalid = _delay(m, rvalid, f"h_read_{k}")
         width, in_group = f.weight_acc.bits, min(P, GROUP)
+        # momentum and batch sums for the host: read a cycle earlier than the weights, so a register later
+        host_data = w_data
+        for select, enabled, rd in ((1, momentum, v_rd), (2, batched, s_rd)):
+            if enabled:
+                select_now = Signal(2, name=f"host_select_{select}")
+                m.d.sync += select_now.eq(host.bank)
+                words = []
+                for p in range(P):
+                    late_word = _delay(m, _delay(m, rd[p].data, f"host_{select}_{p}_a"), f"host_{select}_{p}_b")
+                    words.append(Mux(select_now == select, late_word, host_data[p]))
+                host_data = words
         chosen = []
         for k in range(groups):
             word = Signal(f.weight_acc.shape, name=f"host_word_{k}")
-            banks = Cat(*w_data[k * in_group:(k + 1) * in_group])
+            banks = Cat(*host_data[k * in_group:(k + 1) * in_group])
             m.d.sync += word.eq(banks.word_select(h_bank_at[:log2(in_group)], width) if in_group > 1 else banks)
             chosen.append(word)
         group_at = _delay(m, h_bank_at >> log2(in_group), "host_group")

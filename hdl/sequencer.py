@@ -247,6 +247,8 @@ class Sequencer(wiring.Component):
         The output layer's last forward op is issued this cycle.
     clear : In(1)
         Zero momentum and batch sums (``clearing`` with ``clear_addr`` over every word).
+    load, load_batch : In
+        While idle: the next step is step ``load_batch`` of its mini-batch (to resume a run).
     busy : Out(1)
         Inside a step (its first cycle included) or a clear.
     counting : Out(1)
@@ -263,6 +265,7 @@ class Sequencer(wiring.Component):
             "sample_ready": In(1), "sample_done": Out(1), "results_free": In(1), "half": In(1),
             "learn": In(1), "learning": Out(1), "trained": Out(1), "results_issued": Out(1),
             "clear": In(1), "clearing": Out(1), "counting": Out(1),
+            "load": In(1), "load_batch": In(range(max(layout.config.batch_size, 2))),
             "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1),
         })
 
@@ -393,6 +396,8 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.busy.eq(starting)
                 rest()
+                with m.If(self.load):           # apart from the chain below: a load never starts a step
+                    m.d.sync += batch.eq(self.load_batch)
                 with m.If(self.clear):
                     m.d.sync += [self.clear_addr.eq(0), batch.eq(0)]
                     m.next = "CLEAR"

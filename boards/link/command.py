@@ -6,9 +6,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...hdl.core import weight_port_signature
+from ...hdl.core import state_port_signature, weight_port_signature
+from ...model.fixed import LayerPlan
 from ..geometry import MAX_READ_WEIGHTS, BoardGeometry
-from ..protocol import HEADERS, MAX_PAYLOAD, STATS_ANSWER, TRAIN_HEADER, Command, Status
+from ..protocol import HEADERS, MAX_PAYLOAD, STATS_ANSWER, TRAIN_HEADER, Bank, Command, Status
 from .ports import buffer_read_signature, data_port_signature
 from .receiver import FRAME
 from .sender import RESPONSE
@@ -80,7 +81,8 @@ class CommandUnit(wiring.Component):
     head, answer : Out(stream)
         The response and its payload bytes, to the sender.
     sample, result : the core's streams, for INFER.
-    weights : the core's weight port.
+    weights : the core's weight port (its ``bank`` selects weights, momentum or batch sums).
+    state : the core's state port, for SET_STATE.
     memory : data memory port, for LOAD_DATA and LOAD_ORDER (writes only).
     run : Out(``TRAIN_HEADER``)
         TRAIN's samples and epochs, held while it runs.
@@ -105,6 +107,7 @@ class CommandUnit(wiring.Component):
             "sample": Out(stream.Signature(core.sample_layout)),
             "result": In(stream.Signature(core.result_layout)),
             "weights": Out(weight_port_signature(core.layout)),
+            "state": Out(state_port_signature(geometry.config)),
             "memory": Out(data_port_signature(geometry.spec.data_words)),
             "run": Out(TRAIN_HEADER), "start": Out(1), "trained": In(1),
             "learn": Out(1, init=1), "clear": Out(1), "busy": In(1),
@@ -119,8 +122,18 @@ class CommandUnit(wiring.Component):
         L, n_in, n_out = lay.layers, geo.n_in, geo.n_out
         frame = self.frames.payload
         weights_header, span, run = frame.header.weights, frame.header.span, frame.header.train
+        state = frame.header.state
         identity = geo.identify_payload()
-        m.d.comb += self.run.eq(run)
+        m.d.comb += [self.run.eq(run), self.state.steps.eq(state.steps), self.state.lfsr.eq(state.lfsr),
+                     self.state.batch.eq(state.batch)]
+        # the banks READ_WEIGHTS and WRITE_WEIGHTS reach: the weights, and the update state the config keeps
+        cfg = geo.config
+        banks = [Bank.WEIGHTS]
+        if any(LayerPlan.build(cfg, i).momentum_shift for i in range(len(cfg.layers))):
+            banks.append(Bank.VELOCITY)
+        if cfg.batch_size > 1:
+            banks.append(Bank.BATCH_SUM)
+        bank_ok = Cat(*(weights_header.bank == bank for bank in banks)).any()
 
         # -- What the frame asks -----------------------------------------------------------------------
         is_ = {command: Signal(name=f"is_{command.name.lower()}") for command in Command}
@@ -170,7 +183,8 @@ class CommandUnit(wiring.Component):
             m.d.sync += col.eq(Mux(last_col, 0, col + 1))
             with m.If(last_col):
                 m.d.sync += row.eq(row + 1)
-        m.d.comb += [self.weights.layer.eq(weights_header.layer), self.weights.row.eq(row),
+        m.d.comb += [self.weights.layer.eq(weights_header.layer), self.weights.bank.eq(weights_header.bank),
+                     self.weights.row.eq(row),
                      self.weights.col.eq(col), self.weights.wdata.eq(value)]
 
         # -- LOAD_DATA's words, count * record_words: shifts and adds over the constant's bits ---------------
@@ -327,8 +341,9 @@ class CommandUnit(wiring.Component):
 
             with m.State("LENGTH"):
                 scaled = Mux(is_[Command.WRITE_WEIGHTS], counted[:10] << 2, Mux(is_span, counted[:10] << 1, 0))
-                weights_ok = layer_ok & row_ok & col_ok
+                weights_ok = layer_ok & bank_ok & row_ok & col_ok
                 ranges = {
+                    Command.SET_STATE: below(state.batch, max(cfg.batch_size, 1)),
                     Command.READ_WEIGHTS: weights_ok & below(weights_header.count, MAX_READ_WEIGHTS + 1),
                     Command.WRITE_WEIGHTS: weights_ok,
                     Command.LOAD_DATA: below(in_span, geo.capacity + 1),
@@ -369,6 +384,8 @@ class CommandUnit(wiring.Component):
                 with m.Elif(is_[Command.CLEAR]):
                     m.d.comb += self.clear.eq(1)
                     m.next = "CLEAR"
+                with m.Elif(is_[Command.SET_STATE]):
+                    m.next = "SET_STATE"
                 with m.Elif(is_[Command.TRAIN]):
                     m.d.sync += [self.learn.eq(1), address.eq(0)]
                     m.next = "EPOCH"
@@ -455,6 +472,11 @@ class CommandUnit(wiring.Component):
                     m.next = "TRAINED"
             with m.State("TRAINED"):
                 with m.If(~self.busy):
+                    respond(Status.OK, 0)
+
+            with m.State("SET_STATE"):
+                with m.If(~self.busy):
+                    m.d.comb += self.state.load.eq(1)
                     respond(Status.OK, 0)
 
             with m.State("CLEAR"):

@@ -7,9 +7,11 @@ from nfloop.boards.protocol import (
     MAX_PAYLOAD,
     REQUEST_SYNC,
     SPAN_HEADER,
+    STATE_HEADER,
     STATS_ANSWER,
     TRAIN_HEADER,
     WEIGHTS_HEADER,
+    Bank,
     Command,
     Status,
     encode_request,
@@ -37,9 +39,13 @@ class Oracle:
         self.geo = geometry
         self.sizes = geometry.config.sizes
         self.data_loaded = False
+        config = geometry.config
+        # banks: the weights; momentum if any layer has it; batch sums with mini-batches
+        self.banks = {Bank.WEIGHTS} | ({Bank.VELOCITY} if any(layer.momentum_shift for layer in config.layers)
+                                       else set()) | ({Bank.BATCH_SUM} if config.batch_size > 1 else set())
 
-    def _weights_in_layer(self, layer, row, col, count):
-        if layer >= len(self.sizes) - 1:
+    def _weights_in_layer(self, layer, bank, row, col, count):
+        if layer >= len(self.sizes) - 1 or bank not in self.banks:
             return False
         rows, stride = self.sizes[layer + 1], self.sizes[layer] + 1
         return row < rows and col < stride and row * stride + col + count <= rows * stride
@@ -63,7 +69,8 @@ class Oracle:
         count = header.get("count", 0)
         lengths = {Command.IDENTIFY: 0, Command.STATS: 0, Command.CLEAR: 0, Command.READ_WEIGHTS: 7,
                    Command.WRITE_WEIGHTS: 7 + 4 * count, Command.LOAD_DATA: 4 + 2 * geo.record_words * count,
-                   Command.LOAD_ORDER: 4 + 2 * count, Command.TRAIN: 4, Command.INFER: 2 * geo.n_in}
+                   Command.LOAD_ORDER: 4 + 2 * count, Command.TRAIN: 4, Command.INFER: 2 * geo.n_in,
+                   Command.SET_STATE: 10}
         if len(payload) != lengths[command]:
             return Status.BAD_LENGTH
         in_range = {
@@ -72,6 +79,7 @@ class Oracle:
             Command.LOAD_DATA: lambda: header["first"] + count <= geo.capacity,
             Command.LOAD_ORDER: lambda: header["first"] + count <= geo.capacity,
             Command.TRAIN: lambda: 1 <= header["samples"] <= geo.capacity and header["epochs"] >= 1,
+            Command.SET_STATE: lambda: header["batch"] < geo.config.batch_size,
         }.get(command, lambda: True)
         if not in_range():
             return Status.OUT_OF_RANGE
@@ -131,11 +139,12 @@ def structured_payload(rng, command: Command, geo: BoardGeometry) -> bytes:
     """A payload for ``command`` whose fields and values sit near the device's limits."""
     sizes, f = geo.config.sizes, geo.config.formats
     if command in (Command.READ_WEIGHTS, Command.WRITE_WEIGHTS):
-        layer = _near(rng, len(sizes) - 1, 8)
+        layer = _near(rng, len(sizes) - 1, 6)
         l = min(layer, len(sizes) - 2)
+        bank = 0 if rng.random() < 0.6 else int(rng.integers(0, 4))
         row, col = _near(rng, sizes[l + 1], 16), _near(rng, sizes[l] + 1, 16)
         count = int(rng.integers(0, 6)) if rng.random() < 0.7 else _near(rng, 256, 16)
-        head = pack(WEIGHTS_HEADER, layer=layer, row=row, col=col, count=count)
+        head = pack(WEIGHTS_HEADER, layer=layer, bank=bank, row=row, col=col, count=count)
         if command == Command.READ_WEIGHTS:
             return head
         return head + _codes(rng, f.weight_acc, min(count, 254), 32).astype("<i4").tobytes()
@@ -160,6 +169,9 @@ def structured_payload(rng, command: Command, geo: BoardGeometry) -> bytes:
         return pack(TRAIN_HEADER, samples=_near(rng, geo.capacity, 16), epochs=int(rng.integers(0, 2)))
     if command == Command.INFER:
         return _codes(rng, f.input, geo.n_in, 16, edges=0.02).astype("<i2").tobytes()
+    if command == Command.SET_STATE:
+        return pack(STATE_HEADER, steps=int(rng.integers(0, 1 << 32)), lfsr=int(rng.integers(1, 1 << 32)),
+                    batch=_near(rng, geo.config.batch_size, 16))
     return b""
 
 

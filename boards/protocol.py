@@ -169,7 +169,9 @@ class FrameDecoder:
 
     ``feed(data)`` returns the complete frames found. A frame with a bad CRC
     or an oversized length is reported through ``errors`` (a list of
-    ``(Status, command)``) and skipped, exactly as the device does.
+    ``(Status, command)``) and skipped up to the next sync byte. (The device
+    also skips an over-long request's declared bytes; no device answer is
+    over-long, so the host's decoder needs no such rule.)
     """
 
     def __init__(self, response: bool):

@@ -33,7 +33,9 @@ class FrameReceiver(wiring.Component):
     register, so the command's header fields are at hand without reading the
     buffer. A frame that stops arriving for ``timeout_cycles``
     ends as ``TIMEOUT``; a length over the protocol's limit ends it as
-    ``BAD_LENGTH`` as soon as it has arrived.
+    ``BAD_LENGTH`` as soon as it has arrived, and the bytes the frame declared
+    (its payload and CRC) are then skipped, until the line has been quiet for
+    ``timeout_cycles``: nothing inside a rejected frame is taken for a frame.
 
     Parameters
     ----------
@@ -90,6 +92,7 @@ class FrameReceiver(wiring.Component):
         command, length = Signal(8, reset_less=True), Signal.like(frame.length, reset_less=True)
         m.d.comb += [frame.header.eq(header), frame.command.eq(command), frame.length.eq(length)]
         crc_low_ok = Signal()
+        skip = Signal(17)                           # BAD_LENGTH: the declared bytes still to be skipped
         # counts down from timeout - 1 to -1: the sign bit is the timeout, with no comparator
         timer = Signal(signed(self._timeout.bit_length() + 1))
 
@@ -144,6 +147,7 @@ class FrameReceiver(wiring.Component):
                 def on_length_high():
                     m.d.sync += length[8:].eq(byte)
                     with m.If(Cat(length[:8], byte) > MAX_PAYLOAD):
+                        m.d.sync += skip.eq(Cat(length[:8], byte) + 2)
                         end(Status.BAD_LENGTH)
                     with m.Else():
                         m.next = "PAYLOAD"
@@ -178,10 +182,32 @@ class FrameReceiver(wiring.Component):
                         end(Status.BAD_CRC)
                 receiving(on_crc_high)
 
+            skipping = frame.status == Status.BAD_LENGTH
+
+            def skipped():
+                """A byte of an over-long frame's declared payload and CRC goes by."""
+                m.d.sync += [skip.eq(skip - 1), timer.eq(self._timeout - 1)]
+                with m.If(skip == 1):
+                    m.next = "HUNT"
+
             with m.State("DONE"):
                 m.d.comb += self.o_stream.valid.eq(1)
+                m.d.sync += timer.eq(self._timeout - 1)
+                with m.If(got & skipping):
+                    skipped()
                 with m.If(self.o_stream.ready):
-                    m.next = "HUNT"
+                    with m.If(~skipping | (got & (skip == 1))):
+                        m.next = "HUNT"
+                    with m.Else():
+                        m.next = "SKIP"
+
+            with m.State("SKIP"):
+                with m.If(got):
+                    skipped()
+                with m.Elif(timer[-1]):
+                    m.next = "HUNT"             # the rest of the frame never came
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
 
         m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
         return m

@@ -115,3 +115,39 @@ def test_bytes_are_dropped_while_not_listening():
 def test_timeout_is_checked():
     with pytest.raises(TypeError, match=r"Timeout must be a positive integer number of cycles, not 0"):
         FrameReceiver(0)
+
+
+def test_an_over_long_frames_declared_bytes_are_skipped_frames_in_them_too():
+    dut, _, bench = receiver_bench()
+    length = MAX_PAYLOAD + 20
+    inner = encode_request(Command.STATS)
+    rest = bytes(10) + inner + bytes(length + 2 - 10 - len(inner))
+
+    async def testbench(ctx):
+        ctx.set(dut.listen, 1)
+        await send(ctx, dut, bytes([REQUEST_SYNC, Command.LOAD_DATA]) + length.to_bytes(2, "little"))
+        assert (await receive(ctx, dut))[:2] == (Status.BAD_LENGTH, Command.LOAD_DATA)
+        await send(ctx, dut, rest)                          # the declared payload and CRC, a frame inside
+        await send(ctx, dut, encode_request(Command.IDENTIFY))
+        status, command, *_ = await receive(ctx, dut)
+        assert (status, command) == (Status.OK, Command.IDENTIFY), "the frame inside was taken, or the next lost"
+
+    simulate(bench, testbench)
+
+
+def test_an_over_long_frame_that_stops_is_skipped_until_the_line_is_quiet():
+    dut, _, bench = receiver_bench()
+
+    async def testbench(ctx):
+        ctx.set(dut.listen, 1)
+        await send(ctx, dut, bytes([REQUEST_SYNC, Command.LOAD_DATA]) + (0xFFFF).to_bytes(2, "little") + bytes(5))
+        assert (await receive(ctx, dut))[:2] == (Status.BAD_LENGTH, Command.LOAD_DATA)
+        await send(ctx, dut, encode_request(Command.STATS))    # still inside the declared payload: skipped
+        for _ in range(TIMEOUT + 4):
+            await ctx.tick()
+            assert not ctx.get(dut.o_stream.valid), "a frame inside the skipped bytes was taken"
+        await send(ctx, dut, encode_request(Command.IDENTIFY))  # after a quiet line: a frame again
+        status, command, *_ = await receive(ctx, dut)
+        assert (status, command) == (Status.OK, Command.IDENTIFY)
+
+    simulate(bench, testbench)

@@ -203,8 +203,10 @@ def fuzz_frame(rng, oracle: Oracle):
         frame, expected = frame[:cut], Status.TIMEOUT
         command = frame[1] if cut > 1 else 0
     elif kind == "oversized":
-        length = int(rng.integers(MAX_PAYLOAD + 1, 1 << 16))
-        frame = bytes([REQUEST_SYNC, command]) + length.to_bytes(2, "little")
+        # the whole declared payload and CRC follow, random bytes (A5s too): all skipped
+        length = int(rng.integers(MAX_PAYLOAD + 1, MAX_PAYLOAD + 64))
+        rest = rng.integers(0, 256, size=length + 2).astype(np.uint8).tobytes()
+        frame = bytes([REQUEST_SYNC, command]) + length.to_bytes(2, "little") + rest
         expected = Status.BAD_LENGTH
     elif kind == "noise":
         noise = rng.integers(0, 256, size=int(rng.integers(1, 20))).astype(np.uint8)

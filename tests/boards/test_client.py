@@ -171,3 +171,16 @@ def test_values_outside_the_protocol_are_refused_not_wrapped(call, args, message
     with BoardClient(device.url(), timeout=2) as board, pytest.raises(RequestError, match=message):
         getattr(board, call)(*args)
     assert device.requests == []
+
+
+def test_a_serial_port_is_opened_by_one_program_at_a_time():
+    import os
+    controller, device = os.openpty()
+    name = os.ttyname(device)
+    try:
+        with BoardClient(name, timeout=0.2):
+            with pytest.raises(LinkError, match=f"cannot open {name}.*no other program"):
+                BoardClient(name, timeout=0.2)
+    finally:
+        os.close(controller)
+        os.close(device)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -240,3 +241,23 @@ def test_a_stopped_serve_sim_leaves_no_board_and_frees_its_port(signal_number):
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_crashed_simulator_makes_serve_sim_exit_3_and_say_so():
+    nfloop = str(Path(sys.executable).with_name("nfloop"))
+    server = subprocess.Popen([nfloop, "serve-sim", "--config", "xor", "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or "try:" not in lines[-1]:
+            lines.append(server.stdout.readline())
+            assert lines[-1] or server.poll() is None, "serve-sim did not start"
+        boards = _children(server.pid)
+        assert boards, "no virtual board process under serve-sim"
+        os.kill(boards[0], signal.SIGSEGV)
+        _, err = server.communicate(timeout=20)
+        assert server.returncode == 3
+        assert "stopped by signal SIGSEGV" in " ".join(err.split()) and "Traceback" not in err
+    finally:
+        server.kill()
+        server.wait()

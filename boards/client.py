@@ -79,8 +79,11 @@ class BoardMismatch(ProtocolError):
 def check_range(values, dtype: str, what: str) -> np.ndarray:
     """``values`` as ``dtype``, or a :class:`RequestError` naming the first one that does not fit."""
     values = np.asarray(values)
+    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        values = values.astype(np.int64) if np.all(np.abs(values) < 2.0**62) else values
     if values.dtype.kind not in "iub":
-        raise RequestError(f"{what} must be integers, not {values.dtype}")
+        raise RequestError(f"{what} must be integers, not {values.dtype} values such as "
+                           f"{values.ravel()[:1].tolist()}")
     info = np.iinfo(dtype)
     outside = np.flatnonzero((values.ravel() < info.min) | (values.ravel() > info.max))
     if len(outside):

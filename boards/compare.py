@@ -84,8 +84,11 @@ class RunFolder:
     - ``result.json``: the summary, once the compare has ended.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, meta: dict | None = None, config: LearnerConfig | None = None):
+        """``meta`` and ``config``: a new run, written by :meth:`start` (compare_board calls it once the
+        board and the data have been checked, so a compare that cannot start leaves no folder)."""
         self.path = Path(path)
+        self._new = (meta, config) if meta is not None else None
 
     def _replace(self, name: str, write) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -96,8 +99,19 @@ class RunFolder:
             os.fsync(file.fileno())
         os.replace(aside, self.path / name)
 
-    def start(self, meta: dict, config: LearnerConfig) -> None:
+    def check_new(self) -> None:
+        """A new run's folder must not hold another run."""
+        if self._new is not None and (self.path / "run.json").exists():
+            raise CompareError(f"{self.path} already holds a run: continue it with --resume {self.path}, or choose "
+                               f"another --run-dir")
+
+    def start(self) -> None:
+        """Write a new run's ``run.json`` and ``config.toml`` (nothing for a run being resumed)."""
+        if self._new is None:
+            return
         from ..model.config import config_toml
+        meta, config = self._new
+        self._new = None
         if (self.path / "run.json").exists():
             raise CompareError(f"{self.path} already holds a run: continue it with --resume {self.path}, or choose "
                                f"another --run-dir")
@@ -216,6 +230,8 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
                            f"this config's {config_hash(config).hex()}); {fix}, or pass the --config it was "
                            f"built from")
     check_task(config, task)
+    if run is not None:
+        run.start()
     codes = encode(config, task)
     n = len(codes.x_train)
     # a data set larger than the board's memory goes over the link again each epoch, a part at a time

@@ -1109,8 +1109,9 @@ def compare_command(url, task_name, config_name, epochs, seed, board_name, baud,
         config = with_seed(resolve_config(config_name, task), seed)
         seed = seed or 0
         epochs = task.default_epochs if epochs is None else epochs
-        run = RunFolder(run_dir or new_run_folder(Path("nfloop-runs"), Path(task_name).stem))
-        run.start({"task": task_name, "seed": seed, "epochs": epochs, "engine": engine, "port": url}, config)
+        run = RunFolder(run_dir or new_run_folder(Path("nfloop-runs"), Path(task_name).stem),
+                        {"task": task_name, "seed": seed, "epochs": epochs, "engine": engine, "port": url}, config)
+        run.check_new()
     table = Table(title=f"nfloop compare: {task.name} on {url}", box=box.SIMPLE_HEAD)
     for name in ("epoch", "steps", "device Σe²", "model Σe²", "weights", "cycles/step"):
         table.add_column(name, justify="right")

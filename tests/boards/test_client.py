@@ -86,7 +86,7 @@ def test_commands_round_trip():
         assert board.stats().cycles == 1_054_200
     sent = device.requests[2]
     assert sent.command == Command.WRITE_WEIGHTS
-    assert unpack(WEIGHTS_HEADER, sent.payload) == {"layer": 0, "row": 31, "col": 60, "count": 3}
+    assert unpack(WEIGHTS_HEADER, sent.payload) == {"layer": 0, "bank": 0, "row": 31, "col": 60, "count": 3}
     assert np.frombuffer(sent.payload[WEIGHTS_HEADER.size // 8:], "<i4").tolist() == [1, -2, 3]
 
 

@@ -10,9 +10,11 @@ from nfloop.boards.protocol import (
     MAX_PAYLOAD,
     REQUEST_HEADER,
     SPAN_HEADER,
+    STATE_HEADER,
     STATS_ANSWER,
     TRAIN_HEADER,
     WEIGHTS_HEADER,
+    Bank,
     Command,
     FrameDecoder,
     ProtocolError,
@@ -84,12 +86,14 @@ def test_layouts_are_the_documented_bytes():
         == bytes.fromhex("01020304")
     assert pack(STATS_ANSWER, steps=1, cycles=2, epochs=3, error_sum=4) \
         == bytes.fromhex("01000000" "0200000000000000" "0300" "0400000000000000")
-    assert [IDENTIFY_HEAD.size // 8, identify_layout(2).size // 8, REQUEST_HEADER.size // 8] == [16, 28, 7]
+    assert pack(WEIGHTS_HEADER, layer=5, bank=Bank.BATCH_SUM, row=0, col=0, count=0)[0] == 0x85
+    assert pack(STATE_HEADER, steps=0x04030201, lfsr=0x08070605, batch=0x0A09) == bytes(range(1, 11))
+    assert [IDENTIFY_HEAD.size // 8, identify_layout(2).size // 8, REQUEST_HEADER.size // 8] == [16, 28, 10]
 
 
-@given(st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
-def test_pack_and_unpack_round_trip(layer, row, col, count):
-    fields = {"layer": layer, "row": row, "col": col, "count": count}
+@given(st.integers(0, 63), st.integers(0, 3), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_pack_and_unpack_round_trip(layer, bank, row, col, count):
+    fields = {"layer": layer, "bank": bank, "row": row, "col": col, "count": count}
     assert unpack(WEIGHTS_HEADER, pack(WEIGHTS_HEADER, **fields) + b"values") == fields
 
 

@@ -146,15 +146,17 @@ def test_data_larger_than_the_board_goes_in_parts(tmp_path, rng):
 def test_compare_command(odd_board, tmp_path, rng):
     data = odd_data(tmp_path / "odd.csv", rng)
     args = ["compare", "--port", odd_board.url, "--task", str(data), "--config", str(ODD_CONFIG), "--epochs", "2"]
-    result = CliRunner().invoke(cli, args + ["--json"])
+    result = CliRunner().invoke(cli, args + ["--json", "--run-dir", str(tmp_path / "run-json")])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["epochs"], summary["steps"], summary["mismatches"], summary["first_mismatch"]) == (2, 180, 0, None)
     assert summary["device_cycles_per_step"] > 0 and summary["test_accuracy"] is None
-    table = CliRunner().invoke(cli, args)
+    table = CliRunner().invoke(cli, args + ["--run-dir", str(tmp_path / "run-table")])
     assert table.exit_code == 0 and "bit-exact: 180 steps, 2 epochs, 0 mismatches" in table.stdout
-    refused = CliRunner().invoke(cli, ["compare", "--port", odd_board.url, "--task", "xor"])
+    refused = CliRunner().invoke(cli, ["compare", "--port", odd_board.url, "--task", "xor",
+                                       "--run-dir", str(tmp_path / "refused")])
     assert refused.exit_code == 2 and "built from another config" in refused.stderr
+    assert not (tmp_path / "refused").exists(), "a compare that could not start left a run folder"
     assert "restart nfloop serve-sim with --config" in refused.stderr
     assert "Traceback" not in refused.output
 
@@ -178,11 +180,11 @@ def test_serve_sim_waveform_stops_at_its_limit(tmp_path):
     assert any("--trace-limit" in line and "recording stopped" in line for line in said), said
 
 
-def test_compare_trains_what_train_trains_with_the_same_seed(digits_board):
+def test_compare_trains_what_train_trains_with_the_same_seed(digits_board, tmp_path):
     """--seed means the same in compare as in train: the same initial weights and sample order."""
     runner = CliRunner()
     flags = ["--task", "digits", "--epochs", "1", "--seed", "3", "--json"]
-    compared = runner.invoke(cli, ["compare", "--port", digits_board.url, *flags])
+    compared = runner.invoke(cli, ["compare", "--port", digits_board.url, *flags, "--run-dir", str(tmp_path / "r")])
     trained = runner.invoke(cli, ["train", "--arith", "fixed", *flags])
     assert compared.exit_code == 0, compared.output
     board, model = json.loads(compared.stdout), json.loads(trained.stdout)

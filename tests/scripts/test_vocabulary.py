@@ -119,7 +119,7 @@ def test_a_tcp_address_without_scheme_says_socket():
 def test_a_closed_virtual_board_port_hints_at_serve_sim():
     port = free_port()
     result = run("compare", "--task", "xor", "--port", f"socket://127.0.0.1:{port}")
-    assert result.exit_code == 2 and f"nfloop serve-sim --port {port}" in result.output
+    assert result.exit_code == 3 and f"nfloop serve-sim --port {port}" in result.output   # the link failed
 
 
 @pytest.mark.parametrize("seed", [None, 3])

@@ -36,6 +36,7 @@ from .toolchain import (
     build_lock,
     cache_dir,
     cached_build,
+    make_safe_folder,
     verilator_env,
     verilator_root,
 )
@@ -130,7 +131,8 @@ def build_core(config: LearnerConfig, lanes: int) -> CoreBuild:
         if have_runtime:
             _build(work, verilog, config, runtime=runtime)
 
-    folder, built = cached_build("cocotb", "\n".join([verilog, f"lanes={lanes}", toolchain]), build)
+    folder, built = cached_build("cocotb", "\n".join([verilog, f"lanes={lanes}", toolchain]), build,
+                                 artifacts=[TOP_NAME])
     return CoreBuild(folder, folder.name, built, time.perf_counter() - start)
 
 
@@ -172,7 +174,22 @@ def _distribution_version(name: str) -> str:
 
 def _build(work: Path, verilog: str, config: LearnerConfig, runtime: Path | None,
            export_runtime: Path | None = None) -> None:
-    """Build the cocotb simulator in ``work``."""
+    """Build the cocotb simulator in ``work``: in place, or where make can build (a path without blanks)
+    and then copied in."""
+    with make_safe_folder(work) as place:
+        if runtime is not None and place != work:
+            # the run-time objects are named on make's command line: they come along
+            local = place / "runtime"
+            shutil.copytree(runtime, local)
+            runtime = local
+        _build_in(place, verilog, config, runtime, export_runtime)
+        if place != work:
+            shutil.rmtree(place / "runtime", ignore_errors=True)
+            shutil.copytree(place, work, dirs_exist_ok=True)
+
+
+def _build_in(work: Path, verilog: str, config: LearnerConfig, runtime: Path | None,
+              export_runtime: Path | None = None) -> None:
     source = work / f"{TOP_NAME}.v"
     source.write_text(verilog)
     control = work / "ports.vlt"

@@ -172,7 +172,7 @@ def _make_safe(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _make_safe_folder(work: Path):
+def make_safe_folder(work: Path):
     """``work`` itself when make can build in it, else a private temporary folder whose path it can."""
     if _make_safe(work.resolve()):
         yield work
@@ -206,7 +206,7 @@ def verilator_build(verilog: str, top: str, source: Path, defines: dict, output:
         (work / f"{top}.v").write_text(verilog)
         # make cannot build in a folder whose path has a blank (NFLOOP_CACHE="/tmp/a b"): then the
         # build runs in a temporary folder and only its result is copied into the cache
-        with _make_safe_folder(work) as place:
+        with make_safe_folder(work) as place:
             if place != work:
                 shutil.copy(work / f"{top}.v", place / f"{top}.v")
             # nor can it take a source from such a folder, or named so: a copy beside the Verilog then

@@ -152,3 +152,25 @@ def test_a_truncated_cached_executable_is_built_again(spaced, monkeypatch, capfd
     notice = capfd.readouterr().err
     assert notice.count("\n") == 1 and "has a damaged counter" in notice and "building it again" in notice
     assert run(executable) == "5\n"
+
+
+def test_a_cocotb_build_in_a_cache_path_with_blanks_builds_where_make_can(tmp_path, monkeypatch):
+    """The cocotb build goes where make can build (no blank in the path), its run-time objects with it,
+    and its products come back into the cache folder."""
+    from nfloop.sim import cocotb as cocotb_build
+    work, runtime = tmp_path / "cache with blanks" / "build", tmp_path / "cache with blanks" / "runtime"
+    work.mkdir(parents=True)
+    runtime.mkdir()
+    (runtime / "verilated.o").write_bytes(b"object")
+    seen = {}
+
+    def build_in(place, verilog, config, runtime_used, export_runtime):
+        seen.update(place=place, runtime=runtime_used)
+        assert " " not in str(place) and (runtime_used / "verilated.o").read_bytes() == b"object"
+        (place / "nfloop_core").write_bytes(b"simulator")
+
+    monkeypatch.setattr(cocotb_build, "_build_in", build_in)
+    cocotb_build._build(work, "module m; endmodule", None, runtime)
+    assert seen["place"] != work and " " not in str(seen["runtime"])
+    assert (work / "nfloop_core").read_bytes() == b"simulator" and not (work / "runtime").exists()
+    assert not seen["place"].exists(), "the temporary build folder was left behind"

@@ -33,7 +33,7 @@ from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_input
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, Bank, LinkError
 
 __all__ = ["CompareError", "EpochRow", "CompareResult", "RunFolder", "compare_board", "write_weights",
-           "read_weights", "write_state"]
+           "read_weights", "write_state", "identify_for", "check_weights"]
 
 
 class CompareError(BoardMismatch):
@@ -110,11 +110,9 @@ class RunFolder:
         if self._new is None:
             return
         from ..model.config import config_toml
+        self.check_new()
         meta, config = self._new
         self._new = None
-        if (self.path / "run.json").exists():
-            raise CompareError(f"{self.path} already holds a run: continue it with --resume {self.path}, or choose "
-                               f"another --run-dir")
         self._replace("config.toml", lambda f: f.write(config_toml(config).encode()))
         self._replace("run.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
         self._replace("epochs.jsonl", lambda f: None)
@@ -187,6 +185,26 @@ def read_weights(client: BoardClient, shapes: list[tuple[int, int]], bank: Bank 
     return layers
 
 
+def identify_for(client: BoardClient, config: LearnerConfig):
+    """The board's identity, once it is known to be built from ``config`` (else a :class:`CompareError`)."""
+    identity = client.identify()
+    if identity.config_hash != config_hash(config):
+        virtual = getattr(client, "url", "").startswith("socket://")
+        fix = ("restart nfloop serve-sim with --config for this config" if virtual else
+               "rebuild and flash it for this config")
+        raise CompareError(f"the board was built from another config (its hash {identity.config_hash.hex()}, "
+                           f"this config's {config_hash(config).hex()}); {fix}, or pass the --config it was "
+                           f"built from")
+    return identity
+
+
+def check_weights(client: BoardClient, weights: list[np.ndarray]) -> None:
+    """Read the board's weights back: a :class:`LinkError` unless they are ``weights``."""
+    wrong = first_weight_mismatch(read_weights(client, [w.shape for w in weights]), weights, -1)
+    if wrong:
+        raise LinkError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
+
+
 def write_state(client: BoardClient, model: FixedLearner) -> None:
     """Put the board into the model's state: weights, momentum, batch sums, step count, LFSR, batch position
     (after a CLEAR, which zeroes momentum and batch sums)."""
@@ -221,14 +239,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     last checkpoint (the board's cycle counter then counts from the resume).
     """
     start_time = time.perf_counter()
-    identity = client.identify()
-    if identity.config_hash != config_hash(config):
-        virtual = getattr(client, "url", "").startswith("socket://")
-        fix = ("restart nfloop serve-sim with --config for this config" if virtual else
-               "rebuild and flash it for this config")
-        raise CompareError(f"the board was built from another config (its hash {identity.config_hash.hex()}, "
-                           f"this config's {config_hash(config).hex()}); {fix}, or pass the --config it was "
-                           f"built from")
+    identity = identify_for(client, config)
     check_task(config, task)
     if run is not None:
         run.start()
@@ -250,10 +261,7 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
     shapes = [w.shape for w in model.weights]
     client.clear()
     write_state(client, model)
-    loaded = read_weights(client, shapes)
-    wrong = first_weight_mismatch(loaded, model.weights, -1)
-    if wrong:
-        raise LinkError(f"weights read back differ from those written ({wrong}); the link or the board is faulty")
+    check_weights(client, model.weights)
     packed = packs_inputs(config)
     if resident:
         _load_data(client, codes.x_train, codes.y_train, packed)

@@ -980,17 +980,16 @@ def weights_group():
 def _board_for(url: str, config_name: str, baud: int | None, board_name: str | None):
     """An open client to a board built from ``config_name`` (checked against its IDENTIFY)."""
     from ..boards.client import BoardClient
-    from ..boards.compare import CompareError
-    from ..boards.geometry import config_hash
+    from ..boards.compare import identify_for
     config = named_config(config_name)
     if baud is None:
         baud = board_spec(board_name).baud if board_name else DEFAULT_BAUD
     client = BoardClient(url, baudrate=baud)
-    identity = client.identify()
-    if identity.config_hash != config_hash(config):
+    try:
+        identify_for(client, config)
+    except BaseException:
         client.close()
-        raise CompareError(f"the board was built from another config than {config_name}: pass the --config it was "
-                           f"built from")
+        raise
     return client, config
 
 
@@ -1032,16 +1031,13 @@ def weights_read_command(url, config_name, board_name, baud, output):
 @click.argument("weights_file", metavar="FILE.npz", type=click.Path(dir_okay=False, path_type=Path))
 def weights_write_command(url, config_name, board_name, baud, weights_file):
     """Write a .npz's weights into a board (its codes_L, else its weights_L quantised), and check them."""
-    from ..boards.compare import read_weights, write_weights
+    from ..boards.compare import check_weights, write_weights
     from ..model.weights import load_weight_codes
-    from ..sim.verify import first_weight_mismatch
     client, config = _board_for(url, config_name, baud, board_name)
-    codes = load_weight_codes(weights_file, config)
     with client:
+        codes = load_weight_codes(weights_file, config)
         write_weights(client, codes)
-        wrong = first_weight_mismatch(read_weights(client, [c.shape for c in codes]), codes, -1)
-    if wrong:
-        raise LinkError(f"the weights read back differ from those written ({wrong}): the link or the board is faulty")
+        check_weights(client, codes)
     err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}", highlight=False)
 
 

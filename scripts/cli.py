@@ -262,7 +262,7 @@ def config_command(task_name, output, force):
         fail(f"{output} exists: pass --force to overwrite it, or choose another -o")
     if output:
         save_config(config, output)
-        err.print(f"wrote {output}")
+        err.print(f"wrote {escape(str(output))}", highlight=False, soft_wrap=True)
     else:
         click.echo(config_toml(config), nl=False)
 
@@ -489,7 +489,8 @@ def verilog_command(config_name, lanes, output):
     config = named_config(config_name)
     make_folder(output.parent)
     output.write_text(core_verilog(config, lanes))
-    err.print(f"wrote {output} ({plural(lanes, 'lane')}, {'-'.join(map(str, config.sizes))})")
+    err.print(f"wrote {escape(str(output))} ({plural(lanes, 'lane')}, {'-'.join(map(str, config.sizes))})",
+              highlight=False, soft_wrap=True)
 
 
 # -- bench ----------------------------------------------------------------------------------
@@ -1038,7 +1039,7 @@ def weights_write_command(url, config_name, board_name, baud, weights_file):
         codes = load_weight_codes(weights_file, config)
         write_weights(client, codes)
         check_weights(client, codes)
-    err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}", highlight=False)
+    err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}", highlight=False, soft_wrap=True)
 
 
 def new_run_folder(root: Path, name: str) -> Path:

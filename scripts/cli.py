@@ -1039,7 +1039,8 @@ def weights_write_command(url, config_name, board_name, baud, weights_file):
         codes = load_weight_codes(weights_file, config)
         write_weights(client, codes)
         check_weights(client, codes)
-    err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}", highlight=False, soft_wrap=True)
+    err.print(f"wrote {sum(c.size for c in codes):,} weights from {escape(str(weights_file))}",
+              highlight=False, soft_wrap=True)
 
 
 def new_run_folder(root: Path, name: str) -> Path:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -52,6 +53,22 @@ CELLS = {
 
 class BuildError(RuntimeError):
     """A build or flash that could not finish; the message names the log to read and the fix."""
+
+
+#: Fmax over the clock that a build must reach, by family: nextpnr has no timing model for the
+#: iCE40's SB_MAC16, so the multiplier array between a block's own registers is not in its estimate
+#: (docs/boards.md says how 1.2 was chosen).
+TIMING_MARGIN = {"ice40": 1.2}
+
+
+def margin_problems(family: str, fmax_mhz: float, clock_mhz: float) -> list[str]:
+    """Why an Fmax at or above the clock is still too close to it on ``family`` (empty: it is not)."""
+    margin = TIMING_MARGIN.get(family, 1.0)
+    if clock_mhz <= fmax_mhz < clock_mhz * margin:
+        return [f"nextpnr's {fmax_mhz:g} MHz is less than {margin:g} times the {clock_mhz:g} MHz clock "
+                f"({clock_mhz * margin:g} MHz), the margin kept on {family} for the SB_MAC16 delay that "
+                f"nextpnr does not time"]
+    return []
 
 
 @dataclass
@@ -257,6 +274,20 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
+def killed_message(step: str, board: str, tool: str, number: int, log: Path) -> str:
+    """What to say when a signal ended a tool: its name, and for a crash, the YoWASP cache to clear."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    message = f"{step} for {board}: {tool} was killed by {name} (see {log})"
+    if number in (signal.SIGBUS, signal.SIGSEGV, signal.SIGILL):
+        cache = os.environ.get("YOWASP_CACHE_DIR") or "~/.cache/YoWASP"
+        message += (f"; its compiled WebAssembly may be damaged, as when two builds share one cache: delete "
+                    f"{cache} and build again, and give each environment its own YOWASP_CACHE_DIR")
+    return message
+
+
 def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: Path, env: dict):
     """Runs one tool command of the build; a failure becomes a BuildError naming the log."""
     tool = argv[0]
@@ -272,6 +303,8 @@ def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: 
         if console_log.stat().st_size == 0:
             console_log.unlink()        # the tools run quietly: an empty console log says nothing
         return
+    if result.returncode < 0:
+        raise BuildError(killed_message(STEPS[tool], spec.name, YOWASP[tool], -result.returncode, console_log))
     # yosys and nextpnr write their full logs themselves (-l nfloop.rpt, --log nfloop.tim)
     tool_log = out_dir / (f"{DESIGN_NAME}.rpt" if tool == "yosys" else f"{DESIGN_NAME}.tim")
     log_path = tool_log if STEPS[tool] != "bitstream" and tool_log.is_file() else console_log
@@ -320,9 +353,8 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     # No "-dsp" for synth_ice40: every multiplier that fits is an SB_MAC16 instance with its
     # registers (hdl.mac), and -dsp runs Yosys's ice40_dsp, which rewrites existing SB_MAC16
     # cells as if it had inferred them: no A_REG, B_REG or output register, CLK tied to 0.
-    if spec.family == "ecp5":
-        # router2 routes the wide cores (tens of lanes) where the default router does not converge
-        options["nextpnr_opts"] += ["--router", "router2"]
+    if spec.router is not None:
+        options["nextpnr_opts"] += ["--router", spec.router]
     plan = platform.build(top, name=DESIGN_NAME, build_dir=str(out_dir), do_build=False, **options)
     plan.extract(str(out_dir))
     commands = json.loads(plan.files[f"build_{DESIGN_NAME}.json"])["commands"]
@@ -347,6 +379,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     if netlist_path.is_file():
         problems += unregistered_dsps(json.loads(netlist_path.read_text()))
     clock_mhz = spec.clock_hz / 1e6
+    problems += margin_problems(spec.family, figures["fmax_mhz"], clock_mhz)
     return BuildReport(board=spec.name, device=spec.device, clock_mhz=clock_mhz,
                        meets_timing=figures["fmax_mhz"] >= clock_mhz and not problems, bitstream=str(bitstream),
                        lanes=spec.lanes, narrow=spec.narrow, config=config.name, seconds=round(seconds, 1),

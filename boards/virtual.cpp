@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -163,12 +164,38 @@ bool send_all(int fd, const std::vector<uint8_t>& data) {
 
 const char BUSY[] = "virtual board: busy: another client is connected; one client at a time\n";
 
-// A connection waiting on the listener while a client is served: told so in one line, and closed.
+// Refused connections, each closed once its client has closed (or after a few seconds): a socket
+// closed with the client's request unread would answer it with a reset, and a reset makes the
+// client's system drop the busy line before the client reads it.
+struct Refused {
+    int fd;
+    std::chrono::steady_clock::time_point until;
+};
+std::vector<Refused> refused;
+
+// Reads and drops what refused clients sent; closes those that have closed, failed or outstayed.
+void reap_refused() {
+    uint8_t buffer[256];
+    auto now = std::chrono::steady_clock::now();
+    refused.erase(std::remove_if(refused.begin(), refused.end(), [&](const Refused& r) {
+        for (;;) {
+            ssize_t n = recv(r.fd, buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n > 0) continue;
+            bool done = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || now > r.until;
+            if (done) close(r.fd);
+            return done;
+        }
+    }), refused.end());
+}
+
+// A connection waiting on the listener while a client is served: told so in one line, then the
+// line's end (FIN); the socket is closed by reap_refused.
 void refuse(int listener) {
     int other = accept(listener, nullptr, nullptr);
     if (other < 0) return;
     send(other, BUSY, sizeof BUSY - 1, MSG_NOSIGNAL);
-    close(other);
+    shutdown(other, SHUT_WR);
+    refused.push_back({other, std::chrono::steady_clock::now() + std::chrono::seconds(5)});
 }
 
 // The board's line and clock, shared by a client's session and the time between clients.
@@ -196,6 +223,7 @@ void serve(Board& board, Line& line, int fd, int listener, long long idle_ms) {
     const int poll_every = 64 * BIT_PERIOD;
     long long waited = 0;
     for (;;) {
+        if (!refused.empty()) reap_refused();
         bool quiet = line.quiet(board);
         if (quiet && !line.out.empty()) {
             if (!send_all(fd, line.out)) return;
@@ -324,6 +352,7 @@ int main(int argc, char** argv) {
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
         serve(board, line, client, listener, idle_ms);
         close(client);
+        reap_refused();
         settle(board, line);
 #if TRACE
         if (board.trace) board.trace->flush();

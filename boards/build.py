@@ -353,8 +353,8 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     # No "-dsp" for synth_ice40: every multiplier that fits is an SB_MAC16 instance with its
     # registers (hdl.mac), and -dsp runs Yosys's ice40_dsp, which rewrites existing SB_MAC16
     # cells as if it had inferred them: no A_REG, B_REG or output register, CLK tied to 0.
-    if spec.router is not None:
-        options["nextpnr_opts"] += ["--router", spec.router]
+    # nextpnr's default router on every board: router2 did not converge on the 16-lane OrangeCrab
+    # (docs/boards.md), where the default router finished in minutes
     plan = platform.build(top, name=DESIGN_NAME, build_dir=str(out_dir), do_build=False, **options)
     plan.extract(str(out_dir))
     commands = json.loads(plan.files[f"build_{DESIGN_NAME}.json"])["commands"]

@@ -67,7 +67,6 @@ class BoardSpec:
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
     bitstream : the bitstream file's extension.
     serial : how the host sees the board's UART.
-    router : nextpnr's router (None: its default); router2 converges on the ECP5's wide cores.
     platform : builds the amaranth-boards platform (None for the virtual board).
     """
     name: str
@@ -88,7 +87,6 @@ class BoardSpec:
     loader: str | None = None
     bitstream: str = "bit"
     serial: str = ""
-    router: str | None = None
     platform: Callable | None = field(default=None, compare=False, repr=False)
 
     def sized_for(self, config) -> BoardSpec:

@@ -191,6 +191,7 @@ def test_the_ice40_keeps_a_margin_for_its_untimed_dsp(family, fmax, clock, close
         assert problems == ["nextpnr's 28.79 MHz is less than 1.2 times the 24 MHz clock (28.8 MHz), the margin "
                             "kept on ice40 for the SB_MAC16 delay that nextpnr does not time"]
 
+
 @pytest.mark.parametrize("name, hint", [("BUS", True), ("TERM", False)])
 def test_a_tool_killed_by_a_signal_is_named_with_what_to_do(name, hint, tmp_path, monkeypatch):
     tools = build.yowasp_tools("ice40") | {"yosys": fake_tool(tmp_path / "yosys", f"kill -{name} $$\n")}

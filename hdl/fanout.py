@@ -26,6 +26,8 @@ def _flip_flop(platform, d, q) -> Instance | None:
                         p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", i_CLK=ClockSignal(), i_DI=d, i_LSR=0, o_Q=q)
     if family == "ice40":
         return Instance("SB_DFF", i_C=ClockSignal(), i_D=d, o_Q=q)
+    if family == "gowin":
+        return Instance("DFF", i_CLK=ClockSignal(), i_D=d, o_Q=q)
     return None
 
 

@@ -7,10 +7,12 @@ The same two-stage pipeline is built three ways, equal cycle for cycle:
   path may enter or leave it combinationally;
 - on ECP5, a ``MULT18X18D`` instance with ``REG_INPUTA``/``REG_INPUTB`` and
   ``REG_OUTPUT`` on ``CLK0`` (Yosys never folds fabric registers into it);
+- on Gowin, a ``MULT18X18`` instance with ``AREG``, ``BREG`` and ``OUT_REG``
+  (Yosys infers it without any register);
 - elsewhere (simulation, other families), registers around a ``*``.
 
-Operands wider than the DSP (16 bits on iCE40, 18 on ECP5) fall back to the
-generic form.
+Operands wider than the DSP (16 bits on iCE40, 18 on ECP5 and Gowin) fall back
+to the generic form.
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["Multiplier", "dsp_kind", "fpga_family", "sign_extend"]
 
 #: Operand width of each family's DSP block.
-DSP_WIDTH = {"ice40": 16, "ecp5": 18}
+DSP_WIDTH = {"ice40": 16, "ecp5": 18, "gowin": 18}
 
 
 def fpga_family(platform) -> str | None:
-    """The platform's FPGA family in lower case (Amaranth's iCE40 platforms say ``"iCE40"``, its
-    ECP5 platforms ``"ecp5"``), or None for simulation and platforms without one."""
+    """The platform's FPGA family: ``ice40`` and ``ecp5`` (Amaranth's Lattice platforms say
+    ``"iCE40"`` and ``"ecp5"``), ``gowin`` (its Gowin platforms name the device instead), or None
+    for simulation and platforms without one."""
+    from amaranth.vendor import GowinPlatform
+    if isinstance(platform, GowinPlatform):
+        return "gowin"
     family = getattr(platform, "family", None)
     return family.lower() if isinstance(family, str) else None
 
 
 def dsp_kind(platform, a_width: int, b_width: int) -> str:
-    """``ice40``, ``ecp5`` or ``generic``: which implementation :class:`Multiplier` builds."""
+    """``ice40``, ``ecp5``, ``gowin`` or ``generic``: which implementation :class:`Multiplier` builds."""
     family = fpga_family(platform)
     width = DSP_WIDTH.get(family)
     if width is not None and max(a_width, b_width) <= width:
@@ -124,6 +130,17 @@ class Multiplier(wiring.Component):
                 i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
                 i_CLK0=ClockSignal(), i_CE0=1, i_RST0=0,
                 **{f"o_P{k}": out[k] for k in range(36)})
+            m.d.comb += self.product.eq(out[:width].as_signed())
+        elif kind == "gowin":
+            out = Signal(36)
+            m.submodules.dsp = Instance(
+                "MULT18X18",
+                p_AREG=1, p_BREG=1, p_OUT_REG=1, p_PIPE_REG=0, p_ASIGN_REG=0, p_BSIGN_REG=0, p_SOA_REG=0,
+                p_MULT_RESET_MODE="SYNC",
+                i_A=sign_extend(self.a, 18), i_B=sign_extend(self.b, 18), i_SIA=Const(0, 18), i_SIB=Const(0, 18),
+                i_ASIGN=1, i_BSIGN=1, i_ASEL=0, i_BSEL=0,
+                i_CLK=ClockSignal(), i_CE=1, i_RESET=0,
+                o_DOUT=out)
             m.d.comb += self.product.eq(out[:width].as_signed())
         else:
             # Reset-less, like the DSP's own registers.

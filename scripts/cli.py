@@ -809,6 +809,12 @@ def _used(used: int, total: int) -> str:
     return f"{used:,} / {total:,} ({used / total:.0%})" if total else f"{used:,}"
 
 
+def _logic_name(board: str) -> str:
+    """What a build report's ``luts`` are on the board's family: logic cells on the iCE40, LUTs elsewhere."""
+    spec = BOARDS.get(board)
+    return spec.fpga_family.logic if spec is not None else "LUTs"
+
+
 def build_table(report) -> Table:
     """One build's resources and timing, one row per figure."""
     lanes = plural(report.lanes, "lane")
@@ -819,7 +825,7 @@ def build_table(report) -> Table:
     verdict = "[green]meets[/]" if report.meets_timing else "[bold red]misses[/]"
     rows = [("FPGA", report.device), ("clock", f"{report.clock_mhz:g} MHz"),
             ("fmax (nextpnr)", f"{report.fmax_mhz:.1f} MHz, {verdict} the clock"),
-            ("LUTs" if report.device.startswith("LFE5") else "logic cells", _used(report.luts_used, report.luts_total)),
+            (_logic_name(report.board), _used(report.luts_used, report.luts_total)),
             ("flip-flops", f"{report.ffs_used:,}"),
             ("DSPs", _used(report.dsps_used, report.dsps_total)),
             ("block RAMs", _used(report.bram_used, report.bram_total))]
@@ -910,24 +916,21 @@ def board_list_command(as_json):
     if as_json:
         out.print_json(json.dumps([board_summary(spec) for spec in BOARDS.values()]))
         return
-    # one column per board: the serial links' descriptions wrap instead of pushing the table past 80 columns
-    table = Table(title="nfloop boards", box=box.SIMPLE_HEAD, show_lines=False)
-    table.add_column("board", style="bold")
+    # one row per board, in short cells that fit 80 columns; the longer details follow the table
+    table = Table(title="nfloop boards", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("board", "FPGA", "clock", "lanes", "data memory", "UART max"):
+        table.add_column(column, justify="right" if column in ("clock", "lanes") else "left", no_wrap=True)
     for spec in BOARDS.values():
-        table.add_column(spec.name, overflow="fold")
-    rows = {"description": [spec.description for spec in BOARDS.values()],
-            "FPGA": [f"{spec.device} {spec.package}" for spec in BOARDS.values()],
-            "clock": [f"{spec.clock_hz / 1e6:g} MHz" + (f", a PLL from {spec.oscillator_hz / 1e6:g} MHz"
-                                                         if spec.oscillator_hz else "") for spec in BOARDS.values()],
-            "lanes": [str(spec.lanes) for spec in BOARDS.values()],
-            "data memory": [(f"{spec.data_words // 1024} Ki words" if spec.data_words else
-                             "what the core leaves free") + f", {MEMORY_KINDS[spec.data_memory]}"
-                            for spec in BOARDS.values()],
-            "serial link": [f"{spec.serial}; up to {spec.max_baud:,} baud" for spec in BOARDS.values()],
-            "openFPGALoader": [f"-b {spec.loader}" if spec.loader else "-" for spec in BOARDS.values()]}
-    for name, cells in rows.items():
-        table.add_row(name, *map(escape, cells))
+        memory = f"{MEMORY_KINDS[spec.data_memory]}, {spec.data_words // 1024} Ki words" if spec.data_words \
+            else f"free {MEMORY_KINDS[spec.data_memory]}"
+        table.add_row(spec.name, spec.device, f"{spec.clock_hz / 1e6:g} MHz", str(spec.lanes), memory,
+                      f"{spec.max_baud / 1e6:g} Mbaud")
     out.print(table)
+    for spec in BOARDS.values():
+        clock = f", a PLL on its {spec.oscillator_hz / 1e6:g} MHz oscillator" if spec.oscillator_hz else ""
+        loader = f"openFPGALoader -b {spec.loader}" if spec.loader else "no openFPGALoader board"
+        out.print(f"[bold]{spec.name}[/]: {escape(spec.description)}, {spec.device} {spec.package}{clock}; "
+                  f"serial link: {escape(spec.serial)}; {loader}", highlight=False)
 
 
 # -- the virtual board and bit-exact comparison on a board ----------------------------------

@@ -40,7 +40,7 @@ ROOT = Path(__file__).parents[2]
 SMALL_BASELINE = DATA / "small_builds.json"
 FULL_BASELINE = ROOT / "docs" / "figures" / "boards.json"
 #: One board per FPGA family for the small builds: the smallest device of each builds fastest.
-SMALL_BOARDS = {"ice40": "icebreaker", "ecp5": "orangecrab"}
+SMALL_BOARDS = {"ice40": "icebreaker", "ecp5": "orangecrab", "gowin": "tangnano9k"}
 
 
 def small_spec(board):
@@ -83,6 +83,19 @@ def test_output_without_figures_is_refused():
     with pytest.raises(ValueError, match="no utilisation table"):
         parse_nextpnr("ice40", "Info: Program finished normally.\n")
 
+GOWIN_XOR = {"fmax_mhz": 88.93, "luts_used": 3431 + 736, "luts_total": 8640, "ffs_used": 2058,
+             "dsps_used": 2, "dsps_total": 20, "bram_used": 18, "bram_total": 26, "spram_used": 0}
+
+
+def test_gowin_figures_count_adders_as_logic_and_come_from_the_report():
+    """A Gowin adder bit (ALU) takes a LUT4's site, so logic is LUT4 + ALU out of the LUT4 sites. nextpnr's
+    himbaechel prints its utilisation once, before placement; its --report JSON has the routed design's."""
+    log = (DATA / "gowin_xor_nextpnr.log").read_text()
+    report = json.loads((DATA / "gowin_xor_nextpnr.json").read_text())
+    assert parse_nextpnr("gowin", log, report) == GOWIN_XOR
+    from_log = parse_nextpnr("gowin", log)
+    assert (from_log["luts_used"], from_log["luts_total"], from_log["ffs_used"]) == (3010 + 736, 8640, 2118)
+
 
 def test_overfull_cells_are_named():
     log = (DATA / "ice40_digits_overfull_nextpnr.log").read_text()
@@ -93,7 +106,7 @@ def test_overfull_cells_are_named():
 def dsp(kind, clock, **params):
     """A DSP cell as Yosys writes it to JSON: numbers as binary strings, the clock as net bits."""
     encoded = {k: (format(v, "032b") if isinstance(v, int) else v + " ") for k, v in params.items()}
-    return {"type": kind, "parameters": encoded, "connections": {build.DSP_CLOCK[kind]: clock}}
+    return {"type": kind, "parameters": encoded, "connections": {build.DSP_REGISTERS[kind].clock: clock}}
 
 
 def test_dsp_blocks_must_use_their_registers():
@@ -104,12 +117,15 @@ def test_dsp_blocks_must_use_their_registers():
         "good_ecp5": dsp("MULT18X18D", [9], REG_INPUTA_CLK="CLK0", REG_INPUTB_CLK="CLK0", REG_OUTPUT_CLK="CLK0"),
         "combinational": dsp("MULT18X18D", [9], REG_INPUTA_CLK="NONE", REG_INPUTB_CLK="NONE",
                              REG_OUTPUT_CLK="NONE"),
+        "good_gowin": dsp("MULT18X18", [5], AREG=1, BREG=1, OUT_REG=1),
+        "inferred_gowin": dsp("MULT18X18", ["0"], AREG=0, BREG=0, OUT_REG=0),   # as synth_gowin infers it
         "lut": {"type": "SB_LUT4", "parameters": {}, "connections": {}},
     }}}}
     assert build.unregistered_dsps(netlist) == [
         "SB_MAC16 no_output_reg without PIPELINE_16x16_MULT_REG2",
         "SB_MAC16 clock_tied_low without CLK tied to a constant",
         "MULT18X18D combinational without REG_INPUTA_CLK, REG_INPUTB_CLK, REG_OUTPUT_CLK",
+        "MULT18X18 inferred_gowin without AREG, BREG, OUT_REG, CLK tied to a constant",
     ]
 
 
@@ -129,6 +145,27 @@ def test_orangecrab_plan_needs_no_dfu_suffix():
     plan = platform.build(BoardTop(xor_config(), small_spec("orangecrab")), name="nfloop", do_build=False)
     commands = json.loads(plan.files["build_nfloop.json"])["commands"]
     assert [argv[0] for argv in commands] == ["yosys", "nextpnr-ecp5", "ecppack"]
+
+
+@pytest.mark.parametrize("board", ["tangnano9k", "tangprimer20k"])
+def test_gowin_plan_places_with_himbaechel(board):
+    """Amaranth's Apicula template calls the legacy nextpnr-gowin; the plan calls the himbaechel back end
+    with the chip database and the constraints as --vopt options, and synthesises for the device's family."""
+    spec = board_spec(board)
+    chip = spec.fpga_family
+    platform = build._build_only(spec.platform(), build.yowasp_tools("gowin"), chip.templates)
+    plan = platform.build(BoardTop(xor_config(), small_spec(board)), name="nfloop", do_build=False,
+                          synth_opts=list(chip.synth_opts(platform)))
+    commands = json.loads(plan.files["build_nfloop.json"])["commands"]
+    assert [argv[0] for argv in commands] == ["yosys", "nextpnr-gowin", "gowin_pack"]
+    place = commands[1]
+    assert "--family" not in place and "--cst" not in place
+    assert place[place.index("--device") + 1] == platform.part
+    chipdb = {"tangnano9k": "GW1N-9C", "tangprimer20k": "GW2A-18C"}[board]     # the GW1NR-9 is a GW1N-9 with RAM
+    assert {f"family={chipdb}", "cst=nfloop.cst"} == {place[k + 1] for k, a in enumerate(place) if a == "--vopt"}
+    assert commands[2][commands[2].index("-d") + 1] == chipdb
+    family_option = "synth_gowin -family gw2a" if board == "tangprimer20k" else "synth_gowin  -top"
+    assert family_option in plan.files["nfloop.ys"], plan.files["nfloop.ys"]
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -220,6 +257,7 @@ def loader(tmp_path, monkeypatch):
 @pytest.mark.parametrize("board, sram, args", [
     ("icebreaker", False, "-b icebreaker -f"), ("ulx3s", False, "-b ulx3s -f"),
     ("ulx3s", True, "-b ulx3s -m"), ("orangecrab", False, "-b orangecrab"),
+    ("tangnano9k", False, "-b tangnano9k -f"), ("tangprimer20k", True, "-b tangprimer20k -m"),
 ])
 def test_flash_command_line(board, sram, args, loader, tmp_path):
     bitstream = tmp_path / "nfloop.bit"

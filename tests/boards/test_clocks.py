@@ -1,4 +1,5 @@
-"""boards/clocks.py: the PLL settings are the ones icepll and ecppll pick; each board's clock comes from one."""
+"""boards/clocks.py: the PLL settings are the ones icepll, ecppll and gowin_pll pick; each board's clock comes
+from one."""
 
 import re
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from nfloop.boards.build import _executable
 from nfloop.boards.catalog import BOARDS
-from nfloop.boards.clocks import ecp5_pll, ice40_pll
+from nfloop.boards.clocks import ecp5_pll, gowin_pll, ice40_pll
 from nfloop.boards.top import BoardTop
 from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
@@ -38,6 +39,21 @@ def test_ecp5_settings_are_ecppll_s(f_in, f_out):
     assert f"clkout0 frequency: {settings.output_hz / 1e6:g} MHz" in out
 
 
+#: apycula's names for the devices
+GOWIN_TOOL_DEVICE = {"GW1NR-9C": "GW1NR-9 C6/I5", "GW2A-18C": "GW2A-18 C8/I7"}
+
+
+@pytest.mark.parametrize("device", sorted(GOWIN_TOOL_DEVICE))
+@pytest.mark.parametrize("f_out", [54, 81, 100, 108, 40.5])
+def test_gowin_settings_are_gowin_pll_s(device, f_out):
+    out = tool("gowin_pll", "-d", GOWIN_TOOL_DEVICE[device], "-i", "27", "-o", str(f_out))
+    expected = {name: int(value) for name, value in re.findall(r"\.(IDIV_SEL|FBDIV_SEL|ODIV_SEL)\((\d+)\)", out)}
+    settings = gowin_pll(27_000_000, int(f_out * 1_000_000), device)
+    assert {k: settings.parameters[k] for k in expected} == expected and len(expected) == 3
+    achieved = float(re.search(r"Achieved output frequency:\s+([\d.]+) MHz", out).group(1))
+    assert round(settings.output_hz / 1e6, 3) == achieved
+
+
 def test_impossible_clocks_are_refused():
     with pytest.raises(ValueError, match="no ECP5 PLL setting makes 1000 MHz from 25 MHz \\(the nearest is 400 MHz\\)"):
         ecp5_pll(25_000_000, 1_000_000_000)
@@ -51,7 +67,8 @@ def test_each_board_runs_from_its_pll(board, tmp_path):
     assert spec.oscillator_hz == platform.default_clk_frequency
     assert spec.pll.output_hz == spec.clock_hz
     plan = platform.build(BoardTop(load_config(CONFIG_DIR / "xor.toml"), spec), name="nfloop", do_build=False)
-    primitive = {"ice40": "SB_PLL40_PAD", "ecp5": "EHXPLLL"}[spec.family]
+    primitive = {"ice40": "SB_PLL40_PAD", "ecp5": "EHXPLLL", "gowin": "rPLL"}[spec.family]
     assert primitive in plan.files["nfloop.il"]
-    constraints = next(text for name, text in plan.files.items() if Path(name).suffix in (".pcf", ".lpf", ".py"))
+    constraints = next(text for name, text in plan.files.items()
+                       if Path(name).suffix in (".pcf", ".lpf", ".cst", ".py"))
     assert constraints

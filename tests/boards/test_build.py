@@ -317,6 +317,18 @@ def test_board_list_json_lists_every_board():
     boards = json.loads(result.stdout)
     assert [b["name"] for b in boards] == list(BOARDS)
     assert {"device", "clock_hz", "lanes", "data_words", "serial", "loader"} <= set(boards[0])
+    gowin = {b["name"]: b["loader"] for b in boards if b["family"] == "gowin"}
+    assert gowin == {"tangnano9k": "tangnano9k", "tangprimer20k": "tangprimer20k"}
+
+
+def test_board_list_has_a_row_per_board_within_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(cli, ["board", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    rows = [line.split()[0] for line in lines if line.split() and line.split()[0] in BOARDS]
+    assert rows[:len(BOARDS)] == list(BOARDS), result.stdout
+    assert max(map(len, lines)) <= 80
 
 
 @pytest.mark.parametrize("args, message", [

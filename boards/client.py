@@ -200,9 +200,14 @@ class BoardClient:
         (a virtual board that refuses a second client says so in a line of text, then closes)."""
         if self.url.startswith("socket://"):
             self._port.timeout = 0
-            # a byte at a time: pyserial drops a read's bytes if the peer closes within it
-            while len(junk) < 256 and self._port.in_waiting:
-                junk += self._port.read(1)
+            # A byte at a time: pyserial drops a read's bytes if the peer closes within it. No
+            # reset_input_buffer here: it would also drop a refusal that arrives just after the
+            # loop, and the request would then meet a closed socket with nothing to show.
+            while self._port.in_waiting:
+                byte = self._port.read(1)
+                if len(junk) < 256:
+                    junk += byte
+            return
         self._port.reset_input_buffer()
 
     # -- commands ---------------------------------------------------------------------------

@@ -16,8 +16,8 @@
 // runs until the top is idle and both UARTs are quiet (a half-received
 // frame times out, a running TRAIN ends). What it sent meanwhile is dropped, so
 // every new client finds the board idle with nothing in flight. A second client
-// while one is connected gets one line of text ("virtual board: busy ...") and
-// is closed; a client that sends nothing for --idle-timeout seconds (default
+// while one is connected gets one line of text ("virtual board: busy ...") once
+// it has sent its first request, and is closed; a client that sends nothing for --idle-timeout seconds (default
 // 600) while the board is idle is disconnected.
 //
 // Compile-time constants (-D): BIT_PERIOD (clock cycles per UART bit), TRACE (0 or 1: VCD).
@@ -164,38 +164,53 @@ bool send_all(int fd, const std::vector<uint8_t>& data) {
 
 const char BUSY[] = "virtual board: busy: another client is connected; one client at a time\n";
 
-// Refused connections, each closed once its client has closed (or after a few seconds): a socket
-// closed with the client's request unread would answer it with a reset, and a reset makes the
-// client's system drop the busy line before the client reads it.
+// Refused connections. Each is told so in one line once its client has sent something (or after a
+// second): a client drops whatever arrives before its first request as stale input, so the line
+// must come after it. The line's end follows (FIN), and the socket is closed once its client has
+// closed (or after a few seconds): a socket closed with the client's request unread would answer it
+// with a reset, and a reset makes the client's system drop the busy line before the client reads it.
 struct Refused {
     int fd;
-    std::chrono::steady_clock::time_point until;
+    bool told;
+    std::chrono::steady_clock::time_point tell_by, until;
 };
 std::vector<Refused> refused;
 
-// Reads and drops what refused clients sent; closes those that have closed, failed or outstayed.
+void tell_busy(Refused& r) {
+    send(r.fd, BUSY, sizeof BUSY - 1, MSG_NOSIGNAL);
+    shutdown(r.fd, SHUT_WR);
+    r.told = true;
+}
+
+// Reads and drops what refused clients sent, tells each it is refused once it has spoken; closes
+// those that have closed, failed or outstayed.
 void reap_refused() {
     uint8_t buffer[256];
     auto now = std::chrono::steady_clock::now();
-    refused.erase(std::remove_if(refused.begin(), refused.end(), [&](const Refused& r) {
+    refused.erase(std::remove_if(refused.begin(), refused.end(), [&](Refused& r) {
         for (;;) {
             ssize_t n = recv(r.fd, buffer, sizeof buffer, MSG_DONTWAIT);
-            if (n > 0) continue;
+            if (n > 0) {
+                if (!r.told) tell_busy(r);
+                continue;
+            }
+            if (!r.told && now > r.tell_by) tell_busy(r);
             bool done = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || now > r.until;
-            if (done) close(r.fd);
+            if (done) {
+                if (!r.told) tell_busy(r);
+                close(r.fd);
+            }
             return done;
         }
     }), refused.end());
 }
 
-// A connection waiting on the listener while a client is served: told so in one line, then the
-// line's end (FIN); the socket is closed by reap_refused.
+// A connection waiting on the listener while a client is served: kept until reap_refused tells it.
 void refuse(int listener) {
     int other = accept(listener, nullptr, nullptr);
     if (other < 0) return;
-    send(other, BUSY, sizeof BUSY - 1, MSG_NOSIGNAL);
-    shutdown(other, SHUT_WR);
-    refused.push_back({other, std::chrono::steady_clock::now() + std::chrono::seconds(5)});
+    auto now = std::chrono::steady_clock::now();
+    refused.push_back({other, false, now + std::chrono::seconds(1), now + std::chrono::seconds(5)});
 }
 
 // The board's line and clock, shared by a client's session and the time between clients.
@@ -231,6 +246,9 @@ void serve(Board& board, Line& line, int fd, int listener, long long idle_ms) {
         }
         pollfd p[2] = {{fd, POLLIN, 0}, {listener, POLLIN, 0}};
         int wait_ms = quiet ? (idle_ms > 0 ? static_cast<int>(std::min(idle_ms - waited, 1000LL)) : 1000) : 0;
+        // a refused client waiting for its line is looked at every 20 ms
+        if (std::any_of(refused.begin(), refused.end(), [](const Refused& r) { return !r.told; }))
+            wait_ms = std::min(wait_ms, 20);
         int ready = poll(p, 2, wait_ms);
         if (ready < 0 && errno != EINTR) die("poll");
         if (ready > 0 && (p[1].revents & POLLIN)) {

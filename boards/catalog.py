@@ -62,7 +62,7 @@ class BoardSpec:
     """One board.
 
     name : the ``--board`` name.
-    family : the name of its :class:`~.family.Family`: ``ice40``, ``ecp5`` or ``gowin``
+    family : the name of its :class:`~.families.Family`: ``ice40``, ``ecp5`` or ``gowin``
         (``virtual`` for the Verilator board).
     device, package : the FPGA.
     clock_hz : the clock the gateware runs at: the PLL's output.
@@ -79,7 +79,8 @@ class BoardSpec:
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
     bitstream : the bitstream file's extension.
     serial : how the host sees the board's UART.
-    platform : builds the amaranth-boards platform (None for the virtual board).
+    board_platform : makes the amaranth-boards platform (None for the virtual board); :meth:`platform`
+        gives it its family's primitives.
     """
     name: str
     description: str
@@ -99,7 +100,7 @@ class BoardSpec:
     loader: str | None = None
     bitstream: str = "bit"
     serial: str = ""
-    platform: Callable | None = field(default=None, compare=False, repr=False)
+    board_platform: Callable | None = field(default=None, compare=False, repr=False)
 
     def sized_for(self, config) -> BoardSpec:
         """This board with its data memory sized: explicitly, or from the block RAM left free."""
@@ -115,9 +116,15 @@ class BoardSpec:
 
     @property
     def fpga_family(self):
-        """The board's :class:`~.family.Family` (None for the virtual board)."""
-        from .family import FAMILIES
+        """The board's :class:`~.families.Family` (None for the virtual board)."""
+        from .families import FAMILIES
         return FAMILIES.get(self.family)
+
+    def platform(self):
+        """The board's Amaranth platform, which builds its family's DSP blocks and flip-flops."""
+        if self.board_platform is None:
+            raise ConfigError(f"{self.name} is not an FPGA board: it has no platform")
+        return self.fpga_family.platform(self.board_platform())
 
     @property
     def pll(self):
@@ -145,30 +152,30 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=1, narrow=True, data_words=65536,
               data_memory="spram",
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
-              serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", platform=_icebreaker),
+              serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
               clock_hz=90_000_000, oscillator_hz=25_000_000, lanes=16, data_words=None, block_rams=208,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
-              serial="the FT231X, /dev/ttyUSB0 on Linux", platform=_ulx3s),
+              serial="the FT231X, /dev/ttyUSB0 on Linux", board_platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
               clock_hz=100_000_000, oscillator_hz=48_000_000, lanes=16, data_words=None, block_rams=56,
               data_memory="block",
               baud=1_000_000, max_baud=1_000_000, loader="orangecrab", bitstream="bit",
               serial="a 3.3 V USB-serial adapter on the Feather header (TX N17, RX M18)",
-              platform=_orangecrab),
+              board_platform=_orangecrab),
     # Both Sipeed boards reach the host through a BL702 USB bridge (JTAG and a serial port) on
     # the FPGA's UART pins; it has been run at 3 Mbaud.
     BoardSpec("tangnano9k", "Sipeed Tang Nano 9K (GW1NR-9)", "gowin", "GW1NR-9C", "QN88P",
               clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=2, data_words=None, block_rams=26,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangnano9k", bitstream="fs",
-              serial="the BL702's serial port, /dev/ttyUSB1 on Linux", platform=_tangnano9k),
+              serial="the BL702's serial port, /dev/ttyUSB1 on Linux", board_platform=_tangnano9k),
     BoardSpec("tangprimer20k", "Sipeed Tang Primer 20K (GW2A-18C)", "gowin", "GW2A-18C", "PG256",
               clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=16, data_words=None, block_rams=46,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangprimer20k", bitstream="fs",
-              serial="the dock's BL702 serial port, /dev/ttyUSB1 on Linux", platform=_tangprimer20k),
+              serial="the dock's BL702 serial port, /dev/ttyUSB1 on Linux", board_platform=_tangprimer20k),
 ]}
 
 #: The board top in Verilator (``nfloop serve-sim``): a nominal 1 MHz clock and a UART bit of

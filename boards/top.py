@@ -8,7 +8,7 @@ while nothing happens).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Mux, Signal
+from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
@@ -24,16 +24,13 @@ from .geometry import BoardGeometry
 
 __all__ = ["BoardTop", "DataMemory"]
 
-#: An iCE40UP5K SPRAM block: 16k words of 16 bits.
-SPRAM_WORDS = 16384
-
-
 #: Words of one bank of a block-RAM data memory (four ECP5 DP16KD).
 BANK_WORDS = 4096
 
 
 class DataMemory(wiring.Component):
-    """``words`` 16-bit words with byte write enables: the UP5K's SPRAM blocks, or block RAM.
+    """``words`` 16-bit words with byte write enables: block RAM, or the FPGA family's single-port RAM
+    blocks (``spram``, a :class:`~.families.SPRAM`: the UP5K's).
 
     Block RAM of this size is tens of blocks across the chip. Every step of the
     way is a register: the address and write data (a copy per few banks), each
@@ -42,12 +39,14 @@ class DataMemory(wiring.Component):
     crosses the die in one cycle: :attr:`latency`.
     """
 
-    def __init__(self, words: int, kind: str):
+    def __init__(self, words: int, kind: str, spram=None):
         if kind not in ("spram", "block"):
             raise ValueError(f"data memory kind must be 'spram' or 'block', not {kind!r}")
-        if kind == "spram" and words % SPRAM_WORDS:
-            raise ValueError(f"SPRAM data memory must be a multiple of {SPRAM_WORDS} words, not {words}")
-        self._words, self._kind = words, kind
+        if kind == "spram" and spram is None:
+            raise ValueError("an SPRAM data memory needs the FPGA family's SPRAM blocks")
+        if kind == "spram" and words % spram.words:
+            raise ValueError(f"SPRAM data memory must be a multiple of {spram.words} words, not {words}")
+        self._words, self._kind, self._spram = words, kind, spram
         super().__init__({"port": In(data_port_signature(words))})
 
     @staticmethod
@@ -108,20 +107,17 @@ class DataMemory(wiring.Component):
                     outputs.append(out)
             m.d.comb += port.rdata.eq(outputs[0])
             return m
-        banks = self._words // SPRAM_WORDS
-        bank = port.addr[14:] if banks > 1 else 0
+        spram = self._spram
+        banks = self._words // spram.words
+        bits = (spram.words - 1).bit_length()
+        bank = port.addr[bits:] if banks > 1 else 0
         bank_read = Signal(range(max(banks, 2)))
         m.d.sync += bank_read.eq(bank)
         outputs = []
         for b in range(banks):
             out = Signal(16, name=f"spram_{b}_out")
-            selected = bank == b
-            m.submodules[f"spram_{b}"] = Instance(
-                "SB_SPRAM256KA",
-                i_ADDRESS=port.addr[:14], i_DATAIN=port.wdata,
-                i_MASKWREN=Cat(port.wmask[0], port.wmask[0], port.wmask[1], port.wmask[1]),
-                i_WREN=selected & (port.wmask != 0), i_CHIPSELECT=1, i_CLOCK=ClockSignal("sync"),
-                i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=out)
+            write = (bank == b) & (port.wmask != 0)
+            m.submodules[f"spram_{b}"] = spram.bank(port.addr[:bits], port.wdata, port.wmask, write, out)
             outputs.append(out)
         m.d.comb += port.rdata.eq(Cat(*outputs).word_select(bank_read, 16) if banks > 1 else outputs[0])
         return m
@@ -157,6 +153,7 @@ class BoardTop(Elaboratable):
         m = Module()
         geo, spec = self.geometry, self.spec
         if platform is not None and spec.pll is not None:
+            m.domains.sync = ClockDomain("sync")
             m.submodules.clock = BoardClock(spec.pll, platform.default_clk, spec.fpga_family.pll_primitive)
         if platform is not None:
             pins = platform.request("uart", 0, dir="-")
@@ -165,7 +162,8 @@ class BoardTop(Elaboratable):
             m.d.comb += [self.rx.eq(rx_pin.i), tx_pin.o.eq(self.tx)]
         m.submodules.core = core = LearnerCore(geo.config, geo.lanes, narrow=spec.narrow)
         m.submodules.engine = engine = ProtocolEngine(geo, core, spec.timeout_cycles)
-        m.submodules.memory = memory = DataMemory(spec.data_words, spec.data_memory)
+        m.submodules.memory = memory = DataMemory(spec.data_words, spec.data_memory,
+                                                  spram=spec.fpga_family.spram if spec.fpga_family else None)
         m.submodules.uart_rx = uart_rx = UARTRx(self.period)
         m.submodules.uart_tx = uart_tx = UARTTx(self.period)
         wiring.connect(m, uart_rx.o_stream, engine.rx)

@@ -1,5 +1,5 @@
-"""boards/clocks.py: the PLL settings are the ones icepll, ecppll and gowin_pll pick; each board's clock comes
-from one."""
+"""boards/clocks.py and each family's PLL: the settings are the ones icepll, ecppll and gowin_pll pick; each
+board's clock comes from one."""
 
 import re
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nfloop.boards.build import _executable
 from nfloop.boards.catalog import BOARDS
-from nfloop.boards.clocks import ecp5_pll, gowin_pll, ice40_pll
+from nfloop.boards.families import ecp5, gowin, ice40
 from nfloop.boards.top import BoardTop
 from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
@@ -24,7 +24,7 @@ def tool(name, *args) -> str:
 def test_ice40_settings_are_icepll_s(f_in, f_out):
     out = tool("yowasp-icepll", "-i", str(f_in), "-o", str(f_out))
     expected = {name: int(value) for name, value in re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s+(\d+)", out, re.M)}
-    settings = ice40_pll(f_in * 1_000_000, f_out * 1_000_000)
+    settings = ice40.pll(f_in * 1_000_000, f_out * 1_000_000)
     assert settings.parameters == expected
     assert f"{settings.output_hz / 1e6:.3f} MHz (achieved)" in out
 
@@ -34,7 +34,7 @@ def test_ecp5_settings_are_ecppll_s(f_in, f_out):
     out = tool("yowasp-ecppll", "-i", str(f_in), "-o", str(f_out))
     names = {"Refclk divisor": "CLKI_DIV", "Feedback divisor": "CLKFB_DIV", "clkout0 divisor": "CLKOP_DIV"}
     expected = {names[name]: int(value) for name, value in re.findall(r"^(\w[\w ]+divisor): (\d+)", out, re.M)}
-    settings = ecp5_pll(f_in * 1_000_000, f_out * 1_000_000)
+    settings = ecp5.pll(f_in * 1_000_000, f_out * 1_000_000)
     assert {k: settings.parameters[k] for k in expected} == expected
     assert f"clkout0 frequency: {settings.output_hz / 1e6:g} MHz" in out
 
@@ -48,7 +48,7 @@ GOWIN_TOOL_DEVICE = {"GW1NR-9C": "GW1NR-9 C6/I5", "GW2A-18C": "GW2A-18 C8/I7"}
 def test_gowin_settings_are_gowin_pll_s(device, f_out):
     out = tool("gowin_pll", "-d", GOWIN_TOOL_DEVICE[device], "-i", "27", "-o", str(f_out))
     expected = {name: int(value) for name, value in re.findall(r"\.(IDIV_SEL|FBDIV_SEL|ODIV_SEL)\((\d+)\)", out)}
-    settings = gowin_pll(27_000_000, int(f_out * 1_000_000), device)
+    settings = gowin.pll(27_000_000, int(f_out * 1_000_000), device)
     assert {k: settings.parameters[k] for k in expected} == expected and len(expected) == 3
     achieved = float(re.search(r"Achieved output frequency:\s+([\d.]+) MHz", out).group(1))
     assert round(settings.output_hz / 1e6, 3) == achieved
@@ -56,7 +56,7 @@ def test_gowin_settings_are_gowin_pll_s(device, f_out):
 
 def test_impossible_clocks_are_refused():
     with pytest.raises(ValueError, match="no ECP5 PLL setting makes 1000 MHz from 25 MHz \\(the nearest is 400 MHz\\)"):
-        ecp5_pll(25_000_000, 1_000_000_000)
+        ecp5.pll(25_000_000, 1_000_000_000)
 
 
 @pytest.mark.parametrize("board", list(BOARDS))

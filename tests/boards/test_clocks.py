@@ -6,16 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from nfloop.boards.build import _executable
 from nfloop.boards.catalog import BOARDS
 from nfloop.boards.families import ecp5, gowin, ice40
 from nfloop.boards.top import BoardTop
 from nfloop.model.config import load_config
 from nfloop.model.tasks import CONFIG_DIR
+from nfloop.sim.toolchain import executable
 
 
 def tool(name, *args) -> str:
-    path = _executable(name)
+    path = executable(name)
     assert path is not None, f"{name} is missing: reinstall nfloop with pip install -e ."
     return subprocess.run([path, *args], capture_output=True, text=True, check=True).stdout
 

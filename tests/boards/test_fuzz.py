@@ -14,6 +14,7 @@ been quiet for the frame timeout: a frame inside a rejected frame is neither ans
 frame after the declared end, or after a quiet line, is answered.
 """
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -47,8 +48,9 @@ ODD_CONFIG = DATA / "odd.toml"
 #: The configs fuzzed: the odd one, the shipped digits config (resolved as the command line resolves
 #: a shipped name) and a small one whose inputs are packed two to a word.
 CONFIGS = {"odd": ODD_CONFIG, "digits": CONFIG_DIR / "digits.toml", "packed": DATA / "packed.toml"}
-#: Frames per config: the default test, and the slow one.
-QUICK_FRAMES = 300
+#: Frames per config: the default test, and the long run (``NFLOOP_LONG_FUZZ=1``: about five minutes a
+#: config on two cores, so it is not part of the default run).
+QUICK_FRAMES = 1_000
 FRAMES = 10_000
 
 
@@ -142,6 +144,8 @@ def test_fuzzed_frames_are_answered_and_change_no_weight(config, rng):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("NFLOOP_LONG_FUZZ") != "1",
+                    reason=f"{FRAMES} fuzzed frames a config take minutes: set NFLOOP_LONG_FUZZ=1")
 def test_many_fuzzed_frames_are_answered_and_change_no_weight(config, rng):
     fuzz(config, rng, FRAMES)
 

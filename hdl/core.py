@@ -120,12 +120,10 @@ class LearnerCore(wiring.Component):
     def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, columns=None, narrow=False):
         self._layout = layout = CoreLayout(config, lanes, columns, narrow)
         self._config = config
-        f = config.formats
         if weights is None:
             weights = FixedLearner.quantise_weights(config, initial_weights(config))
         self._weights = weights
-        self.sample_layout = data.StructLayout({"data": signed(max(f.input.bits, f.activation.bits))})
-        self.result_layout = data.StructLayout({"prediction": f.activation.shape, "error": f.error.shape})
+        self.sample_layout, self.result_layout = self.stream_layouts(config)
         super().__init__({
             "i_stream": In(stream.Signature(self.sample_layout)),
             "o_stream": Out(stream.Signature(self.result_layout)),
@@ -134,6 +132,13 @@ class LearnerCore(wiring.Component):
             "state": In(state_port_signature(config)),
             "steps": Out(32), "cycles": Out(48),
         })
+
+    @staticmethod
+    def stream_layouts(config: LearnerConfig) -> tuple[data.StructLayout, data.StructLayout]:
+        """The payloads of ``i_stream`` (a sample's inputs, then its targets) and ``o_stream`` (a result)."""
+        f = config.formats
+        return (data.StructLayout({"data": signed(max(f.input.bits, f.activation.bits))}),
+                data.StructLayout({"prediction": f.activation.shape, "error": f.error.shape}))
 
     @property
     def layout(self) -> CoreLayout:

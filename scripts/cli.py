@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..boards.build import BuildError
-from ..boards.catalog import BOARDS, BoardSpec, board_spec
+from ..boards.catalog import BOARDS, VIRTUAL, BoardSpec, board_spec
 from ..boards.protocol import LinkError, ProtocolError
 from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, path_problem, save_config
 from ..model.tasks import BUILTIN_TASKS, CONFIG_DIR, Task, TaskError, default_config, load_task
@@ -496,6 +496,7 @@ def verilog_command(config_name, lanes, output):
 # -- prove ----------------------------------------------------------------------------------
 
 PROOF_STYLE = {"proved": "green", "bounded": "green", "failed": "bold red"}
+COMMAND_DEPTH = 40      # the command unit's bound: a WRITE_WEIGHTS frame's first write comes at about 35
 
 
 @cli.command("prove")
@@ -503,21 +504,28 @@ PROOF_STYLE = {"proved": "green", "bounded": "green", "failed": "bold red"}
               help="Learner config (TOML) or a shipped config name.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the proofs run and counterexamples go (default: build/prove/CONFIG).")
+@click.option("--depth", type=click.IntRange(min=2), default=COMMAND_DEPTH, show_default=True,
+              help="Cycles from reset the protocol engine's command unit is checked for (bounded).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"properties": [...], "failed": N} as JSON.')
-def prove_command(config_name, out_dir, as_json):
-    """Prove the core's arithmetic and the UART receiver with SymbiYosys and Yices (pip wheels).
+def prove_command(config_name, out_dir, depth, as_json):
+    """Prove the core's arithmetic, the UART receiver and the protocol engine with SymbiYosys and
+    Yices (pip wheels).
 
     Every arithmetic unit of the core (the error unit, each layer's window and writebacks, the update
     unit) equals its model function with exact arithmetic and saturation, for all inputs, by
-    k-induction; the UART receiver is checked to a bound. A failed property's counterexample is
-    written as a VCD. Exit status 1 if any property fails.
+    k-induction. The frame receiver returns to idle after a quiet line (k-induction); the UART
+    receiver and the command unit (bad frames and rejected commands change nothing) are checked to a
+    bound. A failed property's counterexample is written as a VCD. Exit status 1 if any fails.
     """
+    from ..boards.geometry import BoardGeometry
+    from ..boards.link.proofs import engine_properties
     from ..sim.formal import formal_tools, prove
     from ..sim.proofs import core_properties, uart_properties
     config = named_config(config_name)
     out_dir = make_folder(out_dir or Path("build") / "prove" / config.name)
     tools = formal_tools()
-    properties = core_properties(config) + uart_properties()
+    properties = (core_properties(config) + uart_properties()
+                  + engine_properties(BoardGeometry(config, VIRTUAL), depth))
     results = []
     with progress_bar(len(properties), f"proving {config.name}", unit="properties") as advance:
         for prop in properties:

@@ -30,7 +30,7 @@ from ..model.config import ActivationKind, LearnerConfig, QFormat, Rounding
 from ..model.fixed import MIX, SITE_LEAK, SITE_MOMENTUM, SITE_UPDATE, LayerPlan
 from .formal import Property
 
-__all__ = ["core_properties", "uart_properties", "UNITS"]
+__all__ = ["core_properties", "uart_properties", "UNITS", "Harness", "free"]
 
 
 # -- the model's functions, exactly -------------------------------------------------------------
@@ -144,7 +144,8 @@ class Harness(Elaboratable):
         return count == cycles
 
 
-def _any(m: Module, shape, name: str) -> Signal:
+def free(m: Module, shape, name: str) -> Signal:
+    """A signal that takes any value in every cycle."""
     value = Signal(shape, name=name)
     m.d.comb += value.eq(AnySeq(shape))
     return value
@@ -162,7 +163,7 @@ def _error_property(config: LearnerConfig, units: dict) -> Property:
 
     def build(h, m):
         m.submodules.dut = dut = units["error"](config)
-        y, yhat = _any(m, f.activation.shape, "y"), _any(m, f.activation.shape, "yhat")
+        y, yhat = free(m, f.activation.shape, "y"), free(m, f.activation.shape, "yhat")
         m.d.comb += [dut.y.eq(y), dut.yhat.eq(yhat)]
         spec = clamp(rounded(y - yhat, f.activation.frac - f.error.frac, config.forward_rounding), f.error)
         m.d.comb += Assert(dut.e == spec)
@@ -174,7 +175,7 @@ def _window_property(config: LearnerConfig, layer: int, units: dict) -> Property
 
     def build(h, m):
         m.submodules.dut = dut = units["window"](config, layer)
-        g, z = _any(m, f.error.shape, "g"), _any(m, f.activation.shape, "z")
+        g, z = free(m, f.error.shape, "g"), free(m, f.activation.shape, "z")
         m.d.comb += [dut.g.eq(g), dut.z.eq(z)]
         m.d.comb += Assert(dut.delta == windowed(g, window_passes(z, plan), plan, config.forward_rounding))
     return Property(f"window unit, layer {layer}", "delta = g windowed at z", lambda: Harness(build), "prove", 1)
@@ -188,7 +189,7 @@ def _row_property(config: LearnerConfig, layer: int, width: int, units: dict) ->
 
     def build(h, m):
         m.submodules.dut = dut = units["row"](config, layer, width)
-        total = _any(m, signed(width), "sum")
+        total = free(m, signed(width), "sum")
         m.d.comb += dut.sum.eq(total)
         sums = h.history(m, total, dut.latency, "sum")
         ready = h.after(m, dut.latency)
@@ -201,7 +202,7 @@ def _row_property(config: LearnerConfig, layer: int, width: int, units: dict) ->
                              Assert(dut.bit == window_passes(z_sig, plan))]
         else:
             # the output layer keeps a and its window bit a cycle longer, beside the error
-            y = _any(m, f.activation.shape, "y")
+            y = free(m, f.activation.shape, "y")
             m.d.comb += dut.y.eq(y)
             ys = h.history(m, y, 1, "y")
             a_late = Signal(f.activation.shape, name="a_spec_late")
@@ -224,7 +225,7 @@ def _column_property(config: LearnerConfig, layer: int, width: int, units: dict)
 
     def build(h, m):
         m.submodules.dut = dut = units["column"](config, layer, width)
-        total, bit = _any(m, signed(width), "sum"), _any(m, 1, "bit")
+        total, bit = free(m, signed(width), "sum"), free(m, 1, "bit")
         m.d.comb += [dut.sum.eq(total), dut.bit.eq(bit)]
         sums = h.history(m, total, dut.latency, "sum")
         g = Signal(f.error.shape, name="g_spec")
@@ -252,8 +253,8 @@ def _update_property(config: LearnerConfig, units: dict) -> Property:
     def build(h, m):
         m.submodules.dut = dut = units["update"](config, product_shape)
         latency = dut.latency
-        product = _any(m, product_shape, "product")
-        layer = _any(m, dut.layer.shape(), "layer")
+        product = free(m, product_shape, "product")
+        layer = free(m, dut.layer.shape(), "layer")
         m.d.comb += Assume(layer < len(plans))
         # any product of an error code and an input code (the bias input 1.0 included): a range, which
         # the solver takes far more easily than a multiplication, and which holds every such product
@@ -262,16 +263,16 @@ def _update_property(config: LearnerConfig, units: dict) -> Property:
                 with m.Case(p.index):
                     biggest = _largest_product(config, p)
                     m.d.comb += Assume((product >= -biggest) & (product <= biggest))
-        inputs = {"product": product, "layer": layer, "w": _any(m, acc.shape, "w")}
+        inputs = {"product": product, "layer": layer, "w": free(m, acc.shape, "w")}
         m.d.comb += [dut.product.eq(inputs["product"]), dut.layer.eq(layer), dut.w.eq(inputs["w"])]
         if dut.momentum:
-            inputs["v"] = _any(m, acc.shape, "v")
+            inputs["v"] = free(m, acc.shape, "v")
             m.d.comb += dut.v.eq(inputs["v"])
         if dut.batched:
-            inputs["s"], inputs["apply"] = _any(m, acc.shape, "s"), _any(m, 1, "apply")
+            inputs["s"], inputs["apply"] = free(m, acc.shape, "s"), free(m, 1, "apply")
             m.d.comb += [dut.s.eq(inputs["s"]), dut.apply.eq(inputs["apply"])]
         if dut.stochastic:
-            inputs["mix"], inputs["lfsr"] = _any(m, unsigned(32), "mix"), _any(m, unsigned(32), "lfsr")
+            inputs["mix"], inputs["lfsr"] = free(m, unsigned(32), "mix"), free(m, unsigned(32), "lfsr")
             m.d.comb += [dut.mix.eq(inputs["mix"]), dut.lfsr.eq(inputs["lfsr"])]
         was = {}
         for name, value in inputs.items():
@@ -346,7 +347,7 @@ def _uart_property(period: int, frames: int, receiver) -> Property:
         frame, bits, timer = Signal(10), Signal(range(11)), Signal(range(period))
         idle_owed = Signal(range(period + 1))        # after a bad stop bit, a bit of idle line
         sent, good = Signal(8), Signal()
-        go, data, bad = _any(m, 1, "go"), _any(m, 8, "data"), _any(m, 1, "bad")
+        go, data, bad = free(m, 1, "go"), free(m, 8, "data"), free(m, 1, "bad")
         m.d.comb += dut.rx.eq(Mux(bits != 0, frame[0], 1))
         # the byte the receiver owes: the good frame now in (or past) its stop bit, until emitted
         pending, expected = Signal(), Signal(8)

@@ -52,7 +52,7 @@ class ErrorStats(wiring.Component):
     def __init__(self, geometry: BoardGeometry, result_layout: data.Layout):
         self._geo = geometry
         self._error_bits = error_bits = result_layout["error"].shape.width
-        self._sum_bits = (geometry.capacity * geometry.n_out << 2 * (error_bits - 1)).bit_length()
+        self._sum_bits = self.sum_bits_of(geometry, error_bits)
         super().__init__({
             "samples": In(range(geometry.capacity + 1)), "start": In(1),
             "i_stream": In(stream.Signature(result_layout)),
@@ -60,6 +60,11 @@ class ErrorStats(wiring.Component):
             "epochs": Out(STATS_ANSWER["epochs"].shape),
             "error_sum": Out(self._sum_bits),
         })
+
+    @staticmethod
+    def sum_bits_of(geometry: BoardGeometry, error_bits: int) -> int:
+        """The error sum's width: every squared error of an epoch of the largest data set, added."""
+        return (geometry.capacity * geometry.n_out << 2 * (error_bits - 1)).bit_length()
 
     @property
     def sum_bits(self) -> int:

@@ -1,6 +1,6 @@
 """nfloop prove: the core's arithmetic units equal their model functions for all inputs, the UART receiver
-emits only what was sent; and a unit that wraps, or a receiver that stutters, fails its proof with a
-counterexample."""
+emits only what was sent, the protocol engine acts only on good frames; and a unit that wraps, a receiver
+that stutters or a command unit that acts on a bad frame fails its proof with a counterexample."""
 
 import json
 from pathlib import Path
@@ -9,10 +9,16 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from click.testing import CliRunner
+from nfloop.boards.catalog import VIRTUAL
+from nfloop.boards.geometry import BoardGeometry
+from nfloop.boards.link import proofs as link_proofs
+from nfloop.boards.link.command import CommandUnit
+from nfloop.boards.link.proofs import engine_properties
 from nfloop.hdl.arith import shift_round
 from nfloop.hdl.error import ErrorUnit
 from nfloop.hdl.uart import UARTRx
 from nfloop.model.config import load_config
+from nfloop.model.tasks import CONFIG_DIR
 from nfloop.scripts.cli import cli
 from nfloop.sim import formal, toolchain
 from nfloop.sim.formal import Property, ToolchainError, prove
@@ -22,16 +28,20 @@ ODD = Path(__file__).parents[1] / "boards" / "data" / "odd.toml"
 
 
 def test_prove_json_has_every_property_of_digits_and_none_failed(tmp_path):
-    result = CliRunner().invoke(cli, ["prove", "--json", "-o", str(tmp_path)])
+    """At a short bound for the command unit (its default, 40, takes minutes)."""
+    result = CliRunner().invoke(cli, ["prove", "--json", "--depth", "16", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    names = [p["name"] for p in report["properties"]]
-    assert names == ["error unit", "window unit, layer 0", "window unit, layer 1", "row writeback, layer 0",
-                     "row writeback, layer 1", "column writeback, layer 0", "update unit",
-                     "UART receiver, 4 cycles a bit"]
+    statuses = {p["name"]: (p["status"], p["depth"]) for p in report["properties"]}
+    assert list(statuses) == ["error unit", "window unit, layer 0", "window unit, layer 1",
+                              "row writeback, layer 0", "row writeback, layer 1", "column writeback, layer 0",
+                              "update unit", "UART receiver, 4 cycles a bit", "command unit",
+                              "frame receiver, timeout 8"]
     assert report["failed"] == 0
-    assert {p["status"] for p in report["properties"][:-1]} == {"proved"}
-    assert report["properties"][-1]["status"] == "bounded" and report["properties"][-1]["depth"] >= 80
+    assert {status for status, _ in list(statuses.values())[:7]} == {"proved"}
+    assert statuses["UART receiver, 4 cycles a bit"] == ("bounded", 96)
+    assert statuses["command unit"] == ("bounded", 16)
+    assert statuses["frame receiver, timeout 8"][0] == "proved"
 
 
 def test_the_odd_configs_units_are_proved(tmp_path):
@@ -85,6 +95,25 @@ class StutteringReceiver(wiring.Component):
 
 def test_a_receiver_that_repeats_a_byte_fails(tmp_path):
     result = prove(uart_properties(receiver=StutteringReceiver)[0], tmp_path)
+    assert result.status == "failed" and Path(result.trace).is_file()
+
+
+def test_a_command_unit_that_acts_on_a_bad_frame_fails(tmp_path):
+    """A unit that clears the core when a frame arrives, whatever its status."""
+    class Hasty(CommandUnit):
+        def elaborate(self, platform):
+            m = super().elaborate(platform)
+            m.d.comb += self.clear.eq(self.frames.valid & self.frames.ready)
+            return m
+
+    geometry = BoardGeometry(load_config(CONFIG_DIR / "xor.toml"), VIRTUAL)
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(link_proofs, "CommandUnit", Hasty)
+    try:
+        command = next(p for p in engine_properties(geometry, 8) if p.name == "command unit")
+        result = prove(command, tmp_path)
+    finally:
+        monkey.undo()
     assert result.status == "failed" and Path(result.trace).is_file()
 
 

@@ -49,6 +49,9 @@ __all__ = ["BoardClient", "BoardMismatch", "DeviceError", "Identity", "Stats", "
 
 #: A generous bound on one training step's time (a slow board, or the virtual board on a busy machine).
 TRAIN_SECONDS_PER_STEP = 0.01
+#: The same over a socket, where the board is a simulation: a gate-level netlist simulates a thousand
+#: times slower than the board runs (``nfloop serve-sim --netlist``).
+SIMULATED_SECONDS_PER_STEP = 1.0
 
 
 def _shown(junk: bytes) -> str:
@@ -147,6 +150,7 @@ class BoardClient:
         self.url = url
         self._decoder = FrameDecoder(response=True)
         self.timeout = timeout
+        self._seconds_per_step = SIMULATED_SECONDS_PER_STEP if virtual else TRAIN_SECONDS_PER_STEP
 
     def close(self):
         self._port.close()
@@ -263,9 +267,10 @@ class BoardClient:
         self.request(Command.LOAD_ORDER, pack(SPAN_HEADER, first=first, count=len(order)) + order.tobytes())
 
     def train(self, samples: int, epochs: int = 1) -> None:
-        """Answers when training ends: allow up to TRAIN_SECONDS_PER_STEP per step on top of the timeout."""
+        """Answers when training ends: allow up to TRAIN_SECONDS_PER_STEP per step (a simulated board's
+        SIMULATED_SECONDS_PER_STEP) on top of the timeout."""
         self.request(Command.TRAIN, pack(TRAIN_HEADER, samples=samples, epochs=epochs),
-                     timeout=self.timeout + samples * epochs * TRAIN_SECONDS_PER_STEP)
+                     timeout=self.timeout + samples * epochs * self._seconds_per_step)
 
     def infer(self, x) -> np.ndarray:
         data = self.request(Command.INFER, check_range(x, "<i2", "inference input").tobytes())

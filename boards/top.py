@@ -152,10 +152,12 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         geo, spec = self.geometry, self.spec
-        if platform is not None and spec.pll is not None:
+        # a board platform has pins and a PLL; a netlist for simulation has only the family's primitives
+        on_board = hasattr(platform, "request")
+        if on_board and spec.pll is not None:
             m.domains.sync = ClockDomain("sync")
             m.submodules.clock = BoardClock(spec.pll, platform.default_clk, spec.fpga_family.pll_primitive)
-        if platform is not None:
+        if on_board:
             pins = platform.request("uart", 0, dir="-")
             m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)
             m.submodules.tx_pin = tx_pin = io.Buffer("o", pins.tx)

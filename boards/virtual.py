@@ -17,6 +17,7 @@ from amaranth.back import verilog
 from ..model.config import LearnerConfig
 from ..sim.toolchain import ToolchainError, verilator_build
 from .catalog import VIRTUAL, BoardSpec
+from .netlist import cell_models, netlist_spec, synthesise
 from .top import BoardTop
 
 __all__ = ["VirtualBoard", "build_virtual_board", "TOP_NAME"]
@@ -25,13 +26,21 @@ SOURCE = Path(__file__).with_name("virtual.cpp")
 TOP_NAME = "nfloop_board"
 
 
-def build_virtual_board(config: LearnerConfig, spec: BoardSpec = VIRTUAL, trace: bool = False, log=None) -> Path:
-    """The virtual board's executable for ``config``, built once per hardware config."""
-    top = BoardTop(config.hardware(), spec)
-    text = verilog.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], name=TOP_NAME, emit_src=False)
-    defines = {"BIT_PERIOD": top.period, "TRACE": int(trace)}
-    return verilator_build(text, TOP_NAME, SOURCE, defines, "nfloop_virtual_board",
-                           trace="vcd" if trace else None, log=log)
+def build_virtual_board(config: LearnerConfig, spec: BoardSpec = VIRTUAL, trace: bool = False, log=None,
+                        netlist: bool = False) -> Path:
+    """The virtual board's executable for ``config``, built once per hardware config: the board top in
+    RTL, or (``netlist``) the gate-level netlist of ``spec``'s build (:mod:`.netlist`)."""
+    if netlist:
+        spec = netlist_spec(spec)
+        text = cell_models(spec.family) + "\n" + synthesise(config, spec, TOP_NAME, log=log)
+        output = f"nfloop_gate_{spec.family}"
+    else:
+        top = BoardTop(config.hardware(), spec)
+        text = verilog.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], name=TOP_NAME, emit_src=False)
+        output = "nfloop_virtual_board"
+    _, period = BoardTop.checked(config.hardware(), spec)
+    defines = {"BIT_PERIOD": period, "TRACE": int(trace)}
+    return verilator_build(text, TOP_NAME, SOURCE, defines, output, trace="vcd" if trace else None, log=log)
 
 
 def _forward(stream, log):
@@ -56,12 +65,14 @@ class VirtualBoard:
         Record only while the board's step count is in this window (steps counted from 0).
     idle_timeout : int
         Seconds a connected client may send nothing, the board idle, before it is disconnected (0: never).
+    spec : BoardSpec
+        The board whose top it runs; with ``netlist``, a real board, simulated as its build's netlist.
     """
 
     def __init__(self, config: LearnerConfig, port: int = 0, trace=None, spec: BoardSpec = VIRTUAL, log=None,
                  trace_limit_mb: int | None = None, trace_steps: tuple[int, int] | None = None,
-                 idle_timeout: int = 600):
-        executable = build_virtual_board(config, spec, trace=trace is not None, log=log)
+                 idle_timeout: int = 600, netlist: bool = False):
+        executable = build_virtual_board(config, spec, trace=trace is not None, log=log, netlist=netlist)
         command = [str(executable), "--port", str(port), "--idle-timeout", str(idle_timeout)]
         if trace is not None:
             command += ["--trace", str(trace)]

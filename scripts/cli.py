@@ -1007,28 +1007,50 @@ def _interrupt(signum, frame):
 @trace_limit_option()
 @click.option("--idle-timeout", type=click.IntRange(min=0), default=600, show_default=True,
               help="Disconnect a client that sends nothing for this many seconds while the board is idle (0: never).")
-def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_timeout):
+@click.option("--board", "board_name", metavar="NAME",
+              help="With --netlist: the board whose build is simulated (nfloop board list).")
+@click.option("--netlist", is_flag=True,
+              help="Simulate the board's gate-level netlist (Yosys's synthesis and its cell models) instead of "
+                   "the RTL; the UART bit is 4 cycles, the one difference from the board's build.")
+def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_timeout, board_name, netlist):
     """Run the virtual board: the board top in Verilator, its UART on socket://127.0.0.1:PORT.
 
     One client at a time; between clients the board runs on until it is idle, as a real board's clock
     does. Stops with Ctrl-C, SIGTERM or SIGHUP; exit status 3 if the simulator itself fails.
+    With --board NAME --netlist it runs that board's synthesised netlist, cell by cell; compare it with
+    nfloop compare --board NAME.
     """
+    from ..boards.netlist import BIT_CYCLES, netlist_spec
     from ..boards.virtual import VirtualBoard
     if trace_steps and not trace:
         raise click.UsageError("--trace-steps selects steps of a waveform: give --trace FILE.vcd too")
     if trace is not None and trace.suffix.lower() != ".vcd":
         raise ConfigError(f"the virtual board writes VCD waveforms: name the trace file *.vcd, not {trace.name}")
+    if netlist != (board_name is not None):
+        raise click.UsageError("--board and --netlist go together: nfloop serve-sim --board NAME --netlist")
     config = named_config(config_name)
+    spec = VIRTUAL
+    if netlist:
+        spec = board_spec(board_name)
+        netlist_spec(spec)                      # a family without cell models is refused before building
     # SIGTERM and SIGHUP stop the board as Ctrl-C does: it is closed, and its port freed
     for stop in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _interrupt)
-    with step_status(f"virtual board for {config.name or config_name}") as step:
-        step("building its Verilator model (once per config, then cached) and starting it")
+    what = f"{spec.name} netlist" if netlist else "virtual board"
+    with step_status(f"{what} for {config.name or config_name}") as step:
+        step("synthesising it and building its Verilator model (once per config, then cached), and starting it"
+             if netlist else "building its Verilator model (once per config, then cached) and starting it")
         board = VirtualBoard(config, port=port, trace=trace, log=lambda text: err.print(text, highlight=False),
-                             trace_limit_mb=trace_limit, trace_steps=trace_steps, idle_timeout=idle_timeout)
+                             trace_limit_mb=trace_limit, trace_steps=trace_steps, idle_timeout=idle_timeout,
+                             spec=spec, netlist=netlist)
     with board:
-        out.print(f"virtual board for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
-        out.print(f"  try: nfloop compare --port {board.url} --task digits --epochs 2", highlight=False)
+        out.print(f"{what} for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
+        if netlist:
+            period = round(spec.clock_hz / spec.baud)
+            out.print(f"  gate-level: {spec.name}'s build, but a UART bit of {BIT_CYCLES} cycles instead of {period}",
+                      highlight=False)
+        board_flag = f" --board {spec.name}" if netlist else ""
+        out.print(f"  try: nfloop compare --port {board.url}{board_flag} --task digits --epochs 2", highlight=False)
         try:
             status = board.wait()
         except KeyboardInterrupt:

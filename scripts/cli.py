@@ -1022,6 +1022,7 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_t
     """
     from ..boards.netlist import BIT_CYCLES, netlist_spec
     from ..boards.virtual import VirtualBoard
+    from ..hdl.uart import bit_period
     if trace_steps and not trace:
         raise click.UsageError("--trace-steps selects steps of a waveform: give --trace FILE.vcd too")
     if trace is not None and trace.suffix.lower() != ".vcd":
@@ -1046,7 +1047,7 @@ def serve_sim_command(config_name, port, trace, trace_steps, trace_limit, idle_t
     with board:
         out.print(f"{what} for [bold]{escape(config.name or config_name)}[/] on [bold]{board.url}[/]")
         if netlist:
-            period = round(spec.clock_hz / spec.baud)
+            period = bit_period(spec.clock_hz, spec.baud)
             out.print(f"  gate-level: {spec.name}'s build, but a UART bit of {BIT_CYCLES} cycles instead of {period}",
                       highlight=False)
         board_flag = f" --board {spec.name}" if netlist else ""

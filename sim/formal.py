@@ -67,7 +67,6 @@ class Result:
     seconds: float
     trace: str | None = None
     where: str | None = None
-    log: str | None = None
 
     def as_json(self) -> dict:
         found = {"trace": self.trace, "where": self.where} if self.status == "failed" else {}
@@ -131,7 +130,7 @@ def prove(prop: Property, work_dir: Path, tools: dict[str, str] | None = None) -
         where = _WHERE.search(log)
         return Result(prop.name, prop.claim, "failed", prop.depth, seconds,
                       trace=str(work_dir / trace.group(1)) if trace else None,
-                      where=where.group(1) if where else None, log=str(work_dir / name / "logfile.txt"))
+                      where=where.group(1) if where else None)
     tail = "\n".join(log.strip().splitlines()[-5:])
     raise ToolchainError(f"sby did not finish the proof {prop.name!r} (exit {run.returncode}); "
                          f"its log is {work_dir / name / 'logfile.txt'}:\n{tail}")

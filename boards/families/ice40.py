@@ -96,6 +96,7 @@ FAMILY = Family(
     dsp=DSP("SB_MAC16", 16, {"A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1}, "CLK", mac16),
     flip_flop=lambda d, q: Instance("SB_DFF", i_C=ClockSignal(), i_D=d, o_Q=q),
     spram=SPRAM(16384, spram_bank),
+    cell_models=("share/ice40/cells_sim.v",),
     # nextpnr has no timing model for the SB_MAC16: the multiplier array between the block's own
     # registers is not in its estimate (docs/boards.md says how 1.2 was chosen)
     timing_margin=1.2, untimed="the SB_MAC16 delay that nextpnr does not time",

@@ -61,7 +61,8 @@ def test_families_without_cell_models_are_refused(monkeypatch):
     monkeypatch.setitem(FAMILIES, "gowin", replace(FAMILIES["gowin"], cell_models=()))
     with pytest.raises(ConfigError, match="no simulation models of the gowin cells"):
         netlist_spec(BOARDS["tangnano9k"])
-    for command in (["serve-sim", "--board", "tangnano9k", "--netlist"], ["sim", "--task", "xor", "--netlist", "gowin"]):
+    for command in (["serve-sim", "--board", "tangnano9k", "--netlist"],
+                    ["sim", "--task", "xor", "--netlist", "gowin"]):
         result = CliRunner().invoke(cli, command + ["--config", "xor"])
         assert result.exit_code == 2 and "no simulation models" in result.stderr, command
 

@@ -62,6 +62,7 @@ struct Board {
     long long first_step = 0, last_step = -1;   // --trace-steps: record while the step count is in it
 #endif
     uint64_t cycles = 0;
+    double busy = 0;                // seconds spent simulating cycles
 
     // Stop recording once the waveform file passes --trace-limit (checked every 1024 cycles).
     void check_trace_size() {
@@ -223,12 +224,14 @@ struct Line {
         return board.top->idle && !sender.busy() && !receiver.busy() && board.top->tx;
     }
     void run(Board& board, int cycles) {
+        const auto began = std::chrono::steady_clock::now();
         for (int k = 0; k < cycles; k++) {
             board.top->rx = sender.line();
             board.tick();
             int byte = receiver.sample(board.top->tx);
             if (byte >= 0) out.push_back(static_cast<uint8_t>(byte));
         }
+        board.busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     }
 };
 
@@ -368,10 +371,17 @@ int main(int argc, char** argv) {
             die("accept");
         }
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+        const uint64_t first_cycle = board.cycles;
+        const double busy_before = board.busy;
         serve(board, line, client, listener, idle_ms);
         close(client);
         reap_refused();
         settle(board, line);
+        // the simulation's speed for this client: its cycles over the time spent simulating them
+        const double seconds = board.busy - busy_before;
+        const uint64_t cycles = board.cycles - first_cycle;
+        std::fprintf(stderr, "virtual board: %llu cycles simulated in %.1f s for the last client (%.0f cycles/s)\n",
+                     static_cast<unsigned long long>(cycles), seconds, seconds > 0 ? cycles / seconds : 0.0);
 #if TRACE
         if (board.trace) board.trace->flush();
 #endif

@@ -25,7 +25,7 @@ NOT_HERE = {
     "bench --boards": "builds the boards' Verilator models (tests/boards)",
     "demo --quick": "tests/scripts/test_cli.py runs it and checks what it writes",
     "prove --json": "six minutes at its default bound (tests/sim/test_formal.py proves digits at a shorter one)",
-    "--board icebreaker --netlist": "synthesises and compiles the digits netlist (tests/boards/test_netlist.py runs xor's)",
+    "--board icebreaker --netlist": "synthesises and compiles the digits netlist (test_netlist.py runs xor's)",
 }
 
 

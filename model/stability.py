@@ -2,9 +2,11 @@
 
 For a single linear layer the loop is LMS: online updates are stable for
 ``0 < A * ||x||^2 < 2`` (every sample), a batch of B samples for
-``0 < A * lambda_max(X_B^T X_B) < 2``. nfloop checks the first layer with its
-bias input appended; for deeper or non-linear networks this is a guide, exact
-only where the rest of the network has unit slope.
+``0 < A * lambda_max(X_B^T X_B) < 2``. nfloop checks every layer with its
+bias input appended: the first on the data, each later one on the float
+model's activations of the layer before at the initial weights. For deeper or
+non-linear networks this is a guide, exact only where the rest of the network
+has unit slope.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from .config import LearnerConfig
 from .tasks import TaskError
 
-__all__ = ["StabilityReport", "loop_gain", "check_stability", "stable_gain_shift"]
+__all__ = ["StabilityReport", "loop_gain", "check_stability", "check_layers", "layer_inputs", "stable_gain_shift"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,10 @@ class StabilityReport:
     ok: bool
     advice: str
     measure: str        # what the gain multiplies
+    layer: int = 0
 
     def message(self) -> str:
-        return (f"layers[0] gain A = {self.gain:g} gives A*{self.measure} = {self.loop_gain:.3g}, "
+        return (f"layers[{self.layer}] gain A = {self.gain:g} gives A*{self.measure} = {self.loop_gain:.3g}, "
                 f"beyond the stability bound 2 for this data (see docs/algorithm.md); {self.advice}")
 
 
@@ -67,8 +70,9 @@ def _curvature(x: np.ndarray, batch_size: int) -> float:
     return curvature if k == 0 else math.inf
 
 
-def loop_gain(config: LearnerConfig, x: np.ndarray) -> float:
-    return config.gain(0) * _curvature(x, config.batch_size)
+def loop_gain(config: LearnerConfig, x: np.ndarray, layer: int = 0) -> float:
+    """The gain of ``layer`` times the curvature of its input ``x``."""
+    return config.gain(layer) * _curvature(x, config.batch_size)
 
 
 def stable_gain_shift(x: np.ndarray, batch_size: int, margin: float = 2.0) -> int:
@@ -81,10 +85,34 @@ def stable_gain_shift(x: np.ndarray, batch_size: int, margin: float = 2.0) -> in
     return max(shift, 0)
 
 
-def check_stability(config: LearnerConfig, x: np.ndarray) -> StabilityReport:
-    value = loop_gain(config, x)
+def layer_inputs(config: LearnerConfig, x: np.ndarray) -> list[np.ndarray]:
+    """What each layer sees for the data ``x``: ``x`` itself, then the float model's activations of
+    the layer before at the config's initial weights. Only the first when the data are too large for
+    a forward pass in float64."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if _scaled_curvature(x, 1)[1] > 0:
+        return [x]
+    from .floating import FloatLearner
+    with np.errstate(over="ignore", invalid="ignore"):
+        activations = FloatLearner(config).forward(x)[1]
+    inputs = [x]
+    for a in activations[:-1]:
+        if not np.all(np.isfinite(a)):
+            break
+        inputs.append(a)
+    return inputs
+
+
+def check_stability(config: LearnerConfig, x: np.ndarray, layer: int = 0) -> StabilityReport:
+    """The stability of ``layer`` whose input is ``x``."""
+    value = loop_gain(config, x, layer)
     needed = stable_gain_shift(x, config.batch_size, margin=1.0 + 1e-9)
     ok = value < 2.0
-    advice = f"use gain_shift >= {needed} for layers[0]" if not ok else "stable"
+    advice = f"use gain_shift >= {needed} for layers[{layer}]" if not ok else "stable"
     measure = "max||x||^2" if config.batch_size == 1 else "lambda_max(X^T X)"
-    return StabilityReport(config.gain(0), value, ok, advice, measure)
+    return StabilityReport(config.gain(layer), value, ok, advice, measure, layer)
+
+
+def check_layers(config: LearnerConfig, x: np.ndarray) -> list[StabilityReport]:
+    """:func:`check_stability` of every layer, each on its input (:func:`layer_inputs`)."""
+    return [check_stability(config, inputs, layer) for layer, inputs in enumerate(layer_inputs(config, x))]

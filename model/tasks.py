@@ -148,7 +148,47 @@ def _iris() -> Task:
                            description="scikit-learn iris, standardised, 100 train / 50 test")
 
 
-BUILTIN_TASKS = {"staircase": _staircase, "xor": _xor, "digits": _digits, "iris": _iris}
+def _standardised(name, x, labels, train: int, epochs: int, description: str) -> Task:
+    """A classification task from ``x`` shuffled with seed 0, each column standardised by the
+    training split's mean and spread, the first ``train`` samples for training."""
+    order = np.random.default_rng(0).permutation(len(labels))
+    x, labels = x[order], labels[order].astype(np.int64)
+    mean, std = x[:train].mean(axis=0), x[:train].std(axis=0)
+    x = (x - mean) / np.where(std > 0, std, 1.0)
+    return _classification(name, x[:train], labels[:train], x[train:], labels[train:], default_epochs=epochs,
+                           description=description)
+
+
+def _moons() -> Task:
+    from sklearn.datasets import make_moons
+    x, labels = make_moons(n_samples=600, noise=0.2, random_state=0)
+    return _standardised("moons", x, labels, 400, 50,
+                         "scikit-learn two moons, noise 0.2, seed 0, standardised, 400 train / 200 test")
+
+
+def _circles() -> Task:
+    from sklearn.datasets import make_circles
+    x, labels = make_circles(n_samples=600, noise=0.1, factor=0.5, random_state=0)
+    return _standardised("circles", x, labels, 400, 50,
+                         "scikit-learn two circles, noise 0.1, factor 0.5, seed 0, standardised, 400 train / 200 test")
+
+
+def _breast_cancer() -> Task:
+    from sklearn.datasets import load_breast_cancer
+    data = load_breast_cancer()
+    return _standardised("breast_cancer", data.data, data.target, 400, 20,
+                         "scikit-learn breast cancer (Wisconsin), 30 features standardised, 400 train / 169 test")
+
+
+def _wine() -> Task:
+    from sklearn.datasets import load_wine
+    data = load_wine()
+    return _standardised("wine", data.data, data.target, 120, 50,
+                         "scikit-learn wine, 13 features standardised, 120 train / 58 test")
+
+
+BUILTIN_TASKS = {"staircase": _staircase, "xor": _xor, "digits": _digits, "iris": _iris, "moons": _moons,
+                 "circles": _circles, "breast_cancer": _breast_cancer, "wine": _wine}
 
 
 # -- Users' files ---------------------------------------------------------------------------
@@ -392,13 +432,15 @@ def default_config(task: Task) -> LearnerConfig:
     """The shipped config of a built-in task, or one sized for a user's data.
 
     For a user's data: one hidden ReLU layer of 16 units, an input format
-    wide enough for the data's range in 8 bits, and gains inside the LMS
-    stability bound with a factor-of-two margin.
+    wide enough for the data's range in 8 bits, and each layer's gain inside
+    the LMS stability bound of that layer's input with a factor-of-two margin:
+    the data for the hidden layer, the hidden units' activations at the initial
+    weights for the output layer (:func:`~.stability.layer_inputs`).
     """
     shipped = CONFIG_DIR / f"{task.name}.toml"
     if task.name in BUILTIN_TASKS and shipped.is_file():
         return load_config(shipped)
-    from .stability import stable_gain_shift
+    from .stability import layer_inputs, stable_gain_shift
     peak = float(np.max(np.abs(task.x_train)))
     int_bits = max(1, math.ceil(math.log2(peak + 1e-12)) + 1) + 1 if peak > 0 else 2
     int_bits = min(int_bits, 8)
@@ -407,9 +449,11 @@ def default_config(task: Task) -> LearnerConfig:
     if shift > MAX_SHIFT:
         raise TaskError(f"{task.name}: the data's largest inputs need a loop gain below 2**-{shift}, smaller than "
                         f"the smallest nfloop has (2**-{MAX_SHIFT}); rescale the data (e.g. standardise each column)")
-    return LearnerConfig(
+    config = LearnerConfig(
         name=task.name, inputs=task.inputs,
-        layers=(Layer(16, Activation(ActivationKind.RELU), gain_shift=shift),
-                Layer(task.outputs, gain_shift=max(shift, 5))),
+        layers=(Layer(16, Activation(ActivationKind.RELU), gain_shift=shift), Layer(task.outputs, gain_shift=shift)),
         formats=Formats(input=input_fmt),
     )
+    hidden = layer_inputs(config, task.x_train)[-1]
+    output_shift = min(max(stable_gain_shift(hidden, batch_size=1), 0), MAX_SHIFT)
+    return config.with_changes(layers=(config.layers[0], replace(config.layers[1], gain_shift=output_shift)))

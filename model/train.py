@@ -17,7 +17,7 @@ import numpy as np
 from .config import LearnerConfig
 from .fixed import ENGINES, FixedLearner
 from .floating import FloatLearner
-from .stability import check_stability
+from .stability import check_layers
 from .tasks import Task, TaskError
 
 __all__ = ["LEARNERS", "ARITHS", "ENGINES", "Metrics", "TrainResult", "DataCodes", "encode", "make_learner",
@@ -184,9 +184,7 @@ def train(config: LearnerConfig, task: Task, *, learner="feedback", arith="float
         raise ValueError(f"epochs must be a non-negative integer, not {epochs}")
     model = make_learner(config, learner, arith, engine)
     warnings = [w for w in [input_scale_warning(task)] if w]
-    report = check_stability(config, task.x_train)
-    if not report.ok:
-        warnings.append(report.message())
+    warnings.extend(report.message() for report in check_layers(config, task.x_train) if not report.ok)
     codes = None
     if arith == "fixed":
         codes = encode(config, task)

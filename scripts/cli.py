@@ -784,6 +784,64 @@ def _boards_list(ctx, param, value):
     return names
 
 
+@cli.command("study")
+@click.option("--task", "task_names", multiple=True, metavar="NAME|PATH",
+              help="A task to study (repeat for several; default: moons, circles, breast_cancer, wine, iris).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Trainings per variant (initial weights and sample order); mean and spread are reported.")
+@click.option("--arith", type=click.Choice(["float", "fixed", "both"]), default="both", show_default=True,
+              help="Arithmetic of the trainings: the float model, the fixed-point model, or each.")
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: the CPU count).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default="nfloop-study",
+              show_default=True, help="Where study.json and a figure per task go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+def study_command(task_names, seeds, arith, workers, out_dir, as_json):
+    """The window and gain study: every hidden-layer window and gain offset of each task's default
+    config, the loop against gradient descent, in float and fixed point, over seeds.
+
+    Prints, per task and arithmetic, the default config's score, the best loop variant and the best
+    gradient-descent variant; writes DIR/study.json and DIR/study_TASK.png.
+    """
+    import os
+
+    from .study import TASKS, run_study, summarise, variants, write_study
+    tasks = task_names or TASKS
+    for name in tasks:
+        load_task(name)
+    ariths = ("float", "fixed") if arith == "both" else (arith,)
+    total = len(tasks) * len(variants()) * len(ariths) * seeds
+    with progress_bar(total, "study", unit="trainings") as advance:
+        rows = run_study(tasks, seeds, ariths, workers or os.cpu_count() or 1, progress=advance)
+    make_folder(out_dir)
+    paths = write_study(rows, out_dir)
+    summary = summarise(rows)
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    table = Table(title="nfloop study: test score, mean ± std over seeds", box=box.SIMPLE_HEAD)
+    for column in ("task", "arith", "default config", "best loop", "best gradient descent"):
+        table.add_column(column)
+
+    def cell(entry):
+        if entry is None or entry["mean"] is None:
+            return "-"
+        what = "GD" if entry["learner"] == "gradient" else entry["window"]
+        return f"{entry['mean']:.3f} ± {entry['std']:.3f} ({what}, gain {entry['gain_offset']:+d})"
+
+    for name in tasks:
+        task = load_task(name)
+        sign = 1 if task.is_classification else -1          # accuracy up, MSE down
+        for a in ariths:
+            mine = [e for e in summary if e["task"] == task.name and e["arith"] == a and e["mean"] is not None]
+            best = {learner: max((e for e in mine if e["learner"] == learner), key=lambda e: sign * e["mean"],
+                                 default=None) for learner in ("feedback", "gradient")}
+            default = next((e for e in mine if e["learner"] == "feedback" and e["window"] == "default"
+                            and e["gain_offset"] == 0), None)
+            table.add_row(task.name, a, cell(default), cell(best["feedback"]), cell(best["gradient"]))
+    out.print(table)
+    err.print(f"wrote {', '.join(escape(str(p)) for p in paths)}", highlight=False, soft_wrap=True)
+
+
 @cli.command("explore")
 @click.option("--task", "task_name", required=True, metavar="NAME|PATH",
               help=f"Built-in task ({', '.join(BUILTIN_TASKS)}) or a .npz / .csv file.")

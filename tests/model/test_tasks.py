@@ -314,3 +314,16 @@ def test_real_targets_that_are_not_one_hot_stay_regression(tmp_path):
     path = tmp_path / "two.npz"
     np.savez(path, x=np.ones((20, 2)), y=y)
     assert not load_task(str(path)).is_classification
+
+
+@pytest.mark.parametrize("name, inputs, classes, train, test", [
+    ("moons", 2, 2, 400, 200), ("circles", 2, 2, 400, 200), ("breast_cancer", 30, 2, 400, 169),
+    ("wine", 13, 3, 120, 58)])
+def test_the_scikit_learn_tasks_are_standardised_and_split(name, inputs, classes, train, test):
+    task = load_task(name)
+    assert (task.inputs, task.outputs, len(task.x_train), len(task.x_test)) == (inputs, classes, train, test)
+    np.testing.assert_allclose(task.x_train.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(task.x_train.std(axis=0), 1, atol=1e-9)
+    assert set(np.unique(task.labels_train)) == set(range(classes))
+    again = load_task(name)
+    np.testing.assert_array_equal(again.x_test, task.x_test)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from nfloop.model import FixedLearner, FloatLearner, TaskError, default_config, load_task, train
 from nfloop.model.config import Layer, LearnerConfig
-from nfloop.model.stability import check_stability, stable_gain_shift
+from nfloop.model.stability import check_layers, check_stability, layer_inputs, stable_gain_shift
+from nfloop.model.tasks import Task
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +204,30 @@ def test_badly_scaled_inputs_are_warned_about():
         assert any("standardise them" in w for w in warnings), (arith, warnings)
     scaled = Task("unit", x / 3000, y, None, None, default_epochs=1)
     assert not any("standardise" in w for w in train(config, scaled, epochs=1).warnings)
+
+
+def test_every_layer_is_checked_on_its_own_input():
+    """The output layer's input is the hidden layer's activations: a gain too large for them is
+    reported for layers[1], with the shift its own input needs."""
+    task = load_task("moons")
+    config = default_config(task)
+    assert train(config, task, epochs=0).warnings == []
+    inputs = layer_inputs(config, task.x_train)
+    assert [x.shape[1] for x in inputs] == [task.inputs, config.layers[0].size]
+    needed = stable_gain_shift(inputs[1], 1, margin=1.0 + 1e-9)
+    loud = config.with_changes(layers=(config.layers[0], replace(config.layers[1], gain_shift=needed - 2)))
+    reports = check_layers(loud, task.x_train)
+    assert [r.ok for r in reports] == [True, False]
+    (message,) = train(loud, task, epochs=0).warnings
+    assert message.startswith("layers[1] gain") and f"use gain_shift >= {needed} for layers[1]" in message
+
+
+def test_a_users_config_takes_each_layers_gain_from_its_input():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 5)) * [1, 2, 3, 1, 1]
+    task = Task("mine", x, (x[:, :2] > 0).astype(float), None, None)
+    config = default_config(task)
+    first, second = layer_inputs(config, x)
+    assert config.layers[0].gain_shift == stable_gain_shift(x, 1)
+    assert config.layers[1].gain_shift == stable_gain_shift(second, 1)
+    assert all(r.ok for r in check_layers(config, x))

@@ -795,7 +795,10 @@ def _boards_list(ctx, param, value):
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default="nfloop-study",
               show_default=True, help="Where study.json and a figure per task go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
-def study_command(task_names, seeds, arith, workers, out_dir, as_json):
+@click.option("--dead-units", is_flag=True,
+              help="Run the dying-ReLU experiment instead (float, default task moons): hidden biases start at 0, "
+                   "-1 and -1.5; the fraction of dead hidden units over the epochs, gradient descent against the loop.")
+def study_command(task_names, seeds, arith, workers, out_dir, as_json, dead_units):
     """The window and gain study: every hidden-layer window and gain offset of each task's default
     config, the loop against gradient descent, in float and fixed point, over seeds.
 
@@ -805,6 +808,9 @@ def study_command(task_names, seeds, arith, workers, out_dir, as_json):
     import os
 
     from .study import TASKS, run_study, summarise, variants, write_study
+    if dead_units:
+        _dead_units_study(task_names or ("moons",), seeds, out_dir, as_json)
+        return
     tasks = task_names or TASKS
     for name in tasks:
         load_task(name)
@@ -838,6 +844,45 @@ def study_command(task_names, seeds, arith, workers, out_dir, as_json):
             default = next((e for e in mine if e["learner"] == "feedback" and e["window"] == "default"
                             and e["gain_offset"] == 0), None)
             table.add_row(task.name, a, cell(default), cell(best["feedback"]), cell(best["gradient"]))
+    out.print(table)
+    err.print(f"wrote {', '.join(escape(str(p)) for p in paths)}", highlight=False, soft_wrap=True)
+
+
+def _dead_units_study(task_names, seeds, out_dir, as_json):
+    from .study import DEAD_UNIT_LEARNERS, dead_units, dead_units_figure
+    for name in task_names:
+        if not load_task(name).is_classification:
+            raise TaskError(f"{name}: the dying-ReLU experiment needs a classification task")
+    jobs = [(name, bias, learner, seed) for name in task_names for bias in (0.0, -1.0, -1.5)
+            for learner in DEAD_UNIT_LEARNERS for seed in range(seeds)]
+    runs = []
+    with progress_bar(len(jobs), "dying ReLU", unit="trainings") as advance:
+        for name, bias, learner, seed in jobs:
+            runs.append(dead_units(name, bias, learner, seed=seed))
+            advance(1)
+    make_folder(out_dir)
+    (out_dir / "dead_units.json").write_text(json.dumps(runs))
+    paths = [out_dir / "dead_units.json"] + [dead_units_figure([r for r in runs if r["task"] == name],
+                                                               out_dir / f"dead_units_{name}.png")
+                                             for name in task_names]
+    rows = []
+    for name in task_names:
+        for bias in (0.0, -1.0, -1.5):
+            for learner in DEAD_UNIT_LEARNERS:
+                mine = [r for r in runs if (r["task"], r["bias"], r["learner"]) == (name, bias, learner)]
+                rows.append({"task": name, "bias": bias, "learner": learner,
+                             "dead_start": float(np.mean([r["dead"][0] for r in mine])),
+                             "dead_end": float(np.mean([r["dead"][-1] for r in mine])),
+                             "test_accuracy": float(np.mean([r["test_accuracy"] for r in mine]))})
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"nfloop study --dead-units: mean over {plural(seeds, 'seed')}", box=box.SIMPLE_HEAD)
+    for column in ("task", "hidden bias at start", "learner", "dead at start", "dead at end", "test accuracy"):
+        table.add_column(column, justify="left" if column in ("task", "learner") else "right")
+    for row in rows:
+        table.add_row(row["task"], f"{row['bias']:g}", row["learner"], f"{row['dead_start']:.2f}",
+                      f"{row['dead_end']:.2f}", f"{row['test_accuracy']:.3f}")
     out.print(table)
     err.print(f"wrote {', '.join(escape(str(p)) for p in paths)}", highlight=False, soft_wrap=True)
 

@@ -12,6 +12,8 @@ config (:func:`nfloop.model.tasks.default_config`) with seeds 0 .. N-1 and write
 
 The seed sets the initial weights and the sample order. Convergence is the first epoch whose test
 accuracy (test MSE for regression) comes within :data:`NEAR` of the run's last.
+
+``nfloop study --dead-units`` runs the dying-ReLU experiment instead (:func:`dead_units`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ..model.config import Window
 from ..model.tasks import default_config, load_task
 from ..model.train import train
 
-__all__ = ["WINDOWS", "GAIN_OFFSETS", "StudyRow", "variants", "run_study", "summarise", "study_figure"]
+__all__ = ["WINDOWS", "GAIN_OFFSETS", "StudyRow", "variants", "run_study", "summarise", "study_figure", "dead_units",
+           "dead_units_figure"]
 
 #: The hidden layers' windows the loop is tried with, by name. ``default`` is the config's own.
 WINDOWS = {"default": None, "lo=-1": Window(lo=-1.0), "lo=-0.5": Window(lo=-0.5), "lo=-0.25": Window(lo=-0.25),
@@ -161,3 +164,71 @@ def write_study(rows: list[StudyRow], folder: Path) -> list[Path]:
         metric = "test accuracy" if load_task(task).is_classification else "test MSE"
         paths.append(study_figure(summary, task, folder / f"study_{task}.png", metric))
     return paths
+
+
+# -- Dying ReLU -------------------------------------------------------------------------------
+
+#: The learners of the dying-ReLU experiment: gradient descent and the loop with two windows.
+DEAD_UNIT_LEARNERS = {"gradient descent": None, "loop, lo=-0.5": Window(lo=-0.5), "loop, lo=-1": Window(lo=-1.0)}
+
+
+def dead_units(task_name: str, bias: float, learner: str, epochs: int = 30, seed: int = 0) -> dict:
+    """Train the float model of the task's config from its initial weights with every hidden unit's
+    bias set to ``bias`` (a bad start that leaves units dead); the fraction of dead hidden units (z <= 0
+    for every training sample) before each epoch and after the last, and the final test accuracy."""
+    from ..model.floating import FloatLearner
+    from ..model.init import initial_weights
+    from ..model.train import epoch_order
+    task = load_task(task_name)
+    config = default_config(task).with_changes(init_seed=seed)
+    window = DEAD_UNIT_LEARNERS[learner]
+    if window is None:
+        config = config.as_gradient_descent()
+    else:
+        config = config.with_changes(layers=tuple(replace(layer, window=window) if k < len(config.layers) - 1
+                                                  else layer for k, layer in enumerate(config.layers)))
+    weights = initial_weights(config)
+    for w in weights[:-1]:
+        w[:, -1] = bias
+    model = FloatLearner(config, weights)
+
+    def dead() -> float:
+        return float(np.mean(np.all(model.forward(task.x_train)[0][0] <= 0, axis=0)))
+
+    fractions = []
+    for order in epoch_order(len(task.x_train), epochs, seed):
+        fractions.append(dead())
+        for k in order:
+            model.step(task.x_train[k], task.y_train[k])
+    fractions.append(dead())
+    accuracy = float(np.mean(np.argmax(model.predict(task.x_test), axis=1) == task.labels_test))
+    return {"task": task_name, "bias": bias, "learner": learner, "seed": seed, "dead": fractions,
+            "test_accuracy": accuracy}
+
+
+def dead_units_figure(runs: list[dict], path: Path) -> Path:
+    """The fraction of dead hidden units over the epochs, mean over seeds, a panel per starting bias."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    biases = sorted({r["bias"] for r in runs}, reverse=True)
+    fig, axes = plt.subplots(1, len(biases), figsize=(4.6 * len(biases), 3.8), sharey=True, squeeze=False)
+    for ax, bias in zip(axes[0], biases):
+        for learner in DEAD_UNIT_LEARNERS:
+            mine = [r for r in runs if r["bias"] == bias and r["learner"] == learner]
+            if not mine:
+                continue
+            curve = np.mean([r["dead"] for r in mine], axis=0)
+            accuracy = np.mean([r["test_accuracy"] for r in mine])
+            style = dict(color="black", ls="--") if learner == "gradient descent" else {}
+            ax.plot(curve, label=f"{learner} (test {accuracy:.2f})", **style)
+        ax.set_title(f"{runs[0]['task']}: hidden biases start at {bias:g}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7.5)
+    axes[0][0].set_ylabel("dead hidden units (fraction)")
+    axes[0][0].set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

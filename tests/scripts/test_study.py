@@ -6,7 +6,7 @@ import json
 import numpy as np
 from click.testing import CliRunner
 from nfloop.scripts.cli import cli
-from nfloop.scripts.study import GAIN_OFFSETS, WINDOWS, run_study, summarise, variants
+from nfloop.scripts.study import GAIN_OFFSETS, WINDOWS, dead_units, run_study, summarise, variants
 
 
 def test_every_variant_and_seed_is_one_row():
@@ -35,3 +35,19 @@ def test_the_study_command_writes_its_json_and_a_figure_per_task(tmp_path):
 def test_the_study_refuses_an_unknown_task():
     result = CliRunner().invoke(cli, ["study", "--task", "nosuch"])
     assert result.exit_code == 2 and "Unknown task 'nosuch'" in result.stderr
+
+
+def test_dead_relu_units_stay_dead_under_gradient_descent_and_the_loop_revives_them():
+    """A unit whose z <= 0 for every sample gets no gradient, so under gradient descent the dead
+    fraction never falls; the loop's window lets error through below z = 0 and revives units."""
+    descent = dead_units("moons", -1.5, "gradient descent", epochs=4)
+    assert descent["dead"][0] > 0.5 and np.all(np.diff(descent["dead"]) >= 0)
+    loop = dead_units("moons", -1.5, "loop, lo=-1", epochs=4)
+    assert loop["dead"][0] == descent["dead"][0] and loop["dead"][-1] < loop["dead"][0]
+
+
+def test_the_dead_units_study_writes_its_figure(tmp_path):
+    result = CliRunner().invoke(cli, ["study", "--dead-units", "--seeds", "1", "-o", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 9 and (tmp_path / "dead_units_moons.png").stat().st_size > 10_000

@@ -168,8 +168,9 @@ def write_study(rows: list[StudyRow], folder: Path) -> list[Path]:
 
 # -- Dying ReLU -------------------------------------------------------------------------------
 
-#: The learners of the dying-ReLU experiment: gradient descent and the loop with two windows.
-DEAD_UNIT_LEARNERS = {"gradient descent": None, "loop, lo=-0.5": Window(lo=-0.5), "loop, lo=-1": Window(lo=-1.0)}
+#: The learners of the dying-ReLU experiment: gradient descent and the loop with two windows of
+#: :data:`WINDOWS`.
+DEAD_UNIT_LEARNERS = {"gradient descent": None, "loop, lo=-0.5": "lo=-0.5", "loop, lo=-1": "lo=-1"}
 
 
 def dead_units(task_name: str, bias: float, learner: str, epochs: int = 30, seed: int = 0) -> dict:
@@ -180,13 +181,10 @@ def dead_units(task_name: str, bias: float, learner: str, epochs: int = 30, seed
     from ..model.init import initial_weights
     from ..model.train import epoch_order
     task = load_task(task_name)
-    config = default_config(task).with_changes(init_seed=seed)
     window = DEAD_UNIT_LEARNERS[learner]
+    config = _config(task, window or "default", 0, seed)
     if window is None:
         config = config.as_gradient_descent()
-    else:
-        config = config.with_changes(layers=tuple(replace(layer, window=window) if k < len(config.layers) - 1
-                                                  else layer for k, layer in enumerate(config.layers)))
     weights = initial_weights(config)
     for w in weights[:-1]:
         w[:, -1] = bias

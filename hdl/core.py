@@ -3,7 +3,9 @@
 A micro-op issued in cycle t0 (:mod:`nfloop.hdl.sequencer`) moves down one
 pipeline; :class:`nfloop.hdl.timing.CoreTiming` numbers its stages:
 
-- t0: the weight banks and the vector memories are read.
+- t0: the weight banks are read; their words are registered as they leave
+  the block RAMs. The vector memories are read a stage later, so that their
+  data arrives with the registered bank words.
 - operand stage: each lane's operands, registered per lane (the DSP's input
   registers follow): weight and input forward, weight and delta backward,
   delta and input for an update.
@@ -39,7 +41,7 @@ from .fanout import GROUP, registered_copies
 from .layout import CoreLayout, log2
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
-from .timing import MEMORY_LATENCY, CoreTiming
+from .timing import BANK_REGISTERS, MEMORY_LATENCY, CoreTiming
 from .tree import ReductionTree
 from .update import UpdateUnit
 from .vectors import VectorMemory
@@ -151,8 +153,8 @@ class LearnerCore(wiring.Component):
     @property
     def weight_read_latency(self) -> int:
         """Cycles from a ``weights.read`` strobe to ``rvalid``: address, the banks' address registers, bank
-        read, register, selection within a group of banks, selection of the group."""
-        return 1 + 1 + MEMORY_LATENCY + 1 + 1 + 1
+        read, its registers, selection within a group of banks, selection of the group."""
+        return 1 + 1 + MEMORY_LATENCY + BANK_REGISTERS + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -307,7 +309,6 @@ class LearnerCore(wiring.Component):
         h_select_at = copies(host.bank, "host_select")      # which memory: weights, momentum, batch sums
 
         # -- t0: reads ------------------------------------------------------------------------
-        op0 = op_at(0)
         # the issue register's address and host selection, once per group of banks
         bank_addr = copies(Mux(seq.op.op == Op.NOP, h_addr, seq.op.waddr), "bank_addr")
         for p in range(P):
@@ -321,8 +322,8 @@ class LearnerCore(wiring.Component):
             """The memory layer l reads its inputs from, and how many at a time."""
             return xmem if l == 0 else act_mem[l - 1]
 
-        # the vector memories' read addresses are registers too, loaded from the op being issued
-        coming = seq.op
+        # the vector memories' read addresses are registers too, loaded from the op a stage before the read
+        coming = op_at(timing.vector_read - 1) if timing.vector_read else seq.op
         x_word = Signal.like(xmem.rd.addr, name="x_word")
         m.d.sync += x_word.eq(Mux(coming.k >= x_words, 0, coming.k) + Mux(coming.half, x_words, 0))
         m.d.comb += xmem.rd.addr.eq(x_word)
@@ -331,8 +332,9 @@ class LearnerCore(wiring.Component):
         for l in range(L):
             delta_mem[l].read_ahead(m, coming.r, lay.groups(l), coming.layer == l, f"delta_{l}")
 
-        # -- t1: this op's inputs and deltas, per layer; t2: per lane ------------------------
-        op1 = op_at(MEMORY_LATENCY)
+        # -- the read data: this op's inputs and deltas, per layer; then per lane ---------------
+        op1 = op_at(timing.vector_read + MEMORY_LATENCY)
+        assert timing.vector_read + MEMORY_LATENCY == MEMORY_LATENCY + BANK_REGISTERS == timing.operand - 1
         columns, rows = [], []
         for l in range(L):
             C, G, n_in, n_out = lay.cols(l), lay.groups(l), lay.n_in(l), lay.n_out(l)
@@ -355,16 +357,20 @@ class LearnerCore(wiring.Component):
                 row.append(value)
             rows.append(row)
 
-        w_data = [Signal(f.weight_acc.shape, name=f"w_{p}") for p in range(P)]
+        # the bank words, registered as they leave the block RAMs (in op1's stage)
+        w_data = [w_rd[p].data for p in range(P)]
+        for k in range(BANK_REGISTERS):
+            w_data = [_delay(m, w, f"w_{p}_r{k}") for p, w in enumerate(w_data)]
         lane_a = [Signal(signed(lay.operand_a_width), name=f"lane_a_{p}") for p in range(P)]
         lane_b = [Signal(signed(lay.operand_b_width), name=f"lane_b_{p}") for p in range(P)]
         # Every C_l divides the widest C, so lane p's input is entry p mod C_max of one shared bus.
         widest = max(lay.cols(l) for l in range(L))
         bus = [Signal(signed(lay.operand_b_width), name=f"in_{c}") for c in range(widest)]
         # op1's layer and kind, once per group of lanes (and of bus entries)
-        layer1 = copies(op0.layer, "layer_t1")
-        update1 = copies(op0.op == Op.UPD, "update_t1")
-        backward1 = copies(op0.op == Op.BWD, "backward_t1")
+        op_before = op_at(timing.operand - 2)
+        layer1 = copies(op_before.layer, "layer_t1")
+        update1 = copies(op_before.op == Op.UPD, "update_t1")
+        backward1 = copies(op_before.op == Op.BWD, "backward_t1")
         for c in range(widest):
             with m.Switch(layer1[c // GROUP]):
                 for l in range(L):
@@ -378,14 +384,13 @@ class LearnerCore(wiring.Component):
                 for l in range(L):
                     with m.Case(l):
                         m.d.comb += delta.eq(rows[l][p // lay.cols(l)])
-            view = weight_view(w_rd[p].data, plans[0].view_shift, f.weight)
-            m.d.sync += [w_data[p].eq(w_rd[p].data),
-                         lane_a[p].eq(Mux(update1[p // GROUP], delta, view)),
+            view = weight_view(w_data[p], plans[0].view_shift, f.weight)
+            m.d.sync += [lane_a[p].eq(Mux(update1[p // GROUP], delta, view)),
                          lane_b[p].eq(Mux(backward1[p // GROUP], delta, column))]
             m.submodules[f"lane_{p}"] = lane = Multiplier(lay.operand_a_width, lay.operand_b_width)
             lanes.append(lane)
             m.d.comb += [lane.a.eq(lane_a[p]), lane.b.eq(lane_b[p])]
-        assert timing.operand == 2 and timing.product == 2 + lanes[0].latency
+        assert timing.product == timing.operand + lanes[0].latency
 
         # -- product stage: the adder tree and the round accumulators -------------------------
         m.submodules.tree = tree = ReductionTree(P, lay.product_width, lay.tree_levels)
@@ -529,7 +534,7 @@ class LearnerCore(wiring.Component):
 
         # -- update units and the write-back to the banks ------------------------------------
         w_late = [w_data[p] for p in range(P)]
-        for stage in range(timing.operand, timing.product):
+        for stage in range(timing.operand - 1, timing.product):
             w_late = [_delay(m, w, f"w_{p}_t{stage + 1}") for p, w in enumerate(w_late)]
         ahead = op_at(timing.update_write - 1)
         writing = copies(ahead.op == Op.UPD, "writing")          # opu's, once per group of banks
@@ -576,10 +581,10 @@ class LearnerCore(wiring.Component):
         # host read data: the registered bank words, selected within each group of banks, registered, then
         # the group selected and registered (two short multiplexers rather than one across the chip)
         h_bank_at = h_bank
-        for k in range(2 + MEMORY_LATENCY):
+        for k in range(1 + MEMORY_LATENCY + BANK_REGISTERS):
             h_bank_at = _delay(m, h_bank_at, f"h_bank_{k}")
         rvalid = h_read
-        for k in range(3 + MEMORY_LATENCY):
+        for k in range(2 + MEMORY_LATENCY + BANK_REGISTERS):
             rvalid = _delay(m, rvalid, f"h_read_{k}")
         width, in_group = f.weight_acc.bits, min(P, GROUP)
         # momentum and batch sums for the host: read a cycle earlier than the weights, so a register later

@@ -119,12 +119,13 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
         G, C = lay.groups(l), lay.cols(l)
         need = t
         for off, op, r, k in ops:
+            # an op reads the vector memories in stage vector_read
             if op is Op.FWD and l > 0:
                 units = range(k * C, min((k + 1) * C, lay.n_in(l)))
-                need = max([need] + [a_written[l - 1][j] - off for j in units])
+                need = max([need] + [a_written[l - 1][j] - off - timing.vector_read for j in units])
             if op in (Op.BWD, Op.UPD):
                 units = range(r * G, min((r + 1) * G, lay.n_out(l)))
-                need = max([need] + [d_written[l][j] - off for j in units])
+                need = max([need] + [d_written[l][j] - off - timing.vector_read for j in units])
         first_acc = next((off, op) for off, op, r, k in ops if uses_acc(op)) if any(
             uses_acc(op) for _, op, _, _ in ops) else None
         if first_acc is not None:
@@ -172,6 +173,11 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     last_forward = starts[L - 1] + phases[L - 1].ops - 1
     last_read = timing.target_read(L - 1, timing.steps(L - 1, False) - 1)
     end = max(end, last_forward + timing.issue + last_read + 1 - t)
+    # ... and after the last read of its inputs (layer 0's ops, in stage vector_read): the loader may write
+    # the buffer from the cycle after the step's last, and a read in the cycle of a write sees the old word.
+    last_input = max(start + off for (kind, l), start in zip(order, starts) if l == 0
+                     for off, _, _, _ in _phase_ops(lay, kind, l))
+    end = max(end, last_input + timing.issue + timing.vector_read - t)
     # ... and its first copy of round sums after this step's last serial read of them.
     first = _phase_ops(lay, "forward", 0)
     first_end = next(off for off, op, r, k in first if k == lay.col_rounds(0) - 1)

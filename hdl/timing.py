@@ -2,7 +2,9 @@
 
 A micro-op issued by the sequencer (:mod:`nfloop.hdl.sequencer`) is
 registered into stage 0 (:attr:`CoreTiming.issue`); in stage 0 it reads the
-weight banks and the vector memories at t0; their registered outputs are the
+weight banks, whose words are registered as they leave the block RAMs; the
+vector memories are read a stage later (:attr:`CoreTiming.vector_read`), so
+that both arrive together and, registered once more per lane, are the
 operands at :attr:`CoreTiming.operand`; the multipliers' products appear at
 :attr:`CoreTiming.product`. From there a forward or backward product goes
 through the adder tree to its layer's tap, into the round accumulators, and
@@ -28,6 +30,10 @@ __all__ = ["CoreTiming", "MEMORY_LATENCY"]
 #: A synchronous memory read: address in one cycle, data in the next.
 MEMORY_LATENCY = 1
 
+#: Registers on the weight banks' read data, before any logic: a block RAM's data output is slow
+#: (5.8 ns from the clock on the ECP5's speed grade 6), so it feeds a flip-flop and nothing else.
+BANK_REGISTERS = 1
+
 
 @dataclass(frozen=True)
 class CoreTiming:
@@ -40,9 +46,15 @@ class CoreTiming:
         return 1
 
     @property
+    def vector_read(self) -> int:
+        """The stage whose op addresses the vector memories: their data arrives with the registered bank
+        words."""
+        return BANK_REGISTERS
+
+    @property
     def operand(self) -> int:
-        """Memory read, then a register (the registered fan-out to the lanes)."""
-        return MEMORY_LATENCY + 1
+        """Bank read and its registers, then a register per lane (the registered fan-out to the lanes)."""
+        return MEMORY_LATENCY + BANK_REGISTERS + 1
 
     @property
     def product(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..geometry import BoardGeometry
@@ -73,14 +73,17 @@ class SampleFeeder(wiring.Component):
 
     @property
     def depth(self) -> int:
-        """Words the queue holds: a word is reserved from the cycle before its read until it leaves."""
-        return self._latency + 2
+        """Words the queue holds: a word is reserved from the cycle before its read until it leaves, which
+        is a cycle after it arrives (the queue's output register)."""
+        return self._latency + 3
 
     def elaborate(self, platform):
         m = Module()
         geo, mem, out = self._geo, self.memory, self.o_stream
         n_in, packed = geo.n_in, geo.packed_inputs
-        m.submodules.queue = queue = SyncFIFO(width=16, depth=self.depth)
+        # buffered: the queue's words leave a register, not a LUT RAM's asynchronous read, so the byte
+        # selection and the core's saturation fit in one cycle at 100 MHz
+        m.submodules.queue = queue = SyncFIFOBuffered(width=16, depth=self.depth)
 
         # -- Reads: the order position of the next sample, then each word of the current one ---------
         # A read is decided a cycle ahead: the memory's address and the read's kind are registers.

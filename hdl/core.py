@@ -247,7 +247,15 @@ class LearnerCore(wiring.Component):
                     m.d.sync += [load_y.eq(0), loading_y.eq(0), load_half.eq(~load_half),
                                  full.bit_select(load_half, 1).eq(1)]
         with m.If(seq.sample_done):
-            m.d.sync += [cur_half.eq(~cur_half), full.bit_select(cur_half, 1).eq(0)]
+            m.d.sync += cur_half.eq(~cur_half)
+        # The half a step trained on is freed once its inputs' last read has its address (the step's last
+        # op reads them in stage vector_read): the loader writes it from the cycle after, and a read in
+        # the cycle of a write sees the old word.
+        freed, freed_half = seq.sample_done, cur_half
+        for k in range(timing.issue + timing.vector_read - 1):
+            freed, freed_half = _delay(m, freed, f"freed_{k}"), _delay(m, freed_half, f"freed_half_{k}")
+        with m.If(freed):
+            m.d.sync += full.bit_select(freed_half, 1).eq(0)
 
         # -- Weight banks -------------------------------------------------------------------
         momentum = any(p.momentum_shift for p in plans)

@@ -173,11 +173,6 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     last_forward = starts[L - 1] + phases[L - 1].ops - 1
     last_read = timing.target_read(L - 1, timing.steps(L - 1, False) - 1)
     end = max(end, last_forward + timing.issue + last_read + 1 - t)
-    # ... and after the last read of its inputs (layer 0's ops, in stage vector_read): the loader may write
-    # the buffer from the cycle after the step's last, and a read in the cycle of a write sees the old word.
-    last_input = max(start + off for (kind, l), start in zip(order, starts) if l == 0
-                     for off, _, _, _ in _phase_ops(lay, kind, l))
-    end = max(end, last_input + timing.issue + timing.vector_read - t)
     # ... and its first copy of round sums after this step's last serial read of them.
     first = _phase_ops(lay, "forward", 0)
     first_end = next(off for off, op, r, k in first if k == lay.col_rounds(0) - 1)

@@ -615,7 +615,8 @@ class LearnerCore(wiring.Component):
         group_at = _delay(m, h_bank_at >> log2(in_group), "host_group")
         m.d.sync += [host.rdata.eq(Cat(*chosen).word_select(group_at, width) if groups > 1 else chosen[0]),
                      host.rvalid.eq(rvalid)]
-        m.d.comb += self.busy.eq(seq.busy | in_flight | h_write)
+        # the sequencer's engaged, not busy: the host's clear strobe does not reach its own busy input
+        m.d.comb += self.busy.eq(seq.engaged | in_flight | h_write)
 
         # -- results, one per transfer ---------------------------------------------------------
         pending = Signal()                  # results issued and not all taken

@@ -252,6 +252,9 @@ class Sequencer(wiring.Component):
         While idle: the next step is step ``load_batch`` of its mini-batch (to resume a run).
     busy : Out(1)
         Inside a step (its first cycle included) or a clear.
+    engaged : Out(1)
+        ``busy``, or idle with a sample ready and the results free, whether or not ``clear`` takes the
+        cycle: what a host waits on, with no path from its own ``clear`` strobe back to it.
     counting : Out(1)
         Inside a training step: the cycles the core's ``cycles`` counter counts.
     half : In(1)
@@ -267,7 +270,7 @@ class Sequencer(wiring.Component):
             "learn": In(1), "learning": Out(1), "trained": Out(1), "results_issued": Out(1),
             "clear": In(1), "clearing": Out(1), "counting": Out(1),
             "load": In(1), "load_batch": In(range(max(layout.config.batch_size, 2))),
-            "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1),
+            "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1), "engaged": Out(1),
         })
 
     def elaborate(self, platform):
@@ -392,10 +395,11 @@ class Sequencer(wiring.Component):
                 emit(Op.UPD, l, r == 0, r == R - 1, pass_start=pass_start)
                 advance()
 
-        m.d.comb += [self.busy.eq(1), self.counting.eq(self.busy & ~self.clearing & learn_now)]
+        m.d.comb += [self.busy.eq(1), self.engaged.eq(1),
+                     self.counting.eq(self.busy & ~self.clearing & learn_now)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.busy.eq(starting)
+                m.d.comb += [self.busy.eq(starting), self.engaged.eq(self.sample_ready & self.results_free)]
                 rest()
                 with m.If(self.load):           # apart from the chain below: a load never starts a step
                     m.d.sync += batch.eq(self.load_batch)

@@ -108,7 +108,8 @@ class LearnerCore(wiring.Component):
         When not busy, ``load`` sets the step count, the LFSR and the position in the mini-batch (to
         resume a run from a checkpoint; momentum and batch sums are written through ``weights``).
     busy : Out(1)
-        A step, a clear or a write to the weights is under way.
+        A step, a clear or a write to the weights is under way, or a step starts unless a clear takes
+        the cycle (so that ``clear`` has no path to ``busy``).
     steps, cycles : Out
         Training steps done, and clock cycles spent inside steps.
     """

@@ -252,9 +252,7 @@ class LearnerCore(wiring.Component):
         # The half a step trained on is freed once its inputs' last read has its address (the step's last
         # op reads them in stage vector_read): the loader writes it from the cycle after, and a read in
         # the cycle of a write sees the old word.
-        freed, freed_half = seq.sample_done, cur_half
-        for k in range(timing.issue + timing.vector_read - 1):
-            freed, freed_half = _delay(m, freed, f"freed_{k}"), _delay(m, freed_half, f"freed_half_{k}")
+        freed, freed_half = _delayed(m, [seq.sample_done, cur_half], timing.issue + timing.vector_read - 1, "freed")
         with m.If(freed):
             m.d.sync += full.bit_select(freed_half, 1).eq(0)
 
@@ -367,9 +365,7 @@ class LearnerCore(wiring.Component):
             rows.append(row)
 
         # the bank words, registered as they leave the block RAMs (in op1's stage)
-        w_data = [w_rd[p].data for p in range(P)]
-        for k in range(BANK_REGISTERS):
-            w_data = [_delay(m, w, f"w_{p}_r{k}") for p, w in enumerate(w_data)]
+        w_data = _delayed(m, [w_rd[p].data for p in range(P)], BANK_REGISTERS, "w_r")
         lane_a = [Signal(signed(lay.operand_a_width), name=f"lane_a_{p}") for p in range(P)]
         lane_b = [Signal(signed(lay.operand_b_width), name=f"lane_b_{p}") for p in range(P)]
         # Every C_l divides the widest C, so lane p's input is entry p mod C_max of one shared bus.
@@ -481,13 +477,7 @@ class LearnerCore(wiring.Component):
                 m.d.sync += chosen.eq(word.word_select(selects[u // GROUP], lay.accumulator_width))
                 sums.append(chosen)
             name = f"{l}_{int(backward)}_d"
-            return (_delay(m, running, f"running_{name}"), _delay(m, block, f"block_{name}"),
-                    _delay(m, half, f"half_{name}"), sums)
-
-        def delayed(values, cycles, name):
-            for k in range(cycles):
-                values = [_delay(m, v, f"{name}_{k}_{i}") for i, v in enumerate(values)]
-            return values
+            return (*_delayed(m, [running, block, half], 1, name), sums)
 
         def valid_slots(block, units, count):
             return [block <= (count - 1 - u) // units if u < count else Const(0, 1) for u in range(units)]
@@ -505,14 +495,14 @@ class LearnerCore(wiring.Component):
             latency = units[0].latency
             if l == L - 1:
                 # the targets of a block, read to arrive beside its activations
-                t_block, t_half = delayed([block, half], RowWriteback.TARGET_DELAY - MEMORY_LATENCY, f"t_{l}")
+                t_block, t_half = _delayed(m, [block, half], RowWriteback.TARGET_DELAY - MEMORY_LATENCY, f"t_{l}")
                 ratio = y_slots // units_n
                 word = (t_block >> log2(ratio)) if ratio > 1 else t_block
                 m.d.comb += ymem.rd.addr.eq(Mux(t_half, y_words, 0) + word)
-                a_block, = delayed([block], RowWriteback.TARGET_DELAY, f"y_{l}")
+                a_block, = _delayed(m, [block], RowWriteback.TARGET_DELAY, f"y_{l}")
                 for unit, y in zip(units, ymem.values(m, a_block, units_n, "y")):
                     m.d.comb += unit.y.eq(y)
-            w_valid, w_block = delayed([valid, block], latency, f"row_{l}")
+            w_valid, w_block = _delayed(m, [valid, block], latency, f"row_{l}")
             slots = valid_slots(w_block, units_n, lay.n_out(l))
             if l < L - 1:
                 act_mem[l].write(m, w_block, [u.a for u in units], slots, w_valid)
@@ -529,7 +519,7 @@ class LearnerCore(wiring.Component):
             valid, block, half, sums = round_blocks(l, True)
             with m.If(valid):
                 win_mem[l - 1].read(m, block, units_n)
-            w_valid, w_block = delayed([valid, block], ColumnWriteback.LATENCY, f"column_{l}")
+            w_valid, w_block = _delayed(m, [valid, block], ColumnWriteback.LATENCY, f"column_{l}")
             bits = win_mem[l - 1].values(m, w_block, units_n, f"bit_{l}")
             units = []
             for u in range(units_n):
@@ -542,9 +532,7 @@ class LearnerCore(wiring.Component):
                                    valid_slots(w_block, units_n, lay.n_in(l)), w_valid)
 
         # -- update units and the write-back to the banks ------------------------------------
-        w_late = [w_data[p] for p in range(P)]
-        for stage in range(timing.operand - 1, timing.product):
-            w_late = [_delay(m, w, f"w_{p}_t{stage + 1}") for p, w in enumerate(w_late)]
+        w_late = _delayed(m, w_data, timing.product - (timing.operand - 1), "w_late")
         ahead = op_at(timing.update_write - 1)
         writing = copies(ahead.op == Op.UPD, "writing")          # opu's, once per group of banks
         write_addr = copies(ahead.waddr, "write_addr")
@@ -589,12 +577,8 @@ class LearnerCore(wiring.Component):
 
         # host read data: the registered bank words, selected within each group of banks, registered, then
         # the group selected and registered (two short multiplexers rather than one across the chip)
-        h_bank_at = h_bank
-        for k in range(1 + MEMORY_LATENCY + BANK_REGISTERS):
-            h_bank_at = _delay(m, h_bank_at, f"h_bank_{k}")
-        rvalid = h_read
-        for k in range(2 + MEMORY_LATENCY + BANK_REGISTERS):
-            rvalid = _delay(m, rvalid, f"h_read_{k}")
+        h_bank_at, = _delayed(m, [h_bank], 1 + MEMORY_LATENCY + BANK_REGISTERS, "h_bank")
+        rvalid, = _delayed(m, [h_read], 2 + MEMORY_LATENCY + BANK_REGISTERS, "h_read")
         width, in_group = f.weight_acc.bits, min(P, GROUP)
         # momentum and batch sums for the host: read a cycle earlier than the weights, so a register later
         host_data = w_data
@@ -604,7 +588,7 @@ class LearnerCore(wiring.Component):
                 m.d.sync += select_now.eq(host.bank)
                 words = []
                 for p in range(P):
-                    late_word = _delay(m, _delay(m, rd[p].data, f"host_{select}_{p}_a"), f"host_{select}_{p}_b")
+                    late_word, = _delayed(m, [rd[p].data], 2, f"host_{select}_{p}")
                     words.append(Mux(select_now == select, late_word, host_data[p]))
                 host_data = words
         chosen = []
@@ -655,3 +639,10 @@ def _delay(m: Module, value, name: str):
     reg = Signal.like(value, name=name)
     m.d.sync += reg.eq(value)
     return reg
+
+
+def _delayed(m: Module, values, cycles: int, name: str):
+    """``values``, each ``cycles`` registers later (a pipeline's side signals keep pace with its data)."""
+    for k in range(cycles):
+        values = [_delay(m, v, f"{name}_{i}_{k}") for i, v in enumerate(values)]
+    return values

@@ -382,7 +382,6 @@ class CommandUnit(wiring.Component):
                 with m.Elif(is_[Command.STATS]):
                     respond(Status.OK, STATS_ANSWER.size // 8, "ANSWER")
                 with m.Elif(is_[Command.CLEAR]):
-                    m.d.comb += self.clear.eq(1)
                     m.next = "CLEAR"
                 with m.Elif(is_[Command.SET_STATE]):
                     m.next = "SET_STATE"
@@ -480,6 +479,10 @@ class CommandUnit(wiring.Component):
                     respond(Status.OK, 0)
 
             with m.State("CLEAR"):
+                # the strobe from a state of its own: no path from the header checks into the core
+                m.d.comb += self.clear.eq(1)
+                m.next = "CLEAR_SENT"
+            with m.State("CLEAR_SENT"):
                 m.next = "CLEARING"             # the core raises busy the cycle after clear
             with m.State("CLEARING"):
                 with m.If(~self.busy):

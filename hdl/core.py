@@ -157,6 +157,38 @@ class LearnerCore(wiring.Component):
         read, its registers, selection within a group of banks, selection of the group."""
         return 1 + 1 + MEMORY_LATENCY + BANK_REGISTERS + 1 + 1
 
+    def _residual_diagonal(self, m: Module, op_at, timing: CoreTiming, copies) -> list | None:
+        """Per lane, a register that is 1 in stage ``operand - 1`` when the lane's weight is on the diagonal
+        of a residual layer in a forward or backward op: the weight then enters the multiplier as ``w + 1.0``.
+
+        Lane ``p = g * C + c`` holds row ``j = r * G + g`` and column ``i = k * C + c`` in round (r, k): on
+        the diagonal when ``r * G - k * C == c - g``. The difference is taken two stages ahead and
+        registered once per group of lanes; each lane compares it with its own constant. None without a
+        residual layer (no logic at all)."""
+        lay = self._layout
+        residual = [l for l in range(lay.layers) if lay.config.layers[l].residual]
+        if not residual:
+            return None
+        assert timing.operand >= 3
+        ahead = op_at(timing.operand - 3)
+        moving = (ahead.op == Op.FWD) | (ahead.op == Op.BWD)
+        span = max(max(lay.row_rounds(l) * lay.groups(l), lay.col_rounds(l) * lay.cols(l)) for l in residual)
+        offsets = []
+        for l in residual:
+            G, C = lay.groups(l), lay.cols(l)
+            offset = Signal(signed(span.bit_length() + 2), name=f"diagonal_offset_{l}")
+            # off the diagonal in every lane (no lane's c - g reaches span + 1) unless this layer moves
+            m.d.comb += offset.eq(Mux(moving & (ahead.layer == l),
+                                      (ahead.r << log2(G)) - (ahead.k << log2(C)), span + 1))
+            offsets.append(copies(offset, f"diagonal_offset_{l}"))
+        diagonal = []
+        for p in range(lay.lanes):
+            on = Signal(name=f"diagonal_{p}")
+            m.d.sync += on.eq(Cat(*(copy[p // GROUP] == (p % lay.cols(l)) - (p // lay.cols(l))
+                                    for l, copy in zip(residual, offsets))).any())
+            diagonal.append(on)
+        return diagonal
+
     def elaborate(self, platform):
         m = Module()
         lay, cfg, timing = self._layout, self._config, self.timing
@@ -381,6 +413,7 @@ class LearnerCore(wiring.Component):
                 for l in range(L):
                     with m.Case(l):
                         m.d.comb += bus[c].eq(columns[l][c % lay.cols(l)])
+        diagonal = self._residual_diagonal(m, op_at, timing, copies)
         lanes = []
         for p in range(P):
             column = bus[p % widest]
@@ -390,6 +423,8 @@ class LearnerCore(wiring.Component):
                     with m.Case(l):
                         m.d.comb += delta.eq(rows[l][p // lay.cols(l)])
             view = weight_view(w_data[p], plans[0].view_shift, f.weight)
+            if diagonal:
+                view = view + Mux(diagonal[p], 1 << f.weight.frac, 0)        # W + I
             m.d.sync += [lane_a[p].eq(Mux(update1[p // GROUP], delta, view)),
                          lane_b[p].eq(Mux(backward1[p // GROUP], delta, column))]
             m.submodules[f"lane_{p}"] = lane = Multiplier(lay.operand_a_width, lay.operand_b_width)

@@ -203,9 +203,9 @@ class CoreLayout:
 
     @property
     def operand_a_width(self) -> int:
-        """Weights (forward, backward) and deltas (update)."""
-        f = self.config.formats
-        return max(f.weight.bits, f.error.bits)
+        """Weights (forward, backward; a bit wider for a residual layer's ``W + I``) and deltas (update)."""
+        cfg = self.config
+        return max(max(cfg.weight_operand_bits(l) for l in range(self.layers)), cfg.formats.error.bits)
 
     @property
     def operand_b_width(self) -> int:
@@ -224,9 +224,10 @@ class CoreLayout:
 
     @property
     def backward_sum_width(self) -> int:
-        f = self.config.formats
+        f, cfg = self.config.formats, self.config
         widest = max((self.n_out(l) for l in range(1, self.layers)), default=1)
-        return f.weight.bits + f.error.bits + max(1, math.ceil(math.log2(widest + 1)))
+        weights = max(cfg.weight_operand_bits(l) for l in range(self.layers))
+        return weights + f.error.bits + max(1, math.ceil(math.log2(widest + 1)))
 
     @property
     def accumulator_width(self) -> int:

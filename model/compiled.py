@@ -25,9 +25,9 @@ __all__ = ["CompiledLearner", "activation_code", "rounding_code"]
 
 # Columns of the per-layer constant table (one int64 row per layer).
 (N_IN, N_OUT, KIND, ONE, Z_SHIFT, BACK_SHIFT, SLOPE, CLIP_LO, CLIP_HI, STEP, WIN_LO, HAS_LO, WIN_HI, HAS_HI,
- DERIV, UPD_SHIFT, UPD_FITS, LEAK, MOM, VIEW_SHIFT, W_OFF, A_OFF, Z_OFF, THR_OFF, THR_N, COLUMNS) = range(26)
+ DERIV, UPD_SHIFT, UPD_FITS, LEAK, MOM, VIEW_SHIFT, RESIDUAL, W_OFF, A_OFF, Z_OFF, THR_OFF, THR_N, COLUMNS) = range(27)
 # Entries of the format table.
-ACT_LO, ACT_HI, ERR_LO, ERR_HI, ACC_LO, ACC_HI, ERR_SHIFT, FWD_RND, UPD_RND, BATCH, FORMATS = range(11)
+ACT_LO, ACT_HI, ERR_LO, ERR_HI, ACC_LO, ACC_HI, ERR_SHIFT, FWD_RND, UPD_RND, BATCH, W_FRAC, FORMATS = range(12)
 # Entries of the state vector: step count, the LFSR, then each layer's LFSR state of its last update.
 STEPS, LFSR = 0, 1
 FLOOR, HALF_UP, STOCHASTIC = 0, 1, 2
@@ -165,6 +165,9 @@ def train_kernel(xs, ys, order, lay, thr, fmt, mix, state, w, view, vel, bsum, a
         for l in range(n_layers):
             n_in, n_out, w0, a0, z0 = lay[l, N_IN], lay[l, N_OUT], lay[l, W_OFF], lay[l, A_OFF], lay[l, Z_OFF]
             _mac_rows(view[w0:w0 + n_out * (n_in + 1)], aaug[a0:a0 + n_in + 1], sums)
+            if lay[l, RESIDUAL]:                      # W + I
+                for j in range(n_out):
+                    sums[j] += aaug[a0 + j] << fmt[W_FRAC]
             z_shift = lay[l, Z_SHIFT]
             for j in range(n_out):
                 zbuf[z0 + j] = _sat(_shift_round(sums[j], z_shift, fwd, 0), act_lo, act_hi)
@@ -197,6 +200,9 @@ def train_kernel(xs, ys, order, lay, thr, fmt, mix, state, w, view, vel, bsum, a
                         row = w0 + j * cols
                         for i in range(n_in):
                             sums[i] += d * view[row + i]
+                if lay[l, RESIDUAL]:                  # (W + I)^T delta
+                    for i in range(n_in):
+                        sums[i] += dbuf[z0 + i] << fmt[W_FRAC]
                 for i in range(n_in):
                     gbuf[below + i] = _sat(_shift_round(sums[i], back, fwd, 0), err_lo, err_hi)
         if record:
@@ -295,6 +301,7 @@ def _tables(config: LearnerConfig, plans) -> tuple[np.ndarray, np.ndarray, np.nd
         row[HAS_HI], row[WIN_HI] = p.window_hi is not None, p.window_hi or 0
         row[DERIV], row[UPD_SHIFT], row[UPD_FITS] = p.derivative, p.update_shift, p.update_fits
         row[LEAK], row[MOM], row[VIEW_SHIFT] = p.leak_shift or 0, p.momentum_shift or 0, p.view_shift
+        row[RESIDUAL] = p.residual
         row[W_OFF], row[A_OFF], row[Z_OFF] = w_off, a_off, z_off
         row[THR_OFF], row[THR_N] = len(thresholds), len(p.thresholds)
         thresholds.extend(p.thresholds)
@@ -309,6 +316,7 @@ def _tables(config: LearnerConfig, plans) -> tuple[np.ndarray, np.ndarray, np.nd
     fmt[ERR_SHIFT] = f.activation.frac - f.error.frac
     fmt[FWD_RND], fmt[UPD_RND] = rounding_code(config.forward_rounding), rounding_code(config.rounding)
     fmt[BATCH] = config.batch_size
+    fmt[W_FRAC] = f.weight.frac
     return lay, np.array(thresholds or [0], dtype=np.int64), fmt
 
 

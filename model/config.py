@@ -295,6 +295,9 @@ class Layer:
         Weight decay ``lambda = 2**-leak_shift``; ``None`` for none.
     momentum_shift : int or None
         Momentum ``beta = 1 - 2**-momentum_shift``; ``None`` for none.
+    residual : bool
+        Add the layer's input to its pre-activation, ``z = W a + b + a`` (the layer's input and output
+        widths must match): the forward and backward passes see ``W + I``, the loop integrates ``W``.
     init : tuple of rows or None
         Explicit initial weights, one row per unit, bias last.
     """
@@ -304,6 +307,7 @@ class Layer:
     gain_shift: int = 6
     leak_shift: int | None = None
     momentum_shift: int | None = None
+    residual: bool = False
     init: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self):
@@ -319,6 +323,7 @@ class Layer:
             _check(value is None or (_is_int(value) and 1 <= value <= MAX_SHIFT),
                    f"{name} must be an integer from 1 to {MAX_SHIFT}, or absent to switch it off, "
                    f"not {value!r}")
+        _check(isinstance(self.residual, bool), f"residual must be true or false, not {self.residual!r}")
         if self.init is not None:
             object.__setattr__(self, "init", tuple(tuple(float(v) for v in row) for row in self.init))
             _check(all(math.isfinite(v) for row in self.init for v in row),
@@ -481,6 +486,9 @@ class LearnerConfig:
                        layer.momentum_shift or 0) <= 32,
                    f"{where}: stochastic rounding draws 32 random bits, so no shift may discard "
                    f"more than 32 bits; raise formats.weight_acc fraction bits or lower the shifts")
+        _check(not layer.residual or n_in == layer.size,
+               f"{where}: a residual layer adds its input to its output, so it needs as many units as inputs: "
+               f"it has {layer.size} units and {n_in} inputs; set size = {n_in} or residual = false")
         if layer.init is not None:
             _check(len(layer.init) == layer.size and all(len(r) == n_in + 1 for r in layer.init),
                    f"{where}: init must have {layer.size} rows of {n_in + 1} values "
@@ -502,14 +510,19 @@ class LearnerConfig:
 
     def mac_sum_bits(self, index: int) -> int:
         """Width of layer ``index``'s exact MAC sum (bias included), sign bit included."""
-        w, a = self.formats.weight, self.input_format(index)
+        a = self.input_format(index)
         terms = self.sizes[index] + 1
-        return w.bits + max(a.bits, a.frac + 2) + math.ceil(math.log2(terms))
+        return self.weight_operand_bits(index) + max(a.bits, a.frac + 2) + math.ceil(math.log2(terms))
+
+    def weight_operand_bits(self, index: int) -> int:
+        """Width of the weights layer ``index`` multiplies with: the MAC weight's, and one bit more for a
+        residual layer, whose forward and backward passes see ``W + I`` (1.0 added on the diagonal)."""
+        return self.formats.weight.bits + self.layers[index].residual
 
     def backward_sum_bits(self, index: int) -> int:
         """Width of layer ``index``'s exact backward sum ``W^T delta`` (over its units), sign bit included."""
         f = self.formats
-        return f.weight.bits + f.error.bits + math.ceil(math.log2(self.sizes[index + 1] + 1))
+        return self.weight_operand_bits(index) + f.error.bits + math.ceil(math.log2(self.sizes[index + 1] + 1))
 
     @property
     def weight_count(self) -> int:
@@ -575,6 +588,8 @@ class LearnerConfig:
             for name in ("leak_shift", "momentum_shift"):
                 if getattr(layer, name) is not None:
                     table[name] = getattr(layer, name)
+            if layer.residual:
+                table["residual"] = True
             if layer.init is not None:
                 table["init"] = [list(row) for row in layer.init]
             out["layers"].append(table)
@@ -651,7 +666,7 @@ def _from_dict(data: dict) -> LearnerConfig:
     for index, table in enumerate(data["layers"]):
         where = f"[[layers]] {index}"
         _keys(table, where, {"size", "activation", "window", "gain_shift", "leak_shift",
-                             "momentum_shift", "init"}, {"size"})
+                             "momentum_shift", "residual", "init"}, {"size"})
         activation = _activation(table.get("activation", "identity"), f"{where} activation")
         window = _window(table.get("window", "auto"), f"{where} window")
         init_rows = table.get("init")
@@ -659,6 +674,7 @@ def _from_dict(data: dict) -> LearnerConfig:
                             gain_shift=table.get("gain_shift", 6),
                             leak_shift=table.get("leak_shift"),
                             momentum_shift=table.get("momentum_shift"),
+                            residual=table.get("residual", False),
                             init=None if init_rows is None else tuple(tuple(r) for r in init_rows)))
     return LearnerConfig(
         name=data.get("name", ""),

@@ -134,6 +134,7 @@ class LayerPlan:
     leak_shift: int | None
     momentum_shift: int | None
     view_shift: int         # weight_acc -> MAC weight
+    residual: bool          # forward and backward through W + I
 
     @classmethod
     def build(cls, config: LearnerConfig, index: int) -> LayerPlan:
@@ -158,6 +159,7 @@ class LayerPlan:
             update_bound=bound,
             leak_shift=layer.leak_shift, momentum_shift=layer.momentum_shift,
             view_shift=f.weight_acc.frac - f.weight.frac,
+            residual=layer.residual,
         )
 
 
@@ -371,6 +373,8 @@ class FixedLearner:
                 s = mac(view, a_aug)
             else:
                 s = a @ view[:, :-1].T + view[:, -1] * plan.one_code
+            if plan.residual:
+                s = s + (a << f.weight.frac)          # W + I: 1.0 on the diagonal, in the weights' format
             z = requantise(s, plan.z_shift, f.activation, rnd)
             a = activate(z, plan, rnd)
             zs.append(z)
@@ -393,8 +397,12 @@ class FixedLearner:
             delta = apply_window(g, zs[l], plan, rnd_fwd)
             deltas[l] = delta
             if l > 0:
-                # W^T delta as delta @ W over the augmented columns, bias column dropped.
-                g = requantise(np.dot(delta, self.views[l])[:-1], plan.back_shift, f.error, rnd_fwd)
+                # W^T delta as delta @ W over the augmented columns, bias column dropped; (W + I)^T delta
+                # for a residual layer
+                s = np.dot(delta, self.views[l])[:-1]
+                if plan.residual:
+                    s = s + (delta << f.weight.frac)
+                g = requantise(s, plan.back_shift, f.error, rnd_fwd)
         stochastic = rnd_upd is Rounding.STOCHASTIC
         for plan in reversed(self.plans):
             l = plan.index

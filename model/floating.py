@@ -101,7 +101,7 @@ class FloatLearner:
         zs, acts = [], []
         a = np.asarray(x, dtype=np.float64)
         for layer, w in zip(self.config.layers, self.weights):
-            z = a @ w[:, :-1].T + w[:, -1]
+            z = a @ w[:, :-1].T + w[:, -1] + (a if layer.residual else 0.0)
             a = sigma(z, layer.activation)
             zs.append(z)
             acts.append(a)
@@ -122,7 +122,8 @@ class FloatLearner:
         for l in reversed(range(len(self.weights))):
             layer = self.config.layers[l]
             deltas[l] = g * window(zs[l], layer.window, layer.activation)
-            g = self.weights[l][:, :-1].T @ deltas[l]
+            # a residual layer's input reaches z through W + I
+            g = self.weights[l][:, :-1].T @ deltas[l] + (deltas[l] if layer.residual else 0.0)
         signals = []
         for l, delta in enumerate(deltas):
             a_in = np.asarray(x, dtype=np.float64) if l == 0 else acts[l - 1]

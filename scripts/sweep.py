@@ -22,7 +22,8 @@ WINDOWS = [None, Window(), Window(derivative=True), Window(lo=-0.5), Window(hi=1
 
 
 def random_config(rng: np.random.Generator) -> LearnerConfig:
-    """1-3 layers of 1-12 units, random formats, activations, windows, rounding, leak, momentum, batch."""
+    """1-3 layers of 1-12 units, random formats, activations, windows, rounding, leak, momentum, batch, and
+    residual layers (as many units as inputs)."""
     wbits, wint, extra = int(rng.integers(10, 17)), int(rng.integers(2, 5)), int(rng.integers(4, 15))
     formats = Formats(
         input=QFormat(int(rng.integers(6, 13)), int(rng.integers(2, 6))),
@@ -30,14 +31,18 @@ def random_config(rng: np.random.Generator) -> LearnerConfig:
         error=QFormat(int(rng.integers(12, 17)), int(rng.integers(8, 11))),
         weight=QFormat(wbits, wbits - wint), weight_acc=QFormat(wbits + extra, wbits - wint + extra))
     layers = []
+    inputs = width = int(rng.integers(1, 11))
     for _ in range(int(rng.integers(1, 4))):
         kind = ActivationKind(rng.choice([k.value for k in ActivationKind]))
         activation = Activation(kind, thresholds=(-0.5, 0.0, 0.75), scale=0.25 if kind.value == "staircase" else 0.5)
-        layers.append(Layer(int(rng.integers(1, 13)), activation, WINDOWS[int(rng.integers(len(WINDOWS)))],
+        residual = bool(rng.random() < 0.3)
+        width = width if residual else int(rng.integers(1, 13))
+        layers.append(Layer(width, activation, WINDOWS[int(rng.integers(len(WINDOWS)))],
                             gain_shift=int(rng.integers(3, 9)),
                             leak_shift=int(rng.integers(6, 14)) if rng.random() < 0.3 else None,
-                            momentum_shift=int(rng.integers(1, 5)) if rng.random() < 0.3 else None))
-    return LearnerConfig(inputs=int(rng.integers(1, 11)), layers=tuple(layers), formats=formats,
+                            momentum_shift=int(rng.integers(1, 5)) if rng.random() < 0.3 else None,
+                            residual=residual))
+    return LearnerConfig(inputs=inputs, layers=tuple(layers), formats=formats,
                          batch_size=int(rng.integers(1, 5)), rounding=Rounding(rng.choice([r.value for r in Rounding])),
                          forward_rounding=Rounding(rng.choice(["floor", "half_up"])),
                          lfsr_seed=int(rng.integers(1, 2**32)), init_seed=int(rng.integers(0, 100)))
@@ -57,7 +62,7 @@ def main(count: int = 10, first: int = 0) -> int:
         verdict = "bit-exact" if not result.mismatches else f"MISMATCH {result.first_mismatch}"
         print(f"seed {seed}: P={lanes} sizes={config.sizes} batch={config.batch_size} "
               f"rounding={config.rounding.value}/{config.forward_rounding.value} "
-              f"{[l.activation.kind.value for l in config.layers]}: {verdict} "
+              f"{[l.activation.kind.value + ('+residual' if l.residual else '') for l in config.layers]}: {verdict} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(f"{count - failures} of {count} configs bit-exact")
     return 1 if failures else 0

@@ -168,6 +168,15 @@ CASES = [
     Case("digits-shape-16",
          cfg(16, Layer(16, RELU, window=Window(lo=-0.5), gain_shift=5), Layer(10, gain_shift=7),
              rounding=HALF_UP, forward_rounding=HALF_UP, init_seed=21), 16, 30),
+    Case("residual-3L-relu-hardtanh-momentum",
+         # z = (W + I) a + b: the diagonal lanes add 1.0 to their weight, forward and backward
+         cfg(8, Layer(8, RELU, gain_shift=5, residual=True),
+             Layer(8, hardtanh(), gain_shift=6, momentum_shift=3, residual=True), Layer(3, gain_shift=7),
+             rounding=HALF_UP, forward_rounding=FLOOR, init_seed=22), 4, 31, stalls=True),
+    Case("residual-wide-lanes-stochastic-16",
+         cfg(12, Layer(12, leaky(2), gain_shift=6, residual=True), Layer(12, staircase(), gain_shift=5, residual=True),
+             Layer(4, gain_shift=7), rounding=STOCHASTIC, forward_rounding=HALF_UP, lfsr_seed=0x5EED,
+             init_seed=23), 16, 32, poke=True),
     Case("hardtanh-2L-single-output",
          cfg(16, Layer(16, hardtanh(-0.5, 1.5), gain_shift=6, momentum_shift=4), Layer(1, gain_shift=6),
              rounding=HALF_UP, forward_rounding=FLOOR, init_seed=15), 1, 24, stalls=True),
@@ -286,6 +295,8 @@ def test_core_case_table_covers_the_features():
         values = [getattr(l, name) for c in configs for l in c.layers]
         assert None in values and any(v is not None for v in values)
     assert {c.lanes for c in CASES} == {1, 2, 4, 8, 16, 32, 64}
+    # residual layers, first and behind it (where the backward pass carries (W + I)^T delta)
+    assert any(c.layers[0].residual for c in configs) and any(l.residual for c in configs for l in c.layers[1:])
     assert {c.batch_size == 1 for c in configs} == {True, False}
     assert all(max(c.sizes) <= 16 for c in configs)
 

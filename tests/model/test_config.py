@@ -106,6 +106,17 @@ INVALID = {
     "leak_shift_41": (lambda: Layer(1, leak_shift=41), "leak_shift must be an integer from 1 to 40"),
     "momentum_shift_0": (lambda: Layer(1, momentum_shift=0),
                          "momentum_shift must be an integer from 1 to 40"),
+    "residual_size": (lambda: net(Layer(3, residual=True)),
+                      "layers[0]: a residual layer adds its input to its output, so it needs as many units as "
+                      "inputs: it has 3 units and 2 inputs; set size = 2 or residual = false"),
+    "residual_second_layer_size": (lambda: net(Layer(4), Layer(2, residual=True)),
+                                   "layers[1]: a residual layer adds its input to its output"),
+    "residual_not_bool": (lambda: Layer(1, residual=1), "residual must be true or false, not 1"),
+    "mac_sum_residual_too_wide": (    # 24 + 24 + log2(8193) = 62 bits, plus the residual's bit for W + I
+        lambda: net(Layer(1 << 13, residual=True), inputs=1 << 13,
+                    formats=Formats(input=QFormat(24, 20), weight=QFormat(24, 20),
+                                    weight_acc=QFormat(32, 28))),
+        "layers[0]: the exact MAC sum needs 63 bits, more than 62"),
     "init_rows": (lambda: net(Layer(2, init=((1.0, 2.0, 3.0),))),
                   "layers[0]: init must have 2 rows of 3 values (2 weights and the bias)"),
     "init_row_length": (lambda: net(Layer(1, init=((1.0, 2.0),))), "init must have 1 rows of 3 values"),
@@ -163,6 +174,7 @@ VALID_EDGES = {
                                                            scale=7.75))),
     "window_point": lambda: net(Layer(1, window=Window(lo=0.5, hi=0.5))),
     "lfsr_max": lambda: net(lfsr_seed=(1 << 32) - 1),
+    "residual": lambda: net(Layer(2, residual=True), Layer(2, residual=True), Layer(1)),
     "stochastic_32": lambda: net(Layer(1, gain_shift=28), rounding=Rounding.STOCHASTIC,
                                  formats=Formats(weight_acc=QFormat(16, 12))),
     "mac_sum_62": lambda: net(Layer(1), inputs=(1 << 14) - 1,
@@ -261,6 +273,8 @@ BAD_TOML = {
     "lfsr_zero": (BASE_TOML.replace('update = "half_up"', "lfsr_seed = 0"), "",
                   "lfsr_seed must be an integer"),
     "init_shape": (BASE_TOML + "init = [[1.0, 2.0]]\n", "", "init must have 1 rows of 3 values"),
+    "residual_string": (BASE_TOML + 'residual = "yes"\n', "", "residual must be true or false, not 'yes'"),
+    "residual_size": (BASE_TOML + "residual = true\n", "", "a residual layer adds its input to its output"),
     # An explicit but empty init is a wrong shape too, not "absent" (which means random weights).
     "init_empty": (BASE_TOML + "init = []\n", "", "init must have 1 rows of 3 values"),
     "init_nan": (BASE_TOML + "init = [[nan, 1.0, 0.0]]\n", "",
@@ -388,7 +402,8 @@ def configs(draw):
         layers.append(Layer(size, draw(activations()), draw(windows()),
                             gain_shift=draw(st.integers(-2, 24)),
                             leak_shift=draw(st.none() | st.integers(1, 32)),
-                            momentum_shift=draw(st.none() | st.integers(1, 32)), init=init))
+                            momentum_shift=draw(st.none() | st.integers(1, 32)), init=init,
+                            residual=size == n_in and draw(st.booleans())))
         n_in = size
     try:
         return LearnerConfig(

@@ -44,6 +44,8 @@ def ref_forward(config: LearnerConfig, weights, x):
     zs, acts, a = [], [], np.asarray(x, dtype=np.float64)
     for layer, w in zip(config.layers, weights):
         z = np.array([sum(w[j, i] * a[i] for i in range(len(a))) + w[j, -1] for j in range(w.shape[0])])
+        if layer.residual:
+            z = z + a
         a = ref_sigma(z, layer.activation)
         zs.append(z)
         acts.append(a)
@@ -92,8 +94,12 @@ def random_activation(rng) -> Activation:
 def random_network(rng, **config_kw) -> LearnerConfig:
     n_layers = int(rng.integers(1, 4))
     sizes = [int(s) for s in rng.integers(1, 7, size=n_layers + 1)]
-    layers = tuple(Layer(sizes[l + 1], random_activation(rng), gain_shift=int(rng.integers(0, 7)))
-                   for l in range(n_layers))
+    residual = [bool(r) for r in rng.random(n_layers) < 0.4]       # z = W a + b + a: as many units as inputs
+    for l in range(n_layers):
+        if residual[l]:
+            sizes[l + 1] = sizes[l]
+    layers = tuple(Layer(sizes[l + 1], random_activation(rng), gain_shift=int(rng.integers(0, 7)),
+                         residual=residual[l]) for l in range(n_layers))
     return LearnerConfig(inputs=sizes[0], layers=layers, **config_kw).as_gradient_descent()
 
 
@@ -123,6 +129,13 @@ def live_point(config, rng, batch=1):
 
 
 # -- Derivative mode is gradient descent ---------------------------------------------------------
+
+def test_random_networks_have_residual_layers():
+    """The gradient check below sees residual layers, behind the first layer too."""
+    configs = [random_network(np.random.default_rng(seed)) for seed in range(40)]
+    assert any(layer.residual for c in configs for layer in c.layers[1:])
+    assert any(not layer.residual for c in configs for layer in c.layers)
+
 
 @pytest.mark.parametrize("seed", range(40))
 def test_derivative_mode_is_the_negative_gradient(seed):

@@ -4,16 +4,18 @@ move), the stability warning, and the checks that a config fits its task."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from nfloop.model import FixedLearner, FloatLearner, TaskError, default_config, load_task, train
-from nfloop.model.config import Layer, LearnerConfig
+from nfloop.model.config import Layer, LearnerConfig, Window
 from nfloop.model.stability import check_layers, check_stability, layer_inputs, stable_gain_shift
-from nfloop.model.tasks import Task
+from nfloop.model.tasks import GAIN_OFFSETS, HIDDEN_WINDOWS, SEARCH_SAMPLES, Task, bounded_config, searched_config
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +228,39 @@ def test_a_users_config_takes_each_layers_gain_from_its_input():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 5)) * [1, 2, 3, 1, 1]
     task = Task("mine", x, (x[:, :2] > 0).astype(float), None, None)
-    config = default_config(task)
+    config = bounded_config(task)
     first, second = layer_inputs(config, x)
     assert config.layers[0].gain_shift == stable_gain_shift(x, 1)
     assert config.layers[1].gain_shift == stable_gain_shift(second, 1)
     assert all(r.ok for r in check_layers(config, x))
+    # the search moves the hidden window and every gain together, and stays inside every bound
+    searched = default_config(task)
+    offsets = {s.gain_shift - b.gain_shift for s, b in zip(searched.layers, config.layers)}
+    assert len(offsets) == 1 and offsets <= set(GAIN_OFFSETS)
+    assert searched.layers[0].window in HIDDEN_WINDOWS
+    assert all(r.ok for r in check_layers(searched, x))
+
+
+def test_the_search_takes_the_least_held_out_error(monkeypatch):
+    """Scored by a stand-in trainer whose held-out error is least at offset +1 with ReLU's own window, the
+    search returns that candidate, and it held out a fifth of the training data to score it."""
+    training = importlib.import_module("nfloop.model.train")   # the module: nfloop.model.train is its function
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(100, 3))
+    task = Task("mine", x, (x[:, :1] > 0).astype(float), None, None)
+    base = bounded_config(task)
+    seen = []
+
+    def fake_train(config, part, **kw):
+        seen.append(len(part.x_train) + len(part.x_test))
+        offset = config.layers[1].gain_shift - base.layers[1].gain_shift
+        error = abs(offset - 1) + (0 if config.layers[0].window == Window(lo=0.0) else 0.5)
+        return SimpleNamespace(history=[SimpleNamespace(test_mse=error)])
+
+    monkeypatch.setattr(training, "train", fake_train)
+    searched = searched_config(base, task)
+    assert [l.gain_shift for l in searched.layers] == [l.gain_shift + 1 for l in base.layers]
+    assert searched.layers[0].window == Window(lo=0.0)
+    assert set(seen) == {100} and len(seen) == 2 * len(GAIN_OFFSETS) * len(HIDDEN_WINDOWS)
+    # too few samples to hold any out: the bounded config as it is
+    assert searched_config(base, task.head(SEARCH_SAMPLES - 1)) == base

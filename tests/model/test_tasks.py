@@ -327,3 +327,18 @@ def test_the_scikit_learn_tasks_are_standardised_and_split(name, inputs, classes
     assert set(np.unique(task.labels_train)) == set(range(classes))
     again = load_task(name)
     np.testing.assert_array_equal(again.x_test, task.x_test)
+
+
+def test_a_file_named_like_a_built_in_task_gets_a_config_of_its_own(tmp_path):
+    """moons.npz with three inputs is the user's data, not the built-in moons (two inputs)."""
+    rng = np.random.default_rng(5)
+    path = tmp_path / "moons.npz"
+    np.savez(path, x=rng.normal(size=(30, 3)), y=rng.integers(0, 2, 30))
+    config = default_config(load_task(str(path)))
+    assert config.inputs == 3 and config.sizes == (3, 16, 2)
+
+
+def test_a_users_data_trains_about_twenty_thousand_steps():
+    from nfloop.model.tasks import FILE_EPOCHS, FILE_STEPS, file_epochs
+    assert [file_epochs(n) for n in (50, 120, 400, 2000, 60000)] == [100, 100, 50, 10, 10]
+    assert file_epochs(400) * 400 == FILE_STEPS and FILE_EPOCHS == (10, 100)

@@ -34,9 +34,11 @@ class DataMemory(wiring.Component):
 
     Block RAM of this size is tens of blocks across the chip. Every step of the
     way is a register: the address and write data (a copy per few banks), each
-    bank's read data, and a tree of multiplexers over the banks, each choosing
-    one of at most :data:`~nfloop.hdl.fanout.GROUP` neighbours, so that no word
-    crosses the die in one cycle: :attr:`latency`.
+    bank's read data twice (beside its block, whose unregistered output takes
+    most of a cycle on its own, then on its way), and a tree of multiplexers
+    over the banks, each choosing one of at most
+    :data:`~nfloop.hdl.fanout.GROUP` neighbours, so that no word crosses the
+    die in one cycle: :attr:`latency`.
     """
 
     def __init__(self, words: int, kind: str, spram=None):
@@ -60,8 +62,8 @@ class DataMemory(wiring.Component):
     @classmethod
     def latency_of(cls, kind: str, words: int) -> int:
         """The read latency of a data memory of ``kind`` and ``words``: a single cycle for SPRAM; for
-        block RAM, the address copy, the RAM, its data register and the multiplexer levels."""
-        return 1 if kind == "spram" else 3 + cls.mux_levels(-(-words // BANK_WORDS))
+        block RAM, the address copy, the RAM, its two data registers and the multiplexer levels."""
+        return 1 if kind == "spram" else 4 + cls.mux_levels(-(-words // BANK_WORDS))
 
     @property
     def latency(self) -> int:
@@ -87,12 +89,13 @@ class DataMemory(wiring.Component):
                 selected = addr[k][bits:] == b if banks > 1 else 1
                 m.d.comb += [rd.addr.eq(addr[k][:bits]), wr.addr.eq(addr[k][:bits]), wr.data.eq(wdata[k]),
                              wr.en.eq(Mux(selected, wmask[k], 0))]
-                out = Signal(16, name=f"bank_{b}_data")
-                m.d.sync += out.eq(rd.data)
+                near, out = Signal(16, name=f"bank_{b}_near"), Signal(16, name=f"bank_{b}_data")
+                m.d.sync += [near.eq(rd.data), out.eq(near)]
                 outputs.append(out)
-            # the bank number, delayed to meet each multiplexer level as its words arrive
-            which = Signal(range(max(banks, 2)))
-            m.d.sync += which.eq(addr[0][bits:] if banks > 1 else 0)
+            # the bank number, delayed to meet each multiplexer level as its words arrive (a register
+            # for each of the banks' two data registers, the level's own below)
+            read, which = Signal(range(max(banks, 2)), name="which_read"), Signal(range(max(banks, 2)))
+            m.d.sync += [read.eq(addr[0][bits:] if banks > 1 else 0), which.eq(read)]
             level_bits = (GROUP - 1).bit_length()
             for level in range(self.mux_levels(banks)):
                 at_level = Signal.like(which, name=f"which_at_{level}")

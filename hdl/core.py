@@ -41,7 +41,7 @@ from .fanout import GROUP, registered_copies
 from .layout import CoreLayout, log2
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
-from .timing import BANK_REGISTERS, MEMORY_LATENCY, CoreTiming
+from .timing import ADDEND_REGISTERS, BANK_REGISTERS, MEMORY_LATENCY, CoreTiming
 from .tree import ReductionTree
 from .update import UpdateUnit
 from .vectors import VectorMemory
@@ -459,9 +459,13 @@ class LearnerCore(wiring.Component):
                     with m.If(hit[k]):
                         m.d.comb += [active[k].eq(1), restart[k].eq(first[k])]
                         m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes) if x // GROUP == k]
+        # the selected addends, with their enable and restart, registered before the adders
+        assert ADDEND_REGISTERS == 1
+        late_addend = _delayed(m, addend, 1, "addend_r")
+        late_active, late_restart = _delayed(m, active, 1, "active_r"), _delayed(m, restart, 1, "restart_r")
         for x in range(lay.accumulators):
-            with m.If(active[x // GROUP]):
-                m.d.sync += acc[x].eq(Mux(restart[x // GROUP], 0, acc[x]) + addend[x])
+            with m.If(late_active[x // GROUP]):
+                m.d.sync += acc[x].eq(Mux(late_restart[x // GROUP], 0, acc[x]) + late_addend[x])
 
         # -- write-back of finished rounds, a block of `units` sums per cycle ------------------
         copying = [(l, b) for l in range(L) for b in ((False, True) if l else (False,)) if timing.serial(l, b)]

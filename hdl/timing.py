@@ -25,7 +25,7 @@ from .update import UpdateUnit
 from .vectors import VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
-__all__ = ["CoreTiming", "MEMORY_LATENCY"]
+__all__ = ["CoreTiming", "MEMORY_LATENCY", "BANK_REGISTERS", "ADDEND_REGISTERS"]
 
 #: A synchronous memory read: address in one cycle, data in the next.
 MEMORY_LATENCY = 1
@@ -33,6 +33,10 @@ MEMORY_LATENCY = 1
 #: Registers on the weight banks' read data, before any logic: a block RAM's data output is slow
 #: (5.8 ns from the clock on the ECP5's speed grade 6), so it feeds a flip-flop and nothing else.
 BANK_REGISTERS = 1
+
+#: Registers between the adder tree's selected tap and the round accumulators' adders: the selection
+#: over the layers' taps and the accumulators' carry chains in separate cycles.
+ADDEND_REGISTERS = 1
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class CoreTiming:
 
     def round_sum(self, l: int, backward: bool) -> int:
         """The cycle in which a finished round's sums sit in the accumulators."""
-        return self.tap(l, backward) + 1
+        return self.tap(l, backward) + ADDEND_REGISTERS + 1
 
     # -- write-back: a finished round's sums, a few at a time --------------------------------
 

@@ -24,8 +24,10 @@ from .geometry import BoardGeometry
 
 __all__ = ["BoardTop", "DataMemory"]
 
-#: Words of one bank of a block-RAM data memory (four ECP5 DP16KD).
-BANK_WORDS = 4096
+#: Words of one bank of a block-RAM data memory: one block (an ECP5 DP16KD or a Gowin BSRAM as 1024 x 16),
+#: so that a bank's write enable and read data go to and from one place. Banks of four blocks had
+#: Yosys's own decoder and multiplexer spread over blocks far apart (7 ns of routing on the ULX3S).
+BANK_WORDS = 1024
 
 
 class DataMemory(wiring.Component):

@@ -35,7 +35,8 @@ class DataMemory(wiring.Component):
     blocks (``spram``, a :class:`~.families.SPRAM`: the UP5K's).
 
     Block RAM of this size is tens of blocks across the chip. Every step of the
-    way is a register: the address and write data (a copy per few banks), each
+    way is a register: the address and write data (registered where they are
+    driven, then a copy per few banks), each
     bank's read data twice (beside its block, whose unregistered output takes
     most of a cycle on its own, then on its way), and a tree of multiplexers
     over the banks, each choosing one of at most
@@ -64,8 +65,9 @@ class DataMemory(wiring.Component):
     @classmethod
     def latency_of(cls, kind: str, words: int) -> int:
         """The read latency of a data memory of ``kind`` and ``words``: a single cycle for SPRAM; for
-        block RAM, the address copy, the RAM, its two data registers and the multiplexer levels."""
-        return 1 if kind == "spram" else 4 + cls.mux_levels(-(-words // BANK_WORDS))
+        block RAM, the port's register, its copy, the RAM, its two data registers and the multiplexer
+        levels."""
+        return 1 if kind == "spram" else 5 + cls.mux_levels(-(-words // BANK_WORDS))
 
     @property
     def latency(self) -> int:
@@ -79,9 +81,13 @@ class DataMemory(wiring.Component):
             banks = -(-self._words // BANK_WORDS)
             bits = (BANK_WORDS - 1).bit_length()
             copies = -(-banks // GROUP)
-            addr = registered_copies(m, platform, port.addr, copies, "data_addr")
-            wdata = registered_copies(m, platform, port.wdata, copies, "data_wdata")
-            wmask = registered_copies(m, platform, port.wmask, copies, "data_wmask")
+            # the port registered once where it is driven, then copied out to the banks
+            port_addr, port_wdata = Signal.like(port.addr, name="data_addr"), Signal.like(port.wdata, name="data_wdata")
+            port_wmask = Signal.like(port.wmask, name="data_wmask")
+            m.d.sync += [port_addr.eq(port.addr), port_wdata.eq(port.wdata), port_wmask.eq(port.wmask)]
+            addr = registered_copies(m, platform, port_addr, copies, "data_addr")
+            wdata = registered_copies(m, platform, port_wdata, copies, "data_wdata")
+            wmask = registered_copies(m, platform, port_wmask, copies, "data_wmask")
             outputs = []
             for b in range(banks):
                 k = b // GROUP

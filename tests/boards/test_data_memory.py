@@ -9,8 +9,8 @@ from support.link import simulate
 
 def test_latency_grows_one_level_per_factor_of_eight_banks():
     assert [DataMemory.mux_levels(banks) for banks in (1, 2, 8, 9, 64, 65)] == [1, 1, 1, 2, 2, 3]
-    assert DataMemory.latency_of("block", 8 * BANK_WORDS) == 5
-    assert DataMemory.latency_of("block", 8 * BANK_WORDS + 1) == 6
+    assert DataMemory.latency_of("block", 8 * BANK_WORDS) == 6
+    assert DataMemory.latency_of("block", 8 * BANK_WORDS + 1) == 7
     assert DataMemory.latency_of("spram", 65536) == 1
 
 

@@ -967,7 +967,8 @@ def step_status(title: str):
     """A spinner with the running step and the time spent on stderr when it is a terminal, else one
     line per step; yields ``step(name)``."""
     if not err.is_terminal:
-        yield lambda name: err.print(f"{title}: {name}", highlight=False)
+        # one line a step, never wrapped: a step may name a command line or a path
+        yield lambda name: err.print(f"{title}: {escape(name)}", highlight=False, soft_wrap=True)
         return
     columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as status:
@@ -1060,7 +1061,8 @@ def flash_command(board_name, bitstream, sram):
     bitstream = bitstream or Path("build") / spec.name / f"{DESIGN_NAME}.{spec.bitstream}"
     with step_status(f"flashing {spec.name}") as step:
         flash_board(spec, bitstream, sram=sram, log=step)
-    err.print(f"{'loaded' if sram else 'flashed'} {spec.name} with {escape(str(bitstream))}", highlight=False)
+    err.print(f"{'loaded' if sram else 'flashed'} {spec.name} with {escape(str(bitstream))}", highlight=False,
+              soft_wrap=True)
 
 
 MEMORY_KINDS = {"spram": "SPRAM", "block": "block RAM"}

@@ -27,7 +27,7 @@ from ..model.config import LearnerConfig
 from ..model.fixed import FixedLearner
 from ..model.tasks import Task
 from ..model.train import check_task, encode, sample_order
-from ..sim.verify import Mismatch, first_weight_mismatch
+from ..sim.verify import GAIN_STATE, Mismatch, first_weight_mismatch
 from .client import BoardClient, BoardMismatch
 from .geometry import MAX_READ_WEIGHTS, config_hash, encode_records, packs_inputs
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, WEIGHTS_HEADER, Bank, LinkError
@@ -206,13 +206,15 @@ def check_weights(client: BoardClient, weights: list[np.ndarray]) -> None:
 
 
 def write_state(client: BoardClient, model: FixedLearner) -> None:
-    """Put the board into the model's state: weights, momentum, batch sums, step count, LFSR, batch position
-    (after a CLEAR, which zeroes momentum and batch sums)."""
+    """Put the board into the model's state: weights, momentum, batch sums, adaptive gains, step count, LFSR,
+    batch position (after a CLEAR, which zeroes momentum and batch sums and restarts the gains)."""
     write_weights(client, model.weights)
     if any(v is not None for v in model.velocity):
         write_weights(client, model.velocity, Bank.VELOCITY)
     if model.config.batch_size > 1:
         write_weights(client, model.batch_sum, Bank.BATCH_SUM)
+    if model.gain:
+        write_weights(client, model.gain, Bank.GAIN)
     client.set_state(model.steps, model.lfsr, model.steps % model.config.batch_size)
 
 
@@ -287,6 +289,9 @@ def compare_board(client: BoardClient, config: LearnerConfig, task: Task, *, epo
         model_error_sum = model.train_order(codes.x_train, codes.y_train, order).error_sum
         step += len(order)
         found = first_weight_mismatch(read_weights(client, shapes), model.weights, step - 1)
+        if model.gain:
+            found = found or first_weight_mismatch(read_weights(client, [g.shape for g in model.gain], Bank.GAIN),
+                                                   model.gain, step - 1, GAIN_STATE)
         if stats.steps != step:
             found = found or Mismatch(step - 1, "steps", -1, 0, stats.steps, step)
         if device_error_sum != model_error_sum:

@@ -84,6 +84,7 @@ class Bank(enum.IntEnum, shape=2):
     WEIGHTS = 0
     VELOCITY = 1           # momentum (layers with momentum only)
     BATCH_SUM = 2          # the mini-batch's summed updates (batch_size > 1 only)
+    GAIN = 3               # adaptive gain: per layer one row, offset, energy and previous energy (GAIN_WORDS)
 
 
 #: READ_WEIGHTS and WRITE_WEIGHTS: ``count`` values of ``layer``'s ``bank`` from (``row``, ``col``) on,

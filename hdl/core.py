@@ -33,11 +33,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import LearnerConfig, Rounding
-from ..model.fixed import LFSR_MASK, MIX, FixedLearner, LayerPlan
+from ..model.fixed import GAIN_WORDS, LFSR_MASK, MIX, FixedLearner, LayerPlan
 from ..model.init import initial_weights
 from .arith import const_mul, saturate, weight_view
 from .counter import SplitCounter
 from .fanout import GROUP, registered_copies
+from .gain import GainAdapter
 from .layout import CoreLayout, log2
 from .mac import Multiplier
 from .sequencer import Op, Sequencer
@@ -47,7 +48,12 @@ from .update import UpdateUnit
 from .vectors import VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
-__all__ = ["LearnerCore", "weight_port_signature", "state_port_signature"]
+__all__ = ["LearnerCore", "weight_port_signature", "state_port_signature", "GAIN_BANK", "ENERGY_LATENCY"]
+
+#: The weight port's ``bank`` that reaches the adaptive gain state: ``col`` picks the word (GAIN_WORDS).
+GAIN_BANK = 3
+#: Registers from a delta's write to its |delta| sum entering the gain adapter: the magnitudes, their sum.
+ENERGY_LATENCY = 2
 
 
 def state_port_signature(config: LearnerConfig) -> wiring.Signature:
@@ -66,11 +72,13 @@ def weight_port_signature(layout: CoreLayout) -> wiring.Signature:
     """
     L = layout.layers
     acc = layout.config.formats.weight_acc.shape
+    cols = [layout.n_in(l) + 1 for l in range(L)] + [GAIN_WORDS] * bool(layout.config.adaptive_gain)
     return wiring.Signature({
         "layer": Out(range(max(L, 2))),
-        "bank": Out(2),                 # 0 the weights, 1 momentum, 2 batch sums (where the config has them)
+        # 0 the weights, 1 momentum, 2 batch sums, 3 adaptive gain (GAIN_BANK; where the config has them)
+        "bank": Out(2),
         "row": Out(range(max(max(layout.n_out(l) for l in range(L)), 2))),
-        "col": Out(range(max(layout.n_in(l) + 1 for l in range(L)))),
+        "col": Out(range(max(cols))),
         "wdata": Out(acc), "write": Out(1), "read": Out(1),
         "rdata": In(acc), "rvalid": In(1),
     })
@@ -224,7 +232,8 @@ class LearnerCore(wiring.Component):
         # -- LFSR, counters -----------------------------------------------------------------
         lfsr = Signal(32, init=cfg.lfsr_seed)
         m.d.comb += [seq.clear.eq(self.clear & ~in_flight), seq.learn.eq(self.learn),
-                     seq.load.eq(self.state.load & idle), seq.load_batch.eq(self.state.batch)]
+                     seq.load.eq(self.state.load & idle), seq.load_batch.eq(self.state.batch),
+                     seq.load_period.eq(self.state.steps[:log2(seq.period)])]
         # the counters' carry chains are cut in two (hdl.counter): they were the iCE40's longest paths
         m.submodules.step_count = step_count = SplitCounter(len(self.steps))
         m.submodules.cycle_count = cycle_count = SplitCounter(len(self.cycles))
@@ -473,14 +482,15 @@ class LearnerCore(wiring.Component):
                 for x in range(max([timing.round_values(l, b) for l, b in copying], default=0))]
 
         def round_blocks(l, backward):
-            """(valid, block, half, sums) as they enter the write-back units; ``block`` numbers the
-            blocks of ``units`` sums through the layer (rows forward, columns backward)."""
+            """(valid, block, half, learn, sums) as they enter the write-back units; ``block`` numbers the
+            blocks of ``units`` sums through the layer (rows forward, columns backward); ``learn``: the step
+            trains (adaptive gain only)."""
             values, units = timing.round_values(l, backward), timing.units(l, backward)
             opr = op_at(timing.round_sum(l, backward))
             done = is_op(opr, Op.BWD if backward else Op.FWD, l) & opr.last
             index = opr.k if backward else opr.r
             if not timing.serial(l, backward):
-                return done, index, opr.half, acc[:values]
+                return done, index, opr.half, learning(opr), acc[:values]
             steps = values // units
             tag = f"{l}_{int(backward)}"
             step = Signal(range(steps), name=f"step_{tag}")
@@ -488,9 +498,10 @@ class LearnerCore(wiring.Component):
             running = Signal(name=f"running_{tag}")
             base = Signal.like(index, name=f"round_{tag}")
             half = Signal(name=f"half_{tag}")
+            learn = Signal(name=f"learn_{tag}")
             m.d.comb += step_next.eq(step)
             with m.If(done):
-                m.d.sync += [running.eq(1), base.eq(index), half.eq(opr.half)]
+                m.d.sync += [running.eq(1), base.eq(index), half.eq(opr.half), learn.eq(learning(opr))]
                 m.d.comb += step_next.eq(0)
             with m.Elif(running):
                 m.d.comb += step_next.eq(step + 1)
@@ -516,7 +527,32 @@ class LearnerCore(wiring.Component):
                 m.d.sync += chosen.eq(word.word_select(selects[u // GROUP], lay.accumulator_width))
                 sums.append(chosen)
             name = f"{l}_{int(backward)}_d"
-            return (*_delayed(m, [running, block, half], 1, name), sums)
+            return (*_delayed(m, [running, block, half, learn], 1, name), sums)
+
+        # -- adaptive gain: each layer's |delta| as its deltas are written, and the rule at a period's end ----
+        gain = None
+        if cfg.adaptive_gain:
+            widest = max([timing.units(L - 1, False)] + [timing.units(l, True) for l in range(1, L)])
+            m.submodules.gain = gain = GainAdapter(cfg, f.error.bits + (widest - 1).bit_length())
+            # the step's last op takes its gain offset at product - 1 (below): the new offsets follow it
+            m.d.comb += [gain.decide.eq(op_at(timing.product - 1).adapt), gain.clear.eq(clearing)]
+            # A delta written in cycle w is in the energy from w + ENERGY_LATENCY + 1; the op that reads it
+            # (in stage vector_read, from w + WRITE_LATENCY + 1) is the step's last or comes before it.
+            assert timing.product - 1 - timing.vector_read >= ENERGY_LATENCY - VectorMemory.WRITE_LATENCY
+
+        def energy_addend(deltas, slots, valid, name):
+            """sum |delta| over a write's valid slots, ENERGY_LATENCY registers later (0 when not ``valid``)."""
+            magnitudes = []
+            for u, (delta, ok) in enumerate(zip(deltas, slots)):
+                magnitude = Signal(unsigned(f.error.bits), name=f"{name}_magnitude_{u}")
+                m.d.sync += magnitude.eq(Mux(valid & ok, Mux(delta < 0, -delta, delta), 0))
+                magnitudes.append(magnitude)
+            total = Signal(unsigned(f.error.bits + (len(deltas) - 1).bit_length()), name=f"{name}_sum")
+            m.d.sync += total.eq(sum(magnitudes))
+            return total
+
+        def learning(op):
+            return op.learn if cfg.adaptive_gain else Const(0, 1)
 
         def valid_slots(block, units, count):
             return [block <= (count - 1 - u) // units if u < count else Const(0, 1) for u in range(units)]
@@ -524,7 +560,7 @@ class LearnerCore(wiring.Component):
         results_written = Signal()
         for l in range(L):
             units_n = timing.units(l, False)
-            valid, block, half, sums = round_blocks(l, False)
+            valid, block, half, learn, sums = round_blocks(l, False)
             units = []
             for u in range(units_n):
                 unit = RowWriteback(cfg, l, lay.accumulator_width)
@@ -541,13 +577,16 @@ class LearnerCore(wiring.Component):
                 a_block, = _delayed(m, [block], RowWriteback.TARGET_DELAY, f"y_{l}")
                 for unit, y in zip(units, ymem.values(m, a_block, units_n, "y")):
                     m.d.comb += unit.y.eq(y)
-            w_valid, w_block = _delayed(m, [valid, block], latency, f"row_{l}")
+            w_valid, w_block, w_learn = _delayed(m, [valid, block, learn], latency, f"row_{l}")
             slots = valid_slots(w_block, units_n, lay.n_out(l))
             if l < L - 1:
                 act_mem[l].write(m, w_block, [u.a for u in units], slots, w_valid)
                 win_mem[l].write(m, w_block, [u.bit for u in units], slots, w_valid)
                 continue
             delta_mem[l].write(m, w_block, [u.delta for u in units], slots, w_valid)
+            if gain is not None:
+                m.d.comb += gain.addend[l].eq(energy_addend([u.delta for u in units], slots, w_valid & w_learn,
+                                                            f"energy_{l}"))
             results.write(m, w_block, [Cat(u.a, u.e) for u in units], slots, w_valid)
             blocks = lay.row_rounds(l) * timing.steps(l, False)
             m.d.sync += results_written.eq(w_valid & (w_block == blocks - 1))     # as the write lands
@@ -555,7 +594,7 @@ class LearnerCore(wiring.Component):
         # -- backward write-back: the deltas of the layer before ------------------------------
         for l in range(1, L):
             units_n = timing.units(l, True)
-            valid, block, half, sums = round_blocks(l, True)
+            valid, block, half, _, sums = round_blocks(l, True)
             with m.If(valid):
                 win_mem[l - 1].read(m, block, units_n)
             w_valid, w_block = _delayed(m, [valid, block], ColumnWriteback.LATENCY, f"column_{l}")
@@ -567,8 +606,11 @@ class LearnerCore(wiring.Component):
                 m.d.comb += [unit.sum.eq(sums[u]), unit.bit.eq(bits[u])]
                 units.append(unit)
             assert units[0].latency == ColumnWriteback.LATENCY == MEMORY_LATENCY
-            delta_mem[l - 1].write(m, w_block, [u.delta for u in units],
-                                   valid_slots(w_block, units_n, lay.n_in(l)), w_valid)
+            slots = valid_slots(w_block, units_n, lay.n_in(l))
+            delta_mem[l - 1].write(m, w_block, [u.delta for u in units], slots, w_valid)
+            if gain is not None:
+                m.d.comb += gain.addend[l - 1].eq(energy_addend([u.delta for u in units], slots, w_valid,
+                                                                f"energy_{l - 1}"))
 
         # -- update units and the write-back to the banks ------------------------------------
         w_late = _delayed(m, w_data, timing.product - (timing.operand - 1), "w_late")
@@ -578,11 +620,15 @@ class LearnerCore(wiring.Component):
         late_mix = op_at(timing.product - 1)
         unit_layer = copies(late_mix.layer, "update_layer")        # opp's, once per group of units
         unit_apply = copies(late_mix.apply, "update_apply")
+        if gain is not None:
+            unit_offset = copies(gain.offset[late_mix.layer], "update_offset")
         for p in range(P):
             unit = UpdateUnit(cfg, signed(lay.product_width))
             m.submodules[f"update_{p}"] = unit
             k = p // GROUP
             m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_late[p]), unit.layer.eq(unit_layer[k])]
+            if gain is not None:
+                m.d.comb += unit.offset.eq(unit_offset[k])
             if momentum:
                 v_now = Signal(f.weight_acc.shape, name=f"v_{p}")
                 m.d.sync += v_now.eq(v_rd[p].data)
@@ -637,8 +683,15 @@ class LearnerCore(wiring.Component):
             m.d.sync += word.eq(banks.word_select(h_bank_at[:log2(in_group)], width) if in_group > 1 else banks)
             chosen.append(word)
         group_at = _delay(m, h_bank_at >> log2(in_group), "host_group")
-        m.d.sync += [host.rdata.eq(Cat(*chosen).word_select(group_at, width) if groups > 1 else chosen[0]),
-                     host.rvalid.eq(rvalid)]
+        word = Cat(*chosen).word_select(group_at, width) if groups > 1 else chosen[0]
+        if gain is not None:
+            # the gain bank: its word when the read is strobed, kept alongside the banks' read
+            m.d.comb += [gain.layer.eq(host.layer), gain.word.eq(host.col), gain.wdata.eq(host.wdata),
+                         gain.write.eq(host.write & idle & (host.bank == GAIN_BANK))]
+            gain_word, gain_read = _delayed(m, [gain.rdata, host.bank == GAIN_BANK], self.weight_read_latency - 1,
+                                            "host_gain")
+            word = Mux(gain_read, gain_word, word)
+        m.d.sync += [host.rdata.eq(word), host.rvalid.eq(rvalid)]
         # the sequencer's engaged, not busy: the host's clear strobe does not reach its own busy input
         m.d.comb += self.busy.eq(seq.engaged | in_flight | h_write)
 

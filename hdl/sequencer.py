@@ -48,7 +48,9 @@ def _bits(n: int) -> int:
 
 def micro_op_layout(layout: CoreLayout) -> data.StructLayout:
     L = layout.layers
-    return data.StructLayout({
+    adaptive = {"learn": 1,             # the op's step trains: its output deltas count in the error energy
+                "adapt": 1}             # the step's last op, and the step ends a period: the gains adapt
+    return data.StructLayout(({} if layout.config.adaptive_gain is None else adaptive) | {
         "op": Op,
         "layer": unsigned(_bits(L)),
         "r": unsigned(_bits(max(layout.row_rounds(l) for l in range(L)))),
@@ -250,6 +252,8 @@ class Sequencer(wiring.Component):
         Zero momentum and batch sums (``clearing`` with ``clear_addr`` over every word).
     load, load_batch : In
         While idle: the next step is step ``load_batch`` of its mini-batch (to resume a run).
+    load_period : In
+        With ``load`` (adaptive gain): the next training step is step ``load_period`` of its gain period.
     busy : Out(1)
         Inside a step (its first cycle included) or a clear.
     engaged : Out(1)
@@ -270,8 +274,15 @@ class Sequencer(wiring.Component):
             "learn": In(1), "learning": Out(1), "trained": Out(1), "results_issued": Out(1),
             "clear": In(1), "clearing": Out(1), "counting": Out(1),
             "load": In(1), "load_batch": In(range(max(layout.config.batch_size, 2))),
+            "load_period": In(range(max(self.period, 2))),
             "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1), "engaged": Out(1),
         })
+
+    @property
+    def period(self) -> int:
+        """Training steps between gain adjustments; 1 without adaptive gain."""
+        rule = self._layout.config.adaptive_gain
+        return rule.period if rule else 1
 
     def elaborate(self, platform):
         m = Module()
@@ -297,15 +308,20 @@ class Sequencer(wiring.Component):
         drain = Signal(range(longest + 1))
         batch = Signal(range(max(cfg.batch_size, 2)))
         apply = batch == cfg.batch_size - 1
+        adaptive = cfg.adaptive_gain is not None
+        period = Signal(range(max(self.period, 2)))      # training steps done in the gain period
+        period_end = period == self.period - 1
         starting = Signal()                      # IDLE, and a step starts in this cycle
         learn_now = Mux(starting, self.learn, self.learning)
         half_now = Mux(starting, self.half, half)
 
-        def emit(op, l, first, last, pass_start=0):
+        def emit(op, l, first, last, pass_start=0, step_end=0):
             m.d.comb += [self.op.op.eq(op), self.op.layer.eq(l), self.op.r.eq(r), self.op.k.eq(k),
                          self.op.first.eq(first), self.op.last.eq(last), self.op.apply.eq(apply),
                          self.op.pass_start.eq(pass_start), self.op.half.eq(half_now),
                          self.op.waddr.eq(waddr), self.op.mix.eq(mix if stochastic else 0)]
+            if adaptive:
+                m.d.comb += [self.op.learn.eq(learn_now), self.op.adapt.eq(step_end & period_end)]
 
         def state(p):
             return f"{p.kind.upper()}_{p.layer}"
@@ -319,6 +335,8 @@ class Sequencer(wiring.Component):
             m.d.comb += [self.sample_done.eq(1), self.trained.eq(learn_now)]
             with m.If(learn_now):
                 m.d.sync += batch.eq(Mux(apply, 0, batch + 1))
+                if self.period > 1:
+                    m.d.sync += period.eq(Mux(period_end, 0, period + 1))
             rest()
             m.next = "IDLE"
 
@@ -392,7 +410,8 @@ class Sequencer(wiring.Component):
                     m.d.sync += upd.eq(0)
                     advance()
             else:
-                emit(Op.UPD, l, r == 0, r == R - 1, pass_start=pass_start)
+                # the step's last op: pass 0's last
+                emit(Op.UPD, l, r == 0, r == R - 1, pass_start=pass_start, step_end=last_op)
                 advance()
 
         m.d.comb += [self.busy.eq(1), self.engaged.eq(1),
@@ -402,9 +421,9 @@ class Sequencer(wiring.Component):
                 m.d.comb += [self.busy.eq(starting), self.engaged.eq(self.sample_ready & self.results_free)]
                 rest()
                 with m.If(self.load):           # apart from the chain below: a load never starts a step
-                    m.d.sync += batch.eq(self.load_batch)
+                    m.d.sync += [batch.eq(self.load_batch), period.eq(self.load_period)]
                 with m.If(self.clear):
-                    m.d.sync += [self.clear_addr.eq(0), batch.eq(0)]
+                    m.d.sync += [self.clear_addr.eq(0), batch.eq(0), period.eq(0)]
                     m.next = "CLEAR"
                 with m.Elif(self.sample_ready & self.results_free):
                     # The step's first op goes out in this cycle, from the counters' rest values.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,6 +44,8 @@ class UpdateUnit(wiring.Component):
         ``3 * k * 0x9E3779B1 mod 2**32`` for the weight's flat index k (stochastic rounding only).
     lfsr : In(unsigned(32))
         The LFSR state of this layer's update (stochastic rounding only).
+    offset : In(signed)
+        Adaptive gain: halvings of the layer's gain (negative: doublings), one of ``adaptive_gain.offsets``.
     """
 
     def __init__(self, config: LearnerConfig, product_shape):
@@ -58,7 +60,14 @@ class UpdateUnit(wiring.Component):
             ports.update(s=In(acc), s_new=Out(acc), apply=In(1))
         if self.stochastic:
             ports.update(mix=In(unsigned(32)), lfsr=In(unsigned(32)))
+        if config.adaptive_gain:
+            ports.update(offset=In(self.offset_shape(config)))
         super().__init__(ports)
+
+    @staticmethod
+    def offset_shape(config: LearnerConfig):
+        offsets = config.adaptive_gain.offsets
+        return signed(max(offsets.start.bit_length(), (offsets.stop - 1).bit_length()) + 1)
 
     @property
     def momentum(self) -> bool:
@@ -124,9 +133,19 @@ class UpdateUnit(wiring.Component):
             live = registered
 
         # Stage 1: every rounding shift, on the inputs.
-        def update(p):
-            u = shift_round(self.product, p.update_shift, rnd, self._rand(SITE_UPDATE, p.update_shift))
+        def scaled(p, shift):
+            u = shift_round(self.product, shift, rnd, self._rand(SITE_UPDATE, shift))
             return u if p.update_fits else saturate(u, acc)
+
+        def update(p):
+            if not cfg.adaptive_gain:
+                return scaled(p, p.update_shift)
+            u = Signal(acc.shape, name=f"u_{p.index}")
+            with m.Switch(self.offset):
+                for k, shift in zip(cfg.adaptive_gain.offsets, p.update_shifts):
+                    with m.Case(k):
+                        m.d.comb += u.eq(scaled(p, shift))
+            return u
         values = {"u": self._per_layer(m, self.layer, acc.shape, update, "u"), "w": self.w, "layer": self.layer}
         if self.momentum:
             values["decay"] = self._per_layer(m, self.layer, acc.shape, lambda p: p.momentum_shift and shift_round(

@@ -9,6 +9,7 @@ gradient descent.
 from .config import (
                      Activation,
                      ActivationKind,
+                     AdaptiveGain,
                      ConfigError,
                      Formats,
                      Layer,
@@ -24,6 +25,6 @@ from .floating import FloatLearner
 from .tasks import Task, TaskError, default_config, load_task
 from .train import train
 
-__all__ = ["ActivationKind", "Activation", "ConfigError", "Formats", "Layer", "LearnerConfig", "QFormat",
-           "Rounding", "Window", "load_config", "save_config", "FixedLearner", "FloatLearner", "Task",
+__all__ = ["ActivationKind", "Activation", "AdaptiveGain", "ConfigError", "Formats", "Layer", "LearnerConfig",
+           "QFormat", "Rounding", "Window", "load_config", "save_config", "FixedLearner", "FloatLearner", "Task",
            "TaskError", "load_task", "default_config", "train"]

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .config import ActivationKind, LearnerConfig, Rounding
-from .fixed import MIX, SITE_LEAK, SITE_MOMENTUM, SITE_UPDATE, FixedLearner, StepRun, StepTrace
+from .config import FALL_SHIFT, ActivationKind, LearnerConfig, Rounding
+from .fixed import GAIN_WORDS, MIX, SITE_LEAK, SITE_MOMENTUM, SITE_UPDATE, FixedLearner, StepRun, StepTrace
 
 __all__ = ["CompiledLearner", "activation_code", "rounding_code"]
 
@@ -27,7 +27,8 @@ __all__ = ["CompiledLearner", "activation_code", "rounding_code"]
 (N_IN, N_OUT, KIND, ONE, Z_SHIFT, BACK_SHIFT, SLOPE, CLIP_LO, CLIP_HI, STEP, WIN_LO, HAS_LO, WIN_HI, HAS_HI,
  DERIV, UPD_SHIFT, UPD_FITS, LEAK, MOM, VIEW_SHIFT, RESIDUAL, W_OFF, A_OFF, Z_OFF, THR_OFF, THR_N, COLUMNS) = range(27)
 # Entries of the format table.
-ACT_LO, ACT_HI, ERR_LO, ERR_HI, ACC_LO, ACC_HI, ERR_SHIFT, FWD_RND, UPD_RND, BATCH, W_FRAC, FORMATS = range(12)
+(ACT_LO, ACT_HI, ERR_LO, ERR_HI, ACC_LO, ACC_HI, ERR_SHIFT, FWD_RND, UPD_RND, BATCH, W_FRAC, PERIOD, GAIN_UP,
+ GAIN_DOWN, FORMATS) = range(15)
 # Entries of the state vector: step count, the LFSR, then each layer's LFSR state of its last update.
 STEPS, LFSR = 0, 1
 FLOOR, HALF_UP, STOCHASTIC = 0, 1, 2
@@ -143,7 +144,7 @@ def _window(g, z, lay, l, rounding):
 
 
 @njit(cache=True, nogil=True)
-def train_kernel(xs, ys, order, lay, thr, fmt, mix, state, w, view, vel, bsum, aaug, zbuf, abuf, gbuf, dbuf,
+def train_kernel(xs, ys, order, lay, thr, fmt, mix, state, gain, w, view, vel, bsum, aaug, zbuf, abuf, gbuf, dbuf,
                  pred, err, err_sq, z_out, a_out, d_out, record):
     """Train on ``xs[order]``, ``ys[order]``: every step of :meth:`FixedLearner.step`, in its order.
 
@@ -220,8 +221,32 @@ def train_kernel(xs, ys, order, lay, thr, fmt, mix, state, w, view, vel, bsum, a
                 lfsr = state[LFSR]
                 state[LFSR] = (lfsr >> 1) ^ (LFSR_MASK if lfsr & 1 else 0)
                 state[LFSR + 1 + l] = state[LFSR]
-            _update_layer(lay[l], aaug, dbuf, mix, state[LFSR + 1 + l], w, view, vel, bsum,
+            offset = gain[l * GAIN_WORDS] if fmt[PERIOD] else 0
+            _update_layer(lay[l], offset, aaug, dbuf, mix, state[LFSR + 1 + l], w, view, vel, bsum,
                           upd, batch, ending, acc_lo, acc_hi)
+        if fmt[PERIOD]:         # after the updates: a new gain applies from the next step on
+            _adapt_gains(lay, dbuf, gain, fmt, state[STEPS] % fmt[PERIOD] == 0)
+
+
+@njit(cache=True, inline="always")
+def _adapt_gains(lay, dbuf, gain, fmt, ending):
+    """Each layer's error energy and, at a period's end, its gain offset (fixed.error_energy, adapt_gain)."""
+    for l in range(lay.shape[0]):
+        z0, at = lay[l, Z_OFF], l * GAIN_WORDS
+        energy = gain[at + 1]
+        for j in range(lay[l, N_OUT]):
+            energy += abs(dbuf[z0 + j])
+        energy = min(energy, fmt[ACC_HI])
+        if not ending:
+            gain[at + 1] = energy
+            continue
+        previous = gain[at + 2]
+        if previous >= 0:
+            if energy > previous:
+                gain[at] = min(gain[at] + 1, fmt[GAIN_DOWN])
+            elif energy < previous - (previous >> FALL_SHIFT):
+                gain[at] = max(gain[at] - 1, -fmt[GAIN_UP])
+        gain[at + 1], gain[at + 2] = 0, energy
 
 
 @njit(cache=True)
@@ -239,9 +264,10 @@ def _online_update(w, view, a_aug, delta, left, right, half, lo, hi, view_shift)
 
 
 @njit(cache=True, inline="always")
-def _update_layer(row, aaug, dbuf, mix, lfsr, w, view, vel, bsum, upd, batch, ending, acc_lo, acc_hi):
+def _update_layer(row, offset, aaug, dbuf, mix, lfsr, w, view, vel, bsum, upd, batch, ending, acc_lo, acc_hi):
     n_in, n_out, w0, a0, z0 = row[N_IN], row[N_OUT], row[W_OFF], row[A_OFF], row[Z_OFF]
-    shift, fits, mom, lk, vs = row[UPD_SHIFT], row[UPD_FITS], row[MOM], row[LEAK], row[VIEW_SHIFT]
+    shift = row[UPD_SHIFT] + offset
+    fits, mom, lk, vs = row[UPD_FITS], row[MOM], row[LEAK], row[VIEW_SHIFT]
     stochastic = upd == STOCHASTIC
     cols = n_in + 1
     if batch == 1 and not (stochastic or mom or lk) and fits:
@@ -317,6 +343,9 @@ def _tables(config: LearnerConfig, plans) -> tuple[np.ndarray, np.ndarray, np.nd
     fmt[FWD_RND], fmt[UPD_RND] = rounding_code(config.forward_rounding), rounding_code(config.rounding)
     fmt[BATCH] = config.batch_size
     fmt[W_FRAC] = f.weight.frac
+    if config.adaptive_gain:
+        g = config.adaptive_gain
+        fmt[PERIOD], fmt[GAIN_UP], fmt[GAIN_DOWN] = g.period, g.up, g.down
     return lay, np.array(thresholds or [0], dtype=np.int64), fmt
 
 
@@ -344,6 +373,7 @@ class CompiledLearner(FixedLearner):
         self.velocity = [v if p.momentum_shift else None for v, p in zip(velocity, self.plans)]
         self._bsum, self.batch_sum = _flat(self.batch_sum)
         self._aaug, self.a_aug = _flat(self.a_aug)
+        self._gain, self.gain = _flat(self.gain) if self.gain else (np.zeros(GAIN_WORDS, np.int64), [])
         # the stochastic rounding's index hash per site and weight (the numpy model's formula)
         index = np.concatenate([i.ravel() for i in self.flat_index])
         self._mix = np.stack([((3 * index + site) * MIX) & 0xFFFFFFFF
@@ -370,8 +400,8 @@ class CompiledLearner(FixedLearner):
         shape = (n, self._z.size) if record else (1, 1)
         z_out, a_out, d_out = (np.empty(shape, np.int64) for _ in range(3))
         self._sync_in()
-        train_kernel(xs, ys, order, self._lay, self._thr, self._fmt, self._mix, self._state, self._w, self._view,
-                     self._vel, self._bsum, self._aaug, self._z, self._a, self._g, self._d,
+        train_kernel(xs, ys, order, self._lay, self._thr, self._fmt, self._mix, self._state, self._gain, self._w,
+                     self._view, self._vel, self._bsum, self._aaug, self._z, self._a, self._g, self._d,
                      pred, err, err_sq, z_out, a_out, d_out, record)
         self._sync_out()
         return pred, err, err_sq, (z_out, a_out, d_out)
@@ -392,4 +422,4 @@ class CompiledLearner(FixedLearner):
                          delta=[v.copy() for v in self._per_layer(d[0])],
                          weights=[w.copy() for w in self.weights],
                          velocity=[None if v is None else v.copy() for v in self.velocity],
-                         updated=self.steps % batch == 0, lfsr=self.lfsr)
+                         updated=self.steps % batch == 0, lfsr=self.lfsr, gain=[g.copy() for g in self.gain])

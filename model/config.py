@@ -26,7 +26,7 @@ import tomli_w
 
 __all__ = [
     "ConfigError", "QFormat", "Rounding", "ActivationKind", "Activation", "Window",
-    "Layer", "Formats", "LearnerConfig", "load_config", "save_config", "config_toml",
+    "Layer", "AdaptiveGain", "Formats", "LearnerConfig", "load_config", "save_config", "config_toml",
 ]
 
 #: Widest fixed-point word the int64 reference model handles exactly. The MAC
@@ -330,6 +330,53 @@ class Layer:
                    "init weights must be finite numbers (no NaN or infinity)")
 
 
+@dataclass(frozen=True)
+class AdaptiveGain:
+    """Each layer's loop gain follows its own error: halved when the error grows, doubled when it falls.
+
+    Every ``period`` training steps, each layer compares the sum of its ``|delta|`` over the period (its
+    error energy, saturating at formats.weight_acc) with the previous period's: larger, and the gain
+    halves (the loop overshoots); smaller by more than 1/8 (:data:`FALL_SHIFT`), and it doubles (the
+    loop is slow and stable). The gain stays within ``up`` doublings above and ``down`` halvings below
+    the layer's ``gain_shift``, so the hardware applies it as one of a few fixed shifts.
+
+    Parameters
+    ----------
+    period : int
+        Training steps between adjustments: a power of two from 1 to 65536.
+    up : int
+        The most doublings above ``2**-gain_shift`` (0 to 4).
+    down : int
+        The most halvings below it (0 to 8).
+    """
+    period: int = 256
+    up: int = 1
+    down: int = 3
+
+    def __post_init__(self):
+        _check(_is_int(self.period) and 1 <= self.period <= 1 << 16 and self.period & (self.period - 1) == 0,
+               f"adaptive_gain period must be a power of two from 1 to 65536 (training steps between "
+               f"adjustments), not {self.period!r}")
+        _check(_is_int(self.up) and 0 <= self.up <= 4,
+               f"adaptive_gain up must be an integer from 0 to 4 (doublings above gain_shift), not {self.up!r}")
+        _check(_is_int(self.down) and 0 <= self.down <= 8,
+               f"adaptive_gain down must be an integer from 0 to 8 (halvings below gain_shift), "
+               f"not {self.down!r}")
+
+    @property
+    def period_bits(self) -> int:
+        return self.period.bit_length() - 1
+
+    @property
+    def offsets(self) -> range:
+        """The shifts added to a layer's update shift: ``-up`` (the most gain) to ``down``."""
+        return range(-self.up, self.down + 1)
+
+
+#: The error energy must fall below ``previous - previous >> FALL_SHIFT`` for the gain to double.
+FALL_SHIFT = 3
+
+
 def _matching_acc(w: QFormat, acc: QFormat) -> QFormat:
     """The accumulator format nearest ``acc`` that has ``w``'s integer bits and fits 32 bits."""
     frac = min(acc.frac, MAX_BITS - w.int_bits)
@@ -390,6 +437,8 @@ class LearnerConfig:
         Seed of the random initial weights of layers without ``init``.
     init_scale : float
         Multiplier on the Glorot-uniform initial weight range.
+    adaptive_gain : AdaptiveGain or None
+        Per-layer gains that adapt to the error (:class:`AdaptiveGain`); None: fixed gains.
     name : str
     """
     inputs: int
@@ -401,6 +450,7 @@ class LearnerConfig:
     lfsr_seed: int = 1
     init_seed: int = 0
     init_scale: float = 1.0
+    adaptive_gain: AdaptiveGain | None = None
     name: str = ""
 
     def __post_init__(self):
@@ -426,6 +476,8 @@ class LearnerConfig:
         _check(_is_finite(self.init_scale) and 0 < self.init_scale <= MAX_INIT_SCALE,
                f"init_scale must be positive, finite and at most 2**32 (more saturates every initial "
                f"weight), not {self.init_scale!r}")
+        _check(self.adaptive_gain is None or isinstance(self.adaptive_gain, AdaptiveGain),
+               f"adaptive_gain must be an AdaptiveGain or None, not {self.adaptive_gain!r}")
         state = self.state_bytes
         _check(state <= MAX_STATE_BYTES,
                f"the layers {list(self.sizes)} have {self.weight_count:,} weights and biases; the model keeps "
@@ -475,14 +527,17 @@ class LearnerConfig:
                    f"{fmt.error.bits} + {self.backward_sum_bits(index) - fmt.weight.bits - fmt.error.bits} "
                    f"for the sum), more than {INT64_SAFE_BITS}; narrow formats.weight or formats.error, "
                    f"or the layer")
-        left = -self.update_shift(index)
+        shifts = self.update_shifts(index)
+        adaptive = " (with adaptive_gain up)" if self.adaptive_gain and self.adaptive_gain.up else ""
+        left = -shifts[0]
         _check(fmt.error.bits + a_in.bits + max(left, 0) <= INT64_SAFE_BITS,
-               f"{where}: gain_shift {layer.gain_shift} shifts the update left by {left} bits, "
+               f"{where}: gain_shift {layer.gain_shift}{adaptive} shifts the update left by {left} bits, "
                f"past int64; raise gain_shift")
-        _check(self.update_shift(index) <= 62,
-               f"{where}: gain_shift {layer.gain_shift} shifts every update to zero; lower it")
+        adaptive = " (with adaptive_gain down)" if self.adaptive_gain and self.adaptive_gain.down else ""
+        _check(shifts[-1] <= 62,
+               f"{where}: gain_shift {layer.gain_shift}{adaptive} shifts every update to zero; lower it")
         if self.rounding is Rounding.STOCHASTIC:
-            _check(max(self.update_shift(index), layer.leak_shift or 0,
+            _check(max(shifts[-1], layer.leak_shift or 0,
                        layer.momentum_shift or 0) <= 32,
                    f"{where}: stochastic rounding draws 32 random bits, so no shift may discard "
                    f"more than 32 bits; raise formats.weight_acc fraction bits or lower the shifts")
@@ -543,6 +598,13 @@ class LearnerConfig:
         return f.error.frac + self.input_format(index).frac + self.layers[index].gain_shift \
             - f.weight_acc.frac
 
+    def update_shifts(self, index: int) -> tuple[int, ...]:
+        """Every update shift layer ``index`` can take, smallest (the most gain) first: one without
+        adaptive gain."""
+        base = self.update_shift(index)
+        offsets = self.adaptive_gain.offsets if self.adaptive_gain else range(1)
+        return tuple(base + k for k in offsets)
+
     @property
     def mac_operations(self) -> int:
         """Multiplies in one training step: forward, backward and update (biases included)."""
@@ -580,6 +642,9 @@ class LearnerConfig:
         out["rounding"] = {"update": self.rounding.value, "forward": self.forward_rounding.value,
                            "lfsr_seed": self.lfsr_seed, "overflow": "saturate"}
         out["init"] = {"seed": self.init_seed, "scale": self.init_scale}
+        if self.adaptive_gain:
+            g = self.adaptive_gain
+            out["adaptive_gain"] = {"period": g.period, "up": g.up, "down": g.down}
         out["layers"] = []
         for layer in self.layers:
             table: dict[str, Any] = {"size": layer.size, "activation": layer.activation.to_toml(),
@@ -649,8 +714,12 @@ def _window(value, where) -> Window | None:
 
 
 def _from_dict(data: dict) -> LearnerConfig:
-    _keys(data, "the config", {"name", "inputs", "batch_size", "formats", "rounding", "init", "layers"},
-          {"inputs", "layers"})
+    _keys(data, "the config", {"name", "inputs", "batch_size", "formats", "rounding", "init", "adaptive_gain",
+                               "layers"}, {"inputs", "layers"})
+    adaptive = data.get("adaptive_gain")
+    if adaptive is not None:
+        _keys(adaptive, "[adaptive_gain]", {"period", "up", "down"})
+        adaptive = AdaptiveGain(**adaptive)
     formats = data.get("formats", {})
     _keys(formats, "[formats]", {f.name for f in fields(Formats)})
     rounding = data.get("rounding", {})
@@ -687,6 +756,7 @@ def _from_dict(data: dict) -> LearnerConfig:
         lfsr_seed=rounding.get("lfsr_seed", 1),
         init_seed=init.get("seed", 0),
         init_scale=init.get("scale", 1.0),
+        adaptive_gain=adaptive,
     )
 
 

@@ -34,13 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ActivationKind, LearnerConfig, QFormat, Rounding
+from .config import FALL_SHIFT, ActivationKind, AdaptiveGain, LearnerConfig, QFormat, Rounding
 from .init import initial_weights
 
 __all__ = [
     "LFSR_MASK", "MIX", "lfsr_next", "stochastic_bits", "saturate", "shift_round", "requantise",
-    "mac", "activate", "apply_window", "output_error", "scaled_update", "momentum", "leak",
-    "weight_view", "LayerPlan", "StepTrace", "StepRun", "ENGINES", "FixedLearner",
+    "mac", "activate", "apply_window", "output_error", "scaled_update", "error_energy", "adapt_gain", "momentum",
+    "leak", "weight_view", "GAIN_OFFSET", "GAIN_ENERGY", "GAIN_PREVIOUS", "GAIN_WORDS", "initial_gain",
+    "gain_problem", "LayerPlan", "StepTrace", "StepRun", "ENGINES", "FixedLearner",
 ]
 
 #: The implementations of :class:`FixedLearner`: this module's numpy code, the readable
@@ -129,7 +130,8 @@ class LayerPlan:
     window_hi: int | None
     derivative: bool
     update_shift: int
-    update_fits: bool       # |A * delta * a| always fits weight_acc: saturation is a no-op
+    update_shifts: tuple[int, ...]  # every shift adaptive gain may choose, the most gain first
+    update_fits: bool       # |A * delta * a| always fits weight_acc (at the most gain): saturation is a no-op
     update_bound: int       # largest |u| scaled_update can return
     leak_shift: int | None
     momentum_shift: int | None
@@ -154,7 +156,7 @@ class LayerPlan:
             window_lo=None if win.lo is None else f.activation.code(win.lo),
             window_hi=None if win.hi is None else f.activation.code(win.hi),
             derivative=win.derivative,
-            update_shift=config.update_shift(index),
+            update_shift=config.update_shift(index), update_shifts=config.update_shifts(index),
             update_fits=bound <= f.weight_acc.max_code,
             update_bound=bound,
             leak_shift=layer.leak_shift, momentum_shift=layer.momentum_shift,
@@ -168,7 +170,7 @@ def _update_bound(config: LearnerConfig, index: int) -> int:
     f = config.formats
     biggest = (1 << (f.error.bits - 1)) * max(1 << (config.input_format(index).bits - 1),
                                               1 << config.input_format(index).frac)
-    shift = config.update_shift(index)
+    shift = config.update_shifts(index)[0]
     return biggest << -shift if shift <= 0 else (biggest >> shift) + 1
 
 
@@ -228,9 +230,10 @@ def output_error(y: np.ndarray, yhat: np.ndarray, act: QFormat, err: QFormat,
 
 
 def scaled_update(delta: np.ndarray, a_aug: np.ndarray, plan: LayerPlan, acc: QFormat,
-                  rounding: Rounding, lfsr_state: int, index: np.ndarray) -> np.ndarray:
-    """u = round(A * delta a_aug^T) in weight_acc codes, saturated."""
-    shift = plan.update_shift
+                  rounding: Rounding, lfsr_state: int, index: np.ndarray, offset: int = 0) -> np.ndarray:
+    """u = round(A * delta a_aug^T) in weight_acc codes, saturated; ``offset`` halves A that many times
+    (adaptive gain; negative doubles it)."""
+    shift = plan.update_shift + offset
     if shift <= 0:
         # An exact left shift commutes with the product: shift the short vector instead.
         u = np.multiply.outer(delta << _SHIFT[-shift], a_aug)
@@ -240,6 +243,24 @@ def scaled_update(delta: np.ndarray, a_aug: np.ndarray, plan: LayerPlan, acc: QF
             rand = stochastic_bits(lfsr_state, index, SITE_UPDATE, shift)
         u = shift_round(np.multiply.outer(delta, a_aug), shift, rounding, rand)
     return u if plan.update_fits else saturate(u, acc)
+
+
+def error_energy(energy: int, delta: np.ndarray, acc: QFormat) -> int:
+    """A layer's error energy after one more step: ``energy + sum |delta|``, saturated at acc's largest code."""
+    return min(energy + int(np.abs(delta).sum()), acc.max_code)
+
+
+def adapt_gain(offset: int, energy: int, previous: int, rule: AdaptiveGain) -> int:
+    """A layer's gain offset at the end of a period (:class:`~nfloop.model.config.AdaptiveGain`): one more
+    halving when the error energy grew, one fewer when it fell by more than ``previous >> FALL_SHIFT``,
+    within ``[-up, down]``. ``previous`` < 0: no period has ended yet, keep the offset."""
+    if previous < 0:
+        return offset
+    if energy > previous:
+        return min(offset + 1, rule.down)
+    if energy < previous - (previous >> FALL_SHIFT):
+        return max(offset - 1, -rule.up)
+    return offset
 
 
 def momentum(velocity: np.ndarray, update: np.ndarray, shift: int, acc: QFormat,
@@ -258,6 +279,29 @@ def leak(w_acc: np.ndarray, shift: int, rounding: Rounding, lfsr_state: int,
     if rounding is Rounding.STOCHASTIC:
         rand = stochastic_bits(lfsr_state, index, SITE_LEAK, shift)
     return shift_round(w_acc, shift, rounding, rand)
+
+
+# -- Adaptive gain state ----------------------------------------------------------------------
+
+#: A layer's adaptive gain state, one row of words: its offset on the update shift, its error energy in
+#: the period so far, and the last period's (-1 before the first period ends).
+GAIN_OFFSET, GAIN_ENERGY, GAIN_PREVIOUS, GAIN_WORDS = 0, 1, 2, 3
+
+
+def initial_gain() -> np.ndarray:
+    return np.array([[0, 0, -1]], dtype=np.int64)
+
+
+def gain_problem(state: np.ndarray, rule: AdaptiveGain, acc: QFormat) -> str | None:
+    """Why ``state`` cannot be a layer's adaptive gain state, or None."""
+    if state.shape != (1, GAIN_WORDS):
+        return f"has shape {state.shape}, not {(1, GAIN_WORDS)}"
+    offset, energy, previous = (int(v) for v in state[0])
+    if offset not in rule.offsets:
+        return f"offset {offset} is outside [-{rule.up}, {rule.down}] (adaptive_gain up and down)"
+    if not 0 <= energy <= acc.max_code or not -1 <= previous <= acc.max_code:
+        return f"energies {energy}, {previous} are outside 0 .. {acc.max_code} (previous: or -1)"
+    return None
 
 
 # -- The learner -----------------------------------------------------------------------------
@@ -279,6 +323,7 @@ class StepTrace:
     velocity: list[np.ndarray | None]
     updated: bool
     lfsr: int
+    gain: list[np.ndarray]      # adaptive gain state per layer after the step (empty without)
 
     @property
     def prediction(self) -> np.ndarray:
@@ -341,6 +386,8 @@ class FixedLearner:
         self.velocity = [np.zeros_like(w) if p.momentum_shift else None
                          for w, p in zip(self.weights, self.plans)]
         self.batch_sum = [np.zeros_like(w) for w in self.weights]
+        # adaptive gain: per layer [[offset, energy, previous]] (GAIN_WORDS), as the board's gain bank holds it
+        self.gain = [initial_gain() for _ in self.plans] if config.adaptive_gain else []
         self.flat_index = [np.arange(w.size, dtype=np.int64).reshape(w.shape) for w in self.weights]
         # Each layer's input with the constant bias input 1.0 appended, reused every step.
         self.a_aug = [np.full(p.n_in + 1, p.one_code, dtype=np.int64) for p in self.plans]
@@ -403,6 +450,7 @@ class FixedLearner:
                 if plan.residual:
                     s = s + (delta << f.weight.frac)
                 g = requantise(s, plan.back_shift, f.error, rnd_fwd)
+        rule = cfg.adaptive_gain
         stochastic = rnd_upd is Rounding.STOCHASTIC
         for plan in reversed(self.plans):
             l = plan.index
@@ -410,8 +458,18 @@ class FixedLearner:
                 self.lfsr = lfsr_next(self.lfsr)
                 self.layer_lfsr[l] = self.lfsr
             u = scaled_update(deltas[l], self.a_aug[l], plan, f.weight_acc, rnd_upd, self.lfsr,
-                              self.flat_index[l])
+                              self.flat_index[l], int(self.gain[l][0, GAIN_OFFSET]) if rule else 0)
             self.batch_sum[l] = u if cfg.batch_size == 1 else saturate(self.batch_sum[l] + u, f.weight_acc)
+        if rule:
+            # after this step's updates: a new gain applies from the next step on
+            ending = (self.steps + 1) % rule.period == 0
+            for state, delta in zip(self.gain, deltas):
+                offset, energy, previous = (int(v) for v in state[0])
+                energy = error_energy(energy, delta, f.weight_acc)
+                if ending:
+                    state[0] = (adapt_gain(offset, energy, previous, rule), 0, energy)
+                else:
+                    state[0, GAIN_ENERGY] = energy
         self.steps += 1
         updated = self.steps % cfg.batch_size == 0
         if updated:
@@ -419,7 +477,7 @@ class FixedLearner:
         # Arrays are replaced, never written in place, so copying the lists snapshots the state.
         return StepTrace(step=self.steps - 1, z=zs, a=acts, error=e, delta=deltas,
                          weights=list(self.weights), velocity=list(self.velocity), updated=updated,
-                         lfsr=self.lfsr)
+                         lfsr=self.lfsr, gain=[g.copy() for g in self.gain])
 
     def train_order(self, xs: np.ndarray, ys: np.ndarray, order: np.ndarray) -> StepRun:
         """One step per index of ``order``, on ``xs[k]``, ``ys[k]``."""
@@ -460,8 +518,11 @@ class FixedLearner:
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything the next step depends on besides the data, as named arrays (a checkpoint):
-        ``weights_L``, ``velocity_L`` (momentum layers), ``batch_sum_L``, ``lfsr`` and ``steps``."""
+        ``weights_L``, ``velocity_L`` (momentum layers), ``batch_sum_L``, ``gain_L`` (adaptive gain), ``lfsr``
+        and ``steps``."""
         arrays = {"lfsr": np.array(self.lfsr, dtype=np.int64), "steps": np.array(self.steps, dtype=np.int64)}
+        for l, gain in enumerate(self.gain):
+            arrays[f"gain_{l}"] = np.array(gain)
         for l, (w, v, s) in enumerate(zip(self.weights, self.velocity, self.batch_sum)):
             arrays[f"weights_{l}"] = np.array(w)
             arrays[f"batch_sum_{l}"] = np.array(s)
@@ -487,6 +548,13 @@ class FixedLearner:
                     raise ValueError(f"{name}_{l} is outside formats.weight_acc {acc}")
                 target[...] = value          # in place: the compiled engine's buffers stay shared
             self.views[l][...] = weight_view(self.weights[l], plan.view_shift)
+        rule = self.config.adaptive_gain
+        for l, gain in enumerate(self.gain):
+            value = np.asarray(arrays[f"gain_{l}"], dtype=np.int64)
+            problem = gain_problem(value, rule, acc)
+            if problem:
+                raise ValueError(f"gain_{l} {problem}")
+            gain[...] = value
         self.lfsr = int(arrays["lfsr"])
         self.layer_lfsr = [self.lfsr] * len(self.plans)
         self.steps = int(arrays["steps"])

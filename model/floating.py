@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Activation, ActivationKind, LearnerConfig, Window
+from .config import FALL_SHIFT, Activation, ActivationKind, LearnerConfig, Window
 from .init import initial_weights
 
 __all__ = ["sigma", "sigma_slope", "window", "FloatTrace", "FloatLearner"]
@@ -96,6 +96,27 @@ class FloatLearner:
         self.velocity = [np.zeros_like(w) for w in self.weights]
         self.batch_sum = [np.zeros_like(w) for w in self.weights]
         self.steps = 0
+        # adaptive gain, per layer: the offset on gain_shift, this period's error energy, the last one's
+        self.gain_offset = [0] * len(self.weights)
+        self.energy = [0.0] * len(self.weights)
+        self.previous: list[float | None] = [None] * len(self.weights)
+
+    def _adapt(self, deltas) -> None:
+        """Each layer's error energy (the sum of its |delta|) and, at the end of a period, its gain offset:
+        the fixed-point model's rule (:func:`nfloop.model.fixed.adapt_gain`) on real numbers."""
+        rule = self.config.adaptive_gain
+        ending = (self.steps + 1) % rule.period == 0
+        for l, delta in enumerate(deltas):
+            self.energy[l] += float(np.abs(delta).sum())
+            if not ending:
+                continue
+            energy, previous = self.energy[l], self.previous[l]
+            if previous is not None:
+                if energy > previous:
+                    self.gain_offset[l] = min(self.gain_offset[l] + 1, rule.down)
+                elif energy < previous * (1 - 2.0 ** -FALL_SHIFT):
+                    self.gain_offset[l] = max(self.gain_offset[l] - 1, -rule.up)
+            self.energy[l], self.previous[l] = 0.0, energy
 
     def forward(self, x: np.ndarray):
         zs, acts = [], []
@@ -134,7 +155,9 @@ class FloatLearner:
         cfg = self.config
         signals, zs, acts, e, deltas = self.loop_signal(x, y)
         for l, G in enumerate(signals):
-            self.batch_sum[l] += cfg.gain(l) * G
+            self.batch_sum[l] += cfg.gain(l) * 2.0 ** -self.gain_offset[l] * G
+        if cfg.adaptive_gain:
+            self._adapt(deltas)         # after the updates: a new gain applies from the next step on
         self.steps += 1
         updated = self.steps % cfg.batch_size == 0
         if updated:

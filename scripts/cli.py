@@ -784,6 +784,26 @@ def _boards_list(ctx, param, value):
     return names
 
 
+def _adaptive_table(summary, tasks, ariths) -> Table:
+    """Per task and arithmetic, the mean test score at each starting gain offset: fixed gains, adaptive gains,
+    gradient descent."""
+    offsets = sorted({e["gain_offset"] for e in summary})
+    table = Table(title="nfloop study --adaptive: test score (mean over seeds) by starting gain offset",
+                  box=box.SIMPLE_HEAD)
+    for column in ("task", "arith", "learner", *(f"{o:+d}" for o in offsets)):
+        table.add_column(column, justify="left" if column in ("task", "arith", "learner") else "right")
+    names = {"feedback": "loop, fixed gain", "adaptive": "loop, adaptive gain", "gradient": "gradient descent"}
+    for name in tasks:
+        task = load_task(name)
+        for a in ariths:
+            for learner, shown in names.items():
+                means = {e["gain_offset"]: e["mean"] for e in summary
+                         if (e["task"], e["arith"], e["learner"]) == (task.name, a, learner)}
+                table.add_row(task.name, a, shown, *("-" if means.get(o) is None else f"{means[o]:.3f}"
+                                                     for o in offsets))
+    return table
+
+
 @cli.command("study")
 @click.option("--task", "task_names", multiple=True, metavar="NAME|PATH",
               help="A task to study (repeat for several; default: moons, circles, breast_cancer, wine, iris).")
@@ -795,10 +815,13 @@ def _boards_list(ctx, param, value):
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default="nfloop-study",
               show_default=True, help="Where study.json and a figure per task go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+@click.option("--adaptive", is_flag=True,
+              help="Compare fixed and adaptive gains instead: the loop with the default windows at every gain "
+                   "offset, its gains fixed and adapting from there, beside gradient descent.")
 @click.option("--dead-units", is_flag=True,
               help="Run the dying-ReLU experiment instead (float, default task moons): hidden biases start at 0, "
                    "-1 and -1.5; the fraction of dead hidden units over the epochs, gradient descent against the loop.")
-def study_command(task_names, seeds, arith, workers, out_dir, as_json, dead_units):
+def study_command(task_names, seeds, arith, workers, out_dir, as_json, adaptive, dead_units):
     """The window and gain study: every hidden-layer window and gain offset of each task's default
     config, the loop against gradient descent, in float and fixed point, over seeds.
 
@@ -815,14 +838,18 @@ def study_command(task_names, seeds, arith, workers, out_dir, as_json, dead_unit
     for name in tasks:
         load_task(name)
     ariths = ("float", "fixed") if arith == "both" else (arith,)
-    total = len(tasks) * len(variants()) * len(ariths) * seeds
+    total = len(tasks) * len(variants(adaptive=adaptive)) * len(ariths) * seeds
     with progress_bar(total, "study", unit="trainings") as advance:
-        rows = run_study(tasks, seeds, ariths, workers or os.cpu_count() or 1, progress=advance)
+        rows = run_study(tasks, seeds, ariths, workers or os.cpu_count() or 1, progress=advance, adaptive=adaptive)
     make_folder(out_dir)
     paths = write_study(rows, out_dir)
     summary = summarise(rows)
     if as_json:
         out.print_json(json.dumps(summary))
+        return
+    if adaptive:
+        out.print(_adaptive_table(summary, tasks, ariths))
+        err.print(f"wrote {', '.join(escape(str(p)) for p in paths)}", highlight=False, soft_wrap=True)
         return
     table = Table(title="nfloop study: test score, mean ± std over seeds", box=box.SIMPLE_HEAD)
     for column in ("task", "arith", "default config", "best loop", "best gradient descent"):

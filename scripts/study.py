@@ -13,6 +13,10 @@ config (:func:`nfloop.model.tasks.default_config`) with seeds 0 .. N-1 and write
 The seed sets the initial weights and the sample order. Convergence is the first epoch whose test
 accuracy (test MSE for regression) comes within :data:`NEAR` of the run's last.
 
+``nfloop study --adaptive`` compares fixed and adaptive gains instead: the loop with each task's default
+windows, at every gain offset, with its gains fixed (learner ``feedback``) and adapting by
+:data:`ADAPTIVE_RULE` from that starting gain (learner ``adaptive``), beside gradient descent.
+
 ``nfloop study --dead-units`` runs the dying-ReLU experiment instead (:func:`dead_units`).
 """
 
@@ -25,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.config import Window
+from ..model.config import AdaptiveGain, Window
 from ..model.tasks import default_config, load_task
 from ..model.train import train
 
-__all__ = ["WINDOWS", "GAIN_OFFSETS", "StudyRow", "variants", "run_study", "summarise", "study_figure", "dead_units",
-           "dead_units_figure"]
+__all__ = ["WINDOWS", "GAIN_OFFSETS", "ADAPTIVE_RULE", "StudyRow", "variants", "run_study", "summarise", "study_figure",
+           "dead_units", "dead_units_figure"]
 
 #: The hidden layers' windows the loop is tried with, by name. ``default`` is the config's own.
 WINDOWS = {"default": None, "lo=-1": Window(lo=-1.0), "lo=-0.5": Window(lo=-0.5), "lo=-0.25": Window(lo=-0.25),
@@ -40,12 +44,14 @@ GAIN_OFFSETS = (-2, -1, 0, 1, 2)
 #: How close to its last value a run's test score must come to count as converged.
 NEAR = 0.01
 TASKS = ("moons", "circles", "breast_cancer", "wine", "iris")
+#: The adaptive gain of ``nfloop study --adaptive``: a decision every 64 steps, within 4x of the start.
+ADAPTIVE_RULE = AdaptiveGain(period=64, up=2, down=2)
 
 
 @dataclass(frozen=True)
 class StudyRow:
     task: str
-    learner: str            # "feedback" (the loop) or "gradient"
+    learner: str            # "feedback" (the loop), "adaptive" (the loop with ADAPTIVE_RULE) or "gradient"
     window: str             # a key of WINDOWS ("-" for gradient descent)
     gain_offset: int
     arith: str
@@ -56,9 +62,13 @@ class StudyRow:
     diverged: bool
 
 
-def variants(windows=WINDOWS, offsets=GAIN_OFFSETS) -> list[tuple[str, str, int]]:
-    """(learner, window, gain offset) of every variant."""
-    loop = [("feedback", name, offset) for name in windows for offset in offsets]
+def variants(windows=WINDOWS, offsets=GAIN_OFFSETS, adaptive: bool = False) -> list[tuple[str, str, int]]:
+    """(learner, window, gain offset) of every variant; ``adaptive``: the default windows, with fixed and
+    with adaptive gains."""
+    if adaptive:
+        loop = [(learner, "default", offset) for learner in ("feedback", "adaptive") for offset in offsets]
+    else:
+        loop = [("feedback", name, offset) for name in windows for offset in offsets]
     return loop + [("gradient", "-", offset) for offset in offsets]
 
 
@@ -77,8 +87,11 @@ def _run(job) -> StudyRow:
     name, learner, window, offset, arith, seed = job
     task = load_task(name)
     config = _config(task, window, offset, seed)
+    if learner == "adaptive":
+        config = config.with_changes(adaptive_gain=ADAPTIVE_RULE)
     with np.errstate(all="ignore"):             # a gain past the bound diverges: that is a result here
-        result = train(config, task, learner=learner, arith=arith, seed=seed)
+        result = train(config, task, learner="gradient" if learner == "gradient" else "feedback", arith=arith,
+                       seed=seed)
     classification = task.is_classification
     scores = [h.test_accuracy if classification else h.test_mse for h in result.history]
     final = scores[-1]
@@ -91,10 +104,10 @@ def _run(job) -> StudyRow:
 
 
 def run_study(tasks=TASKS, seeds: int = 3, ariths=("float", "fixed"), workers: int = 2, progress=None,
-              windows=WINDOWS, offsets=GAIN_OFFSETS) -> list[StudyRow]:
+              windows=WINDOWS, offsets=GAIN_OFFSETS, adaptive: bool = False) -> list[StudyRow]:
     """Every variant of every task, arithmetic and seed; ``progress(1)`` after each run."""
     jobs = [(name, learner, window, offset, arith, seed) for name in tasks for learner, window, offset
-            in variants(windows, offsets) for arith in ariths for seed in range(seeds)]
+            in variants(windows, offsets, adaptive) for arith in ariths for seed in range(seeds)]
     rows = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for row in pool.map(_run, jobs, chunksize=4):
@@ -139,7 +152,8 @@ def study_figure(summary: list[dict], task: str, path: Path, metric: str = "test
             if not points:
                 continue
             x, y, s = map(np.array, zip(*points))
-            label = "gradient descent" if learner == "gradient" else f"loop, {window}"
+            label = {"gradient": "gradient descent", "adaptive": f"loop, {window}, adaptive gain"}.get(
+                learner, f"loop, {window}")
             style = dict(color="black", ls="--", lw=2) if learner == "gradient" else {}
             ax.errorbar(x, y, yerr=s, capsize=3, marker="o", ms=4, label=label, **style)
         ax.set_title(f"{task}, {arith}")

@@ -12,7 +12,17 @@ import time
 
 import numpy as np
 
-from ..model.config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding, Window
+from ..model.config import (
+    Activation,
+    ActivationKind,
+    AdaptiveGain,
+    Formats,
+    Layer,
+    LearnerConfig,
+    QFormat,
+    Rounding,
+    Window,
+)
 from ..model.tasks import Task
 from ..sim.cosim import cosimulate
 
@@ -42,10 +52,17 @@ def random_config(rng: np.random.Generator) -> LearnerConfig:
                             leak_shift=int(rng.integers(6, 14)) if rng.random() < 0.3 else None,
                             momentum_shift=int(rng.integers(1, 5)) if rng.random() < 0.3 else None,
                             residual=residual))
-    return LearnerConfig(inputs=inputs, layers=tuple(layers), formats=formats,
-                         batch_size=int(rng.integers(1, 5)), rounding=Rounding(rng.choice([r.value for r in Rounding])),
-                         forward_rounding=Rounding(rng.choice(["floor", "half_up"])),
-                         lfsr_seed=int(rng.integers(1, 2**32)), init_seed=int(rng.integers(0, 100)))
+    config = LearnerConfig(inputs=inputs, layers=tuple(layers), formats=formats,
+                           batch_size=int(rng.integers(1, 5)),
+                           rounding=Rounding(rng.choice([r.value for r in Rounding])),
+                           forward_rounding=Rounding(rng.choice(["floor", "half_up"])),
+                           lfsr_seed=int(rng.integers(1, 2**32)), init_seed=int(rng.integers(0, 100)))
+    if rng.random() < 0.35:
+        # short periods, so that the gains move within a short run
+        adaptive = AdaptiveGain(period=2 ** int(rng.integers(0, 5)), up=int(rng.integers(0, 3)),
+                                down=int(rng.integers(0, 4)))
+        config = config.with_changes(adaptive_gain=adaptive)
+    return config
 
 
 def main(count: int = 10, first: int = 0) -> int:
@@ -62,7 +79,8 @@ def main(count: int = 10, first: int = 0) -> int:
         verdict = "bit-exact" if not result.mismatches else f"MISMATCH {result.first_mismatch}"
         print(f"seed {seed}: P={lanes} sizes={config.sizes} batch={config.batch_size} "
               f"rounding={config.rounding.value}/{config.forward_rounding.value} "
-              f"{[l.activation.kind.value + ('+residual' if l.residual else '') for l in config.layers]}: {verdict} "
+              f"{[l.activation.kind.value + ('+residual' if l.residual else '') for l in config.layers]}"
+              f"{' adaptive gain' if config.adaptive_gain else ''}: {verdict} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(f"{count - failures} of {count} configs bit-exact")
     return 1 if failures else 0

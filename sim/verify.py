@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Mismatch", "first_output_mismatch", "first_weight_mismatch"]
+__all__ = ["Mismatch", "first_output_mismatch", "first_weight_mismatch", "GAIN_STATE"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,17 @@ def first_output_mismatch(predictions: np.ndarray, errors: np.ndarray, model_pre
     return None
 
 
-def first_weight_mismatch(weights: list[np.ndarray], model_weights: list[np.ndarray], step: int) -> Mismatch | None:
-    """Compare every layer's weight accumulators after ``step``; None when equal."""
+#: What a mismatch in the adaptive gain state is called.
+GAIN_STATE = "adaptive gain state (offset, energy, previous)"
+
+
+def first_weight_mismatch(weights: list[np.ndarray], model_weights: list[np.ndarray], step: int,
+                          what: str = "weight") -> Mismatch | None:
+    """Compare every layer's weight accumulators (or another per-layer state, ``what``) after ``step``;
+    None when equal."""
     for layer, (hw, ref) in enumerate(zip(weights, model_weights)):
         diff = np.argwhere(np.asarray(hw) != np.asarray(ref))
         if diff.size:
             j, i = (int(v) for v in diff[0])
-            return Mismatch(step, "weight", layer, [j, i], int(hw[j, i]), int(ref[j, i]))
+            return Mismatch(step, what, layer, [j, i], int(hw[j, i]), int(ref[j, i]))
     return None

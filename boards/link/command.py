@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...hdl.core import state_port_signature, weight_port_signature
-from ...model.fixed import LayerPlan
+from ...model.fixed import GAIN_WORDS, LayerPlan
 from ..geometry import MAX_READ_WEIGHTS, BoardGeometry
 from ..protocol import HEADERS, MAX_PAYLOAD, STATS_ANSWER, TRAIN_HEADER, Bank, Command, Status
 from .ports import buffer_read_signature, data_port_signature
@@ -133,6 +133,8 @@ class CommandUnit(wiring.Component):
             banks.append(Bank.VELOCITY)
         if cfg.batch_size > 1:
             banks.append(Bank.BATCH_SUM)
+        if cfg.adaptive_gain:
+            banks.append(Bank.GAIN)
         bank_ok = Cat(*(weights_header.bank == bank for bank in banks)).any()
 
         # -- What the frame asks -----------------------------------------------------------------------
@@ -170,12 +172,22 @@ class CommandUnit(wiring.Component):
         col = Signal.like(self.weights.col)
         layer_ok, row_ok, col_ok, last_col, row_end = (Signal(name=n) for n in
                                                        ("layer_ok", "row_ok", "col_ok", "last_col", "row_end"))
+        gain_bank = weights_header.bank == Bank.GAIN
+
+        def shaped(weights, gain):
+            """``weights`` for the layer's weight shape; ``gain`` instead for the adaptive gain bank (one row
+            of GAIN_WORDS per layer)."""
+            return Mux(gain_bank, gain, weights) if cfg.adaptive_gain else weights
+
         with m.Switch(weights_header.layer):
             for l in range(L):
                 with m.Case(l):
-                    m.d.comb += [layer_ok.eq(1), row_ok.eq(below(weights_header.row, lay.n_out(l))),
-                                 col_ok.eq(below(weights_header.col, lay.n_in(l) + 1))]
-                    m.d.sync += [last_col.eq(col == lay.n_in(l)), row_end.eq(row == lay.n_out(l))]
+                    rows, cols = lay.n_out(l), lay.n_in(l) + 1
+                    row_at, col_at = weights_header.row, weights_header.col
+                    m.d.comb += [layer_ok.eq(1), row_ok.eq(shaped(below(row_at, rows), row_at == 0)),
+                                 col_ok.eq(shaped(below(col_at, cols), below(col_at, GAIN_WORDS)))]
+                    m.d.sync += [last_col.eq(shaped(col == cols - 1, col == GAIN_WORDS - 1)),
+                                 row_end.eq(shaped(row == rows, row == 1))]
         walk_start, walk_step = Signal(), Signal()
         with m.If(walk_start):
             m.d.sync += [row.eq(weights_header.row), col.eq(weights_header.col)]

@@ -147,13 +147,14 @@ def odd_task(path, rng, train=91):
     return load_task(str(path))
 
 
-def test_momentum_batch_sums_and_lfsr_go_into_the_board_and_a_run_resumes_inside_a_batch(tmp_path, rng):
+def test_momentum_batch_sums_gains_and_lfsr_go_into_the_board_and_a_run_resumes_inside_a_batch(tmp_path, rng):
     from nfloop.boards.client import BoardClient
     from nfloop.boards.compare import compare_board, read_weights, write_state
     from nfloop.boards.protocol import Bank
-    from nfloop.model.config import load_config
+    from nfloop.model.config import AdaptiveGain, load_config
     from nfloop.model.fixed import FixedLearner
-    config = load_config(ODD_CONFIG)
+    # adaptive gain every 4 steps: a resume at step 91 is inside a gain period as well as a mini-batch
+    config = load_config(ODD_CONFIG).with_changes(adaptive_gain=AdaptiveGain(period=4, up=1, down=2))
     task = odd_task(tmp_path / "odd.csv", rng)
     shapes = [(n_out, n_in + 1) for n_in, n_out in zip(config.sizes, config.sizes[1:])]
     with VirtualBoard(config) as board, BoardClient(board.url) as client:
@@ -162,8 +163,12 @@ def test_momentum_batch_sums_and_lfsr_go_into_the_board_and_a_run_resumes_inside
         codes = rng.integers(-1000, 1000, size=(12, 5))
         model.train_order(codes, rng.integers(-100, 100, size=(12, 2)), np.arange(7))
         assert model.steps % config.batch_size and any(np.any(v) for v in model.velocity if v is not None)
+        for l, gain in enumerate(model.gain):
+            gain[0] = (l - 1, 1000 + l, 2000 - l)
         client.clear()
         write_state(client, model)
+        for got, want in zip(read_weights(client, [(1, 3)] * len(shapes), Bank.GAIN), model.gain):
+            np.testing.assert_array_equal(got, want)
         velocity = read_weights(client, shapes, Bank.VELOCITY)
         np.testing.assert_array_equal(velocity[0], model.velocity[0])
         for got, want in zip(read_weights(client, shapes, Bank.BATCH_SUM), model.batch_sum):
@@ -175,6 +180,7 @@ def test_momentum_batch_sums_and_lfsr_go_into_the_board_and_a_run_resumes_inside
         first = compare_board(client, config, task, epochs=1, seed=2, run=part)
         state, done = part.checkpoint()
         assert done == 1 and int(state["steps"]) % config.batch_size != 0
+        assert int(state["steps"]) % config.adaptive_gain.period and all(state[f"gain_{l}"][0, 1] for l in range(3))
         rest = compare_board(client, config, task, epochs=3, seed=2, run=part, resume=True)
     assert whole.mismatches == first.mismatches == rest.mismatches == 0, rest.first_mismatch
     assert rest.steps == whole.steps == 3 * 91 and len(rest.rows) == 3

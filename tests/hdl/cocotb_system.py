@@ -39,10 +39,10 @@ import support.checkout  # noqa: E402, F401
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
-from nfloop.hdl.core import LearnerCore
+from nfloop.hdl.core import GAIN_BANK, LearnerCore
 from nfloop.model.config import load_config
-from nfloop.model.fixed import FixedLearner, output_error
-from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
+from nfloop.model.fixed import GAIN_WORDS, FixedLearner, output_error
+from nfloop.sim.verify import GAIN_STATE, first_output_mismatch, first_weight_mismatch
 from support.cocotb_streams import StreamSink, StreamSource  # noqa: E402
 
 PERIOD_NS = 10
@@ -162,13 +162,24 @@ class Bench:
                 for i in range(self.sizes[l] + 1):
                     yield l, j, i
 
-    async def read_weights(self) -> list[np.ndarray]:
-        """The whole weight memory, one read per cycle; the answers come back in order with rvalid."""
+    def _gain_indices(self):
+        for l in range(self.layers):
+            for word in range(GAIN_WORDS):
+                yield l, 0, word
+
+    async def read_weights(self, bank: int = 0) -> list[np.ndarray]:
+        """The whole weight memory (or the adaptive gain state, ``bank`` GAIN_BANK), one read per cycle; the
+        answers come back in order with rvalid."""
         dut = self.dut
         w = dut.weights__layer, dut.weights__row, dut.weights__col
         read, rdata, rvalid = dut.weights__read, dut.weights__rdata, dut.weights__rvalid
-        out = [np.zeros((self.sizes[l + 1], self.sizes[l] + 1), dtype=np.int64) for l in range(self.layers)]
-        indices = list(self._indices())
+        if bank == GAIN_BANK:
+            out = [np.zeros((1, GAIN_WORDS), dtype=np.int64) for _ in range(self.layers)]
+            indices = list(self._gain_indices())
+        else:
+            out = [np.zeros((self.sizes[l + 1], self.sizes[l] + 1), dtype=np.int64) for l in range(self.layers)]
+            indices = list(self._indices())
+        dut.weights__bank.value = bank
         answered = 0
 
         def collect():
@@ -185,6 +196,7 @@ class Bench:
             await FallingEdge(dut.clk)              # the rising edge in between takes the read
             collect()
         read.value = 0
+        dut.weights__bank.value = 0
         for _ in range(64):
             if answered == len(indices):
                 break
@@ -194,16 +206,18 @@ class Bench:
             raise AssertionError(f"the weight port answered {answered} of {len(indices)} reads")
         return out
 
-    async def write_weights(self, weights: list[np.ndarray]):
+    async def write_weights(self, weights: list[np.ndarray], bank: int = 0):
         dut = self.dut
         w = dut.weights__layer, dut.weights__row, dut.weights__col
-        for l, j, i in self._indices():
+        dut.weights__bank.value = bank
+        for l, j, i in (self._gain_indices() if bank == GAIN_BANK else self._indices()):
             for handle, value in zip(w, (l, j, i)):
                 handle.value = value
             dut.weights__wdata.value = int(weights[l][j, i]) & self.acc_mask
             dut.weights__write.value = 1
             await FallingEdge(dut.clk)
         dut.weights__write.value = 0
+        dut.weights__bank.value = 0
 
     async def clear(self):
         self.dut.clear.value = 1
@@ -238,7 +252,7 @@ class Bench:
         for handle in (dut.i_stream__valid, dut.weights__read, dut.weights__write, dut.clear):
             handle.value = 0
         for handle in (dut.i_stream__payload, dut.weights__layer, dut.weights__row, dut.weights__col,
-                       dut.weights__wdata):
+                       dut.weights__wdata, dut.weights__bank):
             handle.value = 0
         dut.o_stream__ready.value = 1
         dut.learn.value = 1                          # inference-mode input: every core has it
@@ -277,6 +291,10 @@ class Bench:
             mismatch = first_weight_mismatch(weights, expected, step=step - 1)
             if mismatch:
                 self.fail(mismatch)
+            if config.adaptive_gain:
+                mismatch = first_weight_mismatch(await self.read_weights(GAIN_BANK), model.gain, step - 1, GAIN_STATE)
+                if mismatch:
+                    self.fail(mismatch)
             if checkpoint != self.checkpoints[0]:
                 await self.infer(model, step, weights, since_clear)
             if checkpoint in self.pokes:
@@ -287,6 +305,14 @@ class Bench:
                 if mismatch:
                     self.fail(replace(mismatch, what="weight written through the host port (read back)"))
                 model = FixedLearner(self.model_config, new)
+                if config.adaptive_gain:
+                    # a resumed run's gain state, written through the host port
+                    rule, top = config.adaptive_gain, config.formats.weight_acc.max_code
+                    gain = [np.array([[self.rng.integers(-rule.up, rule.down + 1), self.rng.integers(0, top),
+                                       self.rng.integers(-1, top)]]) for _ in range(L)]
+                    await self.write_weights(gain, GAIN_BANK)
+                    for mine, theirs in zip(model.gain, gain):
+                        mine[...] = theirs
                 since_clear = 0
                 if dut.steps.value.to_unsigned() != 0 or dut.cycles.value.to_unsigned() != 0:
                     raise AssertionError("clear did not reset the steps / cycles counters")

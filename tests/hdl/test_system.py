@@ -24,6 +24,7 @@ from nfloop.hdl.layout import CoreLayout
 from nfloop.model.config import (
     Activation,
     ActivationKind,
+    AdaptiveGain,
     Formats,
     Layer,
     LearnerConfig,
@@ -177,6 +178,17 @@ CASES = [
          cfg(12, Layer(12, leaky(2), gain_shift=6, residual=True), Layer(12, staircase(), gain_shift=5, residual=True),
              Layer(4, gain_shift=7), rounding=STOCHASTIC, forward_rounding=HALF_UP, lfsr_seed=0x5EED,
              init_seed=23), 16, 32, poke=True),
+    Case("adaptive-gain-3L-stochastic-batch-8",
+         # the gains adapt every 4 steps; the poke writes a gain state through the host port
+         cfg(6, Layer(9, RELU, gain_shift=5, momentum_shift=3), Layer(7, staircase(), gain_shift=4),
+             Layer(3, gain_shift=6), batch_size=2, rounding=STOCHASTIC, forward_rounding=FLOOR, lfsr_seed=0xA0A0,
+             init_seed=24, adaptive_gain=AdaptiveGain(period=4, up=2, down=3)), 8, 33, stalls=True, poke=True),
+    Case("adaptive-gain-every-step-2L-1",
+         cfg(5, Layer(4, hardtanh(), gain_shift=2), Layer(2, gain_shift=3), rounding=HALF_UP, forward_rounding=HALF_UP,
+             init_seed=25, adaptive_gain=AdaptiveGain(period=1, up=1, down=4)), 1, 34),
+    Case("adaptive-gain-wide-64",
+         cfg(12, Layer(10, leaky(2), gain_shift=6), Layer(10, gain_shift=7), rounding=FLOOR, forward_rounding=FLOOR,
+             init_seed=26, adaptive_gain=AdaptiveGain(period=16, up=1, down=2)), 64, 35, poke=True),
     Case("hardtanh-2L-single-output",
          cfg(16, Layer(16, hardtanh(-0.5, 1.5), gain_shift=6, momentum_shift=4), Layer(1, gain_shift=6),
              rounding=HALF_UP, forward_rounding=FLOOR, init_seed=15), 1, 24, stalls=True),
@@ -298,10 +310,13 @@ def test_core_case_table_covers_the_features():
     # residual layers, first and behind it (where the backward pass carries (W + I)^T delta)
     assert any(c.layers[0].residual for c in configs) and any(l.residual for c in configs for l in c.layers[1:])
     assert {c.batch_size == 1 for c in configs} == {True, False}
+    # adaptive gain, in at least two configs (one adjusting every step)
+    rules = [c.adaptive_gain for c in configs if c.adaptive_gain]
+    assert len(rules) >= 2 and any(rule.period == 1 for rule in rules)
     assert all(max(c.sizes) <= 16 for c in configs)
 
 
-@pytest.mark.parametrize("how", ["model-gain", "corrupt-weight"])
+@pytest.mark.parametrize("how", ["model-gain", "corrupt-weight", "model-gain-period"])
 def test_comparison_catches_a_wrong_model(how, tmp_path, monkeypatch):
     """The bench must fail, naming step, layer and index, when the model is not the hardware's."""
     if how == "model-gain":
@@ -310,6 +325,14 @@ def test_comparison_catches_a_wrong_model(how, tmp_path, monkeypatch):
         report, failure = run_bench(case, tmp_path, monkeypatch, steps=30, checkpoint_list=[30],
                                     model_config=replace(case.config, layers=layers))
         expected_what = {"prediction", "error"}
+    elif how == "model-gain-period":
+        # the model adapts its gains every 8 steps, the hardware every 4: the same updates through step 4,
+        # a different gain state after it
+        case = CASES_BY_NAME["adaptive-gain-3L-stochastic-batch-8"]
+        model = replace(case.config, adaptive_gain=replace(case.config.adaptive_gain, period=8))
+        report, failure = run_bench(replace(case, poke=False), tmp_path, monkeypatch, steps=5, checkpoint_list=[5],
+                                    model_config=model)
+        expected_what = {"adaptive gain state (offset, energy, previous)"}
     else:
         case = CASES_BY_NAME["relu-2L-momentum"]
         report, failure = run_bench(replace(case, poke=False), tmp_path, monkeypatch, steps=30,
@@ -322,5 +345,8 @@ def test_comparison_catches_a_wrong_model(how, tmp_path, monkeypatch):
     if how == "model-gain":
         # step 0 runs on the same initial weights; the first update already differs
         assert m["step"] >= 1 and m["layer"] == 0 and 0 <= m["index"] < case.config.outputs, m
+    elif how == "model-gain-period":
+        # layer 0's energy: restarted after step 3 on the hardware, still summing in the model
+        assert m["step"] == 4 and m["layer"] == 0 and m["index"] == [0, 1] and m["hw"] < m["model"], m
     else:
         assert (m["step"], m["layer"], m["index"]) == (9, 1, [2, 5]) and m["hw"] ^ m["model"] == 1, m

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed
 from nfloop.hdl.update import UpdateUnit
-from nfloop.model.config import Formats, Layer, LearnerConfig, QFormat, Rounding
+from nfloop.model.config import AdaptiveGain, Formats, Layer, LearnerConfig, QFormat, Rounding
 from nfloop.model.fixed import MIX, SITE_UPDATE, LayerPlan, leak, momentum, saturate, shift_round, stochastic_bits
 from support.sim import random_codes, run_pipelined
 
@@ -19,13 +19,22 @@ CASES = {
     "batch-all-stochastic": (11, 12, 4, 3, Rounding.STOCHASTIC, (24, 20)),
     "huge-gain-saturates": (-8, None, None, 1, Rounding.FLOOR, (20, 16)),
 }
+#: adaptive gain: each update at a random offset of the rule's range
+ADAPTIVE = {
+    "adaptive-halfup": (6, None, None, 1, Rounding.HALF_UP, (32, 28), AdaptiveGain(up=2, down=3)),
+    "adaptive-stochastic-momentum-batch": (10, None, 3, 2, Rounding.STOCHASTIC, (24, 20),
+                                           AdaptiveGain(up=1, down=4)),
+    "adaptive-left-shift-saturates": (-6, None, None, 1, Rounding.FLOOR, (20, 16), AdaptiveGain(up=2, down=1)),
+}
+CASES = {name: case + (None,) for name, case in CASES.items()} | ADAPTIVE
 
 
-def reference(cfg, plan, product, w, v, s, k, lfsr, apply):
+def reference(cfg, plan, product, w, v, s, k, lfsr, apply, offset):
     """One weight's update computed with the model's own functions."""
     acc, rnd = cfg.formats.weight_acc, cfg.rounding
-    rand = stochastic_bits(lfsr, k, SITE_UPDATE, plan.update_shift) if rnd is Rounding.STOCHASTIC else None
-    u = saturate(shift_round(product, plan.update_shift, rnd, rand), acc)
+    shift = plan.update_shift + offset
+    rand = stochastic_bits(lfsr, k, SITE_UPDATE, shift) if rnd is Rounding.STOCHASTIC else None
+    u = saturate(shift_round(product, shift, rnd, rand), acc)
     total = saturate(s + u, acc) if cfg.batch_size > 1 else u
     v_new, s_new, w_new = v, np.where(apply, 0, total), w
     change = total
@@ -42,12 +51,12 @@ def reference(cfg, plan, product, w, v, s, k, lfsr, apply):
 @pytest.mark.parametrize("case", CASES)
 def test_update_matches_model(case, rng):
     """A second layer without momentum or leak and with its own gain shares every unit."""
-    gain, leak_shift, mom, batch, rounding, acc_fmt = CASES[case]
+    gain, leak_shift, mom, batch, rounding, acc_fmt, adaptive = CASES[case]
     acc = QFormat(*acc_fmt)
     f = Formats(weight=QFormat(16, acc.int_bits and 16 - acc.int_bits), weight_acc=acc)
     cfg = LearnerConfig(inputs=5, layers=(Layer(3, gain_shift=gain, leak_shift=leak_shift, momentum_shift=mom),
                                           Layer(2, gain_shift=gain + 3)),
-                        formats=f, batch_size=batch, rounding=rounding)
+                        formats=f, batch_size=batch, rounding=rounding, adaptive_gain=adaptive)
     n = 400
     layer = rng.integers(0, 2, n)
     layer[:40] = 0
@@ -74,15 +83,20 @@ def test_update_matches_model(case, rng):
         outputs.append("s_new")
     if rounding is Rounding.STOCHASTIC:
         vectors.update(mix=(3 * k * MIX) & 0xFFFFFFFF, lfsr=lfsr)
+    offset = np.zeros(n, dtype=np.int64)
+    if adaptive:
+        offset = rng.integers(-adaptive.up, adaptive.down + 1, n)
+        vectors["offset"] = offset
     got = run_pipelined(dut, vectors, outputs, dut.latency)
     w_ref, v_ref, s_ref = [], [], []
     for i in range(n):
-        wi, vi, si = reference(cfg, plans[layer[i]], product[i], w[i], v[i], s[i], k[i], int(lfsr[i]), apply[i])
+        wi, vi, si = reference(cfg, plans[layer[i]], product[i], w[i], v[i], s[i], k[i], int(lfsr[i]), apply[i],
+                               int(offset[i]))
         w_ref.append(wi), v_ref.append(vi), s_ref.append(si)
     np.testing.assert_array_equal(got["w_new"], w_ref)
     if mom:
         np.testing.assert_array_equal(got["v_new"], v_ref)
     if batch > 1:
         np.testing.assert_array_equal(got["s_new"], s_ref)
-    if case == "huge-gain-saturates":
+    if case in ("huge-gain-saturates", "adaptive-left-shift-saturates"):
         assert {acc.min_code, acc.max_code} <= set(got["w_new"].tolist())

@@ -11,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from nfloop.model import compiled
-from nfloop.model.config import Activation, ActivationKind, Formats, Layer, LearnerConfig, QFormat, Rounding, Window
+from nfloop.model.config import (
+    Activation,
+    ActivationKind,
+    AdaptiveGain,
+    Formats,
+    Layer,
+    LearnerConfig,
+    QFormat,
+    Rounding,
+    Window,
+)
 from nfloop.model.fixed import FixedLearner
 from nfloop.model.tasks import default_config, load_task
 from nfloop.model.train import encode, train
@@ -20,7 +30,7 @@ from nfloop.scripts.sweep import random_config
 
 def first_difference(numpy_trace, compiled_trace) -> str | None:
     """Where two step traces first differ: quantity, layer and index."""
-    for name in ("z", "a", "delta", "weights", "velocity"):
+    for name in ("z", "a", "delta", "weights", "velocity", "gain"):
         for layer, (want, got) in enumerate(zip(getattr(numpy_trace, name), getattr(compiled_trace, name))):
             if (want is None) != (got is None):
                 return f"{name}[{layer}]: present in one engine only"
@@ -99,6 +109,17 @@ EDGE_CONFIGS = {
                           Layer(5, _stair(0.5), Window(lo=-1.0, hi=1.0), gain_shift=5),
                           Layer(2, Activation(ActivationKind.HARDTANH), gain_shift=6)),
         batch_size=2, rounding=Rounding.FLOOR, forward_rounding=Rounding.FLOOR),
+    # adaptive gain adjusted every step, online, stochastic rounding with left-shifted updates at the most gain
+    "adaptive_every_step": LearnerConfig(
+        inputs=4, layers=(Layer(5, Activation(ActivationKind.RELU), gain_shift=5),
+                          Layer(3, Activation(ActivationKind.HARDTANH), gain_shift=6)),
+        rounding=Rounding.STOCHASTIC, adaptive_gain=AdaptiveGain(period=1, up=3, down=4)),
+    # adaptive gain every 8 steps with mini-batches, momentum and a residual layer
+    "adaptive_batched_residual": LearnerConfig(
+        inputs=4, layers=(Layer(4, Activation(ActivationKind.LEAKY_RELU), gain_shift=4, momentum_shift=2,
+                                residual=True),
+                          Layer(2, gain_shift=5, leak_shift=8)),
+        batch_size=3, adaptive_gain=AdaptiveGain(period=8, up=2, down=2)),
 }
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from nfloop.model import (
     Activation,
     ActivationKind,
+    AdaptiveGain,
     ConfigError,
     Formats,
     Layer,
@@ -104,6 +105,22 @@ INVALID = {
     "gain_shift_float": (lambda: Layer(1, gain_shift=6.0), "gain_shift must be an integer"),
     "leak_shift_0": (lambda: Layer(1, leak_shift=0), "leak_shift must be an integer from 1 to 40"),
     "leak_shift_41": (lambda: Layer(1, leak_shift=41), "leak_shift must be an integer from 1 to 40"),
+    # adaptive gain
+    "adaptive_period_3": (lambda: AdaptiveGain(period=3),
+                          "adaptive_gain period must be a power of two from 1 to 65536"),
+    "adaptive_period_huge": (lambda: AdaptiveGain(period=1 << 17), "adaptive_gain period must be a power of two"),
+    "adaptive_up_5": (lambda: AdaptiveGain(up=5), "adaptive_gain up must be an integer from 0 to 4"),
+    "adaptive_down_negative": (lambda: AdaptiveGain(down=-1), "adaptive_gain down must be an integer from 0 to 8"),
+    "adaptive_not_a_rule": (lambda: net(Layer(1), adaptive_gain=4),
+                            "adaptive_gain must be an AdaptiveGain or None, not 4"),
+    "adaptive_down_shifts_to_zero": (  # update shift 59 is valid; 59 + 8 is past int64's 62
+        lambda: net(Layer(1, gain_shift=40), adaptive_gain=AdaptiveGain(down=8),
+                    formats=Formats(input=QFormat(16, 15), error=QFormat(20, 16), weight_acc=QFormat(16, 12))),
+        "gain_shift 40 (with adaptive_gain down) shifts every update to zero"),
+    "adaptive_down_past_32_stochastic": (
+        lambda: net(Layer(1, gain_shift=28), rounding=Rounding.STOCHASTIC, formats=Formats(weight_acc=QFormat(16, 12)),
+                    adaptive_gain=AdaptiveGain(down=1)),
+        "stochastic rounding draws 32 random bits"),
     "momentum_shift_0": (lambda: Layer(1, momentum_shift=0),
                          "momentum_shift must be an integer from 1 to 40"),
     "residual_size": (lambda: net(Layer(3, residual=True)),
@@ -175,6 +192,7 @@ VALID_EDGES = {
     "window_point": lambda: net(Layer(1, window=Window(lo=0.5, hi=0.5))),
     "lfsr_max": lambda: net(lfsr_seed=(1 << 32) - 1),
     "residual": lambda: net(Layer(2, residual=True), Layer(2, residual=True), Layer(1)),
+    "adaptive_extremes": lambda: net(Layer(1, gain_shift=-4), adaptive_gain=AdaptiveGain(period=1 << 16, up=4, down=8)),
     "stochastic_32": lambda: net(Layer(1, gain_shift=28), rounding=Rounding.STOCHASTIC,
                                  formats=Formats(weight_acc=QFormat(16, 12))),
     "mac_sum_62": lambda: net(Layer(1), inputs=(1 << 14) - 1,
@@ -273,6 +291,10 @@ BAD_TOML = {
     "lfsr_zero": (BASE_TOML.replace('update = "half_up"', "lfsr_seed = 0"), "",
                   "lfsr_seed must be an integer"),
     "init_shape": (BASE_TOML + "init = [[1.0, 2.0]]\n", "", "init must have 1 rows of 3 values"),
+    "adaptive_unknown_key": (BASE_TOML + "[adaptive_gain]\nrate = 2\n", "",
+                             "Unknown key(s) ['rate'] in [adaptive_gain]"),
+    "adaptive_bad_period": (BASE_TOML + "[adaptive_gain]\nperiod = 100\n", "",
+                            "adaptive_gain period must be a power of two from 1 to 65536"),
     "residual_string": (BASE_TOML + 'residual = "yes"\n', "", "residual must be true or false, not 'yes'"),
     "residual_size": (BASE_TOML + "residual = true\n", "", "a residual layer adds its input to its output"),
     # An explicit but empty init is a wrong shape too, not "absent" (which means random weights).
@@ -414,6 +436,8 @@ def configs(draw):
             lfsr_seed=draw(st.integers(1, (1 << 32) - 1)),
             init_seed=draw(st.integers(0, 1 << 40)),
             init_scale=draw(st.floats(0.001, 100, allow_nan=False)),
+            adaptive_gain=draw(st.none() | st.builds(AdaptiveGain, st.sampled_from([1, 2, 256, 1 << 16]),
+                                                     st.integers(0, 4), st.integers(0, 8))),
             name=draw(st.text(max_size=12)))
     except ConfigError:
         assume(False)

@@ -32,6 +32,18 @@ def test_the_study_command_writes_its_json_and_a_figure_per_task(tmp_path):
     assert (tmp_path / "study.json").is_file() and (tmp_path / "study_xor.png").stat().st_size > 10_000
 
 
+def test_the_adaptive_study_trains_fixed_and_adaptive_gains_from_each_offset(tmp_path):
+    rows = run_study(["xor"], seeds=1, ariths=("fixed",), workers=1, offsets=(0, 2), adaptive=True)
+    lines = (("feedback", "default"), ("adaptive", "default"), ("gradient", "-"))
+    assert {(r.learner, r.window, r.gain_offset) for r in rows} == {
+        (learner, window, offset) for learner, window in lines for offset in (0, 2)}
+    result = CliRunner().invoke(cli, ["study", "--adaptive", "--task", "xor", "--seeds", "1", "--arith", "fixed",
+                                      "--workers", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "loop, adaptive gain" in result.stdout and "loop, fixed gain" in result.stdout
+    assert (tmp_path / "study_xor.png").stat().st_size > 10_000
+
+
 def test_the_study_refuses_an_unknown_task():
     result = CliRunner().invoke(cli, ["study", "--task", "nosuch"])
     assert result.exit_code == 2 and "Unknown task 'nosuch'" in result.stderr

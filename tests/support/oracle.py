@@ -40,14 +40,17 @@ class Oracle:
         self.sizes = geometry.config.sizes
         self.data_loaded = False
         config = geometry.config
-        # banks: the weights; momentum if any layer has it; batch sums with mini-batches
+        # banks: the weights; momentum if any layer has it; batch sums with mini-batches; adaptive gain
         self.banks = {Bank.WEIGHTS} | ({Bank.VELOCITY} if any(layer.momentum_shift for layer in config.layers)
-                                       else set()) | ({Bank.BATCH_SUM} if config.batch_size > 1 else set())
+                                       else set()) | ({Bank.BATCH_SUM} if config.batch_size > 1 else set()) \
+            | ({Bank.GAIN} if config.adaptive_gain else set())
 
     def _weights_in_layer(self, layer, bank, row, col, count):
         if layer >= len(self.sizes) - 1 or bank not in self.banks:
             return False
         rows, stride = self.sizes[layer + 1], self.sizes[layer] + 1
+        if bank == Bank.GAIN:
+            rows, stride = 1, 3             # offset, energy, previous energy
         return row < rows and col < stride and row * stride + col + count <= rows * stride
 
     def records(self, payload: bytes):

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.config import FALL_SHIFT, LearnerConfig
+from ..model.config import BAND_SHIFT, LearnerConfig
 from ..model.fixed import GAIN_ENERGY, GAIN_OFFSET, GAIN_PREVIOUS, GAIN_WORDS
 from .update import UpdateUnit
 
@@ -54,15 +54,17 @@ class GainAdapter(wiring.Component):
             offset = self.offset[l]
             energy = Signal(unsigned(acc.bits - 1), name=f"energy_{l}")
             previous = Signal(signed(acc.bits), init=-1, name=f"previous_{l}")
-            # the rule's threshold, from the registered previous energy (it changes a period apart)
+            # the rule's thresholds, from the registered previous energy (it changes a period apart)
+            rising = Signal(signed(acc.bits + 1), name=f"rising_{l}")
             falling = Signal(signed(acc.bits), name=f"falling_{l}")
-            m.d.sync += falling.eq(previous - (previous >> FALL_SHIFT))
+            m.d.sync += [rising.eq(previous + (previous >> BAND_SHIFT)),
+                         falling.eq(previous - (previous >> BAND_SHIFT))]
             total = Mux(self.decide, 0, energy) + self.addend[l]
             m.d.sync += energy.eq(Mux(total > top, top, total))
             with m.If(self.decide):
                 m.d.sync += previous.eq(energy)
                 with m.If(previous >= 0):
-                    with m.If(energy > previous):
+                    with m.If(energy > rising):
                         m.d.sync += offset.eq(Mux(offset == rule.down, rule.down, offset + 1))
                     with m.Elif(energy < falling):
                         m.d.sync += offset.eq(Mux(offset == -rule.up, -rule.up, offset - 1))

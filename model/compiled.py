@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .config import FALL_SHIFT, ActivationKind, LearnerConfig, Rounding
+from .config import BAND_SHIFT, ActivationKind, LearnerConfig, Rounding
 from .fixed import GAIN_WORDS, MIX, SITE_LEAK, SITE_MOMENTUM, SITE_UPDATE, FixedLearner, StepRun, StepTrace
 
 __all__ = ["CompiledLearner", "activation_code", "rounding_code"]
@@ -242,9 +242,9 @@ def _adapt_gains(lay, dbuf, gain, fmt, ending):
             continue
         previous = gain[at + 2]
         if previous >= 0:
-            if energy > previous:
+            if energy > previous + (previous >> BAND_SHIFT):
                 gain[at] = min(gain[at] + 1, fmt[GAIN_DOWN])
-            elif energy < previous - (previous >> FALL_SHIFT):
+            elif energy < previous - (previous >> BAND_SHIFT):
                 gain[at] = max(gain[at] - 1, -fmt[GAIN_UP])
         gain[at + 1], gain[at + 2] = 0, energy
 

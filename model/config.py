@@ -26,7 +26,7 @@ import tomli_w
 
 __all__ = [
     "ConfigError", "QFormat", "Rounding", "ActivationKind", "Activation", "Window",
-    "Layer", "AdaptiveGain", "Formats", "LearnerConfig", "load_config", "save_config", "config_toml",
+    "Layer", "AdaptiveGain", "BAND_SHIFT", "Formats", "LearnerConfig", "load_config", "save_config", "config_toml",
 ]
 
 #: Widest fixed-point word the int64 reference model handles exactly. The MAC
@@ -335,10 +335,11 @@ class AdaptiveGain:
     """Each layer's loop gain follows its own error: halved when the error grows, doubled when it falls.
 
     Every ``period`` training steps, each layer compares the sum of its ``|delta|`` over the period (its
-    error energy, saturating at formats.weight_acc) with the previous period's: larger, and the gain
-    halves (the loop overshoots); smaller by more than 1/8 (:data:`FALL_SHIFT`), and it doubles (the
-    loop is slow and stable). The gain stays within ``up`` doublings above and ``down`` halvings below
-    the layer's ``gain_shift``, so the hardware applies it as one of a few fixed shifts.
+    error energy, saturating at formats.weight_acc) with the previous period's: larger by more than 1/4
+    (:data:`BAND_SHIFT`), and the gain halves (the loop overshoots); smaller by more than 1/4, and it
+    doubles (the loop is slow and stable); in between (sample noise), it stays. The gain stays within ``up``
+    doublings above and ``down`` halvings below the layer's ``gain_shift``, so the hardware applies it as one
+    of a few fixed shifts.
 
     Parameters
     ----------
@@ -373,8 +374,9 @@ class AdaptiveGain:
         return range(-self.up, self.down + 1)
 
 
-#: The error energy must fall below ``previous - previous >> FALL_SHIFT`` for the gain to double.
-FALL_SHIFT = 3
+#: The error energy must rise above ``previous + previous >> BAND_SHIFT`` for the gain to halve, and fall below
+#: ``previous - previous >> BAND_SHIFT`` for it to double.
+BAND_SHIFT = 2
 
 
 def _matching_acc(w: QFormat, acc: QFormat) -> QFormat:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import FALL_SHIFT, ActivationKind, AdaptiveGain, LearnerConfig, QFormat, Rounding
+from .config import BAND_SHIFT, ActivationKind, AdaptiveGain, LearnerConfig, QFormat, Rounding
 from .init import initial_weights
 
 __all__ = [
@@ -252,13 +252,13 @@ def error_energy(energy: int, delta: np.ndarray, acc: QFormat) -> int:
 
 def adapt_gain(offset: int, energy: int, previous: int, rule: AdaptiveGain) -> int:
     """A layer's gain offset at the end of a period (:class:`~nfloop.model.config.AdaptiveGain`): one more
-    halving when the error energy grew, one fewer when it fell by more than ``previous >> FALL_SHIFT``,
+    halving when the error energy grew by more than ``previous >> BAND_SHIFT``, one fewer when it fell by more,
     within ``[-up, down]``. ``previous`` < 0: no period has ended yet, keep the offset."""
     if previous < 0:
         return offset
-    if energy > previous:
+    if energy > previous + (previous >> BAND_SHIFT):
         return min(offset + 1, rule.down)
-    if energy < previous - (previous >> FALL_SHIFT):
+    if energy < previous - (previous >> BAND_SHIFT):
         return max(offset - 1, -rule.up)
     return offset
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import FALL_SHIFT, Activation, ActivationKind, LearnerConfig, Window
+from .config import BAND_SHIFT, Activation, ActivationKind, LearnerConfig, Window
 from .init import initial_weights
 
 __all__ = ["sigma", "sigma_slope", "window", "FloatTrace", "FloatLearner"]
@@ -112,9 +112,9 @@ class FloatLearner:
                 continue
             energy, previous = self.energy[l], self.previous[l]
             if previous is not None:
-                if energy > previous:
+                if energy > previous * (1 + 2.0 ** -BAND_SHIFT):
                     self.gain_offset[l] = min(self.gain_offset[l] + 1, rule.down)
-                elif energy < previous * (1 - 2.0 ** -FALL_SHIFT):
+                elif energy < previous * (1 - 2.0 ** -BAND_SHIFT):
                     self.gain_offset[l] = max(self.gain_offset[l] - 1, -rule.up)
             self.energy[l], self.previous[l] = 0.0, energy
 

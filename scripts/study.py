@@ -44,8 +44,9 @@ GAIN_OFFSETS = (-2, -1, 0, 1, 2)
 #: How close to its last value a run's test score must come to count as converged.
 NEAR = 0.01
 TASKS = ("moons", "circles", "breast_cancer", "wine", "iris")
-#: The adaptive gain of ``nfloop study --adaptive``: a decision every 64 steps, within 4x of the start.
-ADAPTIVE_RULE = AdaptiveGain(period=64, up=2, down=2)
+#: The adaptive gain of ``nfloop study --adaptive``: the defaults, a decision every 256 steps, from one doubling
+#: above the starting gain to three halvings below.
+ADAPTIVE_RULE = AdaptiveGain()
 
 
 @dataclass(frozen=True)

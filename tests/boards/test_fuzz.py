@@ -31,6 +31,7 @@ from nfloop.boards.protocol import (
     REQUEST_SYNC,
     TRAIN_HEADER,
     WEIGHTS_HEADER,
+    Bank,
     Command,
     FrameDecoder,
     Status,
@@ -40,6 +41,7 @@ from nfloop.boards.protocol import (
 )
 from nfloop.boards.virtual import VirtualBoard
 from nfloop.model.config import load_config
+from nfloop.model.fixed import GAIN_WORDS, initial_gain
 from nfloop.model.tasks import CONFIG_DIR
 from support.oracle import Oracle, fuzz_frame
 
@@ -47,7 +49,8 @@ DATA = Path(__file__).with_name("data")
 ODD_CONFIG = DATA / "odd.toml"
 #: The configs fuzzed: the odd one, the shipped digits config (resolved as the command line resolves
 #: a shipped name) and a small one whose inputs are packed two to a word.
-CONFIGS = {"odd": ODD_CONFIG, "digits": CONFIG_DIR / "digits.toml", "packed": DATA / "packed.toml"}
+CONFIGS = {"odd": ODD_CONFIG, "digits": CONFIG_DIR / "digits.toml", "packed": DATA / "packed.toml",
+           "adaptive": DATA / "adaptive.toml"}
 #: Frames per config: the default test, and the long run (``NFLOOP_LONG_FUZZ=1``: about five minutes a
 #: config on two cores, so it is not part of the default run).
 QUICK_FRAMES = 1_000
@@ -119,10 +122,13 @@ def fuzz(config, rng, frames: int) -> dict:
             answer = link.exchange(frame)
             oracle.check(answer, command, payload, expected, what)
             if command == Command.READ_WEIGHTS and expected == Status.OK:
-                # the weights read are the ones the board started with; momentum and batch sums stay 0
+                # the weights read are the ones the board started with; momentum and batch sums stay 0, the
+                # adaptive gain state at its start
                 head = unpack(WEIGHTS_HEADER, payload)
-                first = head["row"] * shapes[head["layer"]][1] + head["col"]
-                want = flat[head["layer"]][first:first + head["count"]] if head["bank"] == 0 else 0
+                start = {Bank.WEIGHTS: flat[head["layer"]], Bank.GAIN: initial_gain().ravel()}.get(head["bank"])
+                first = head["row"] * (shapes[head["layer"]][1] if head["bank"] != Bank.GAIN else GAIN_WORDS) \
+                    + head["col"]
+                want = 0 if start is None else start[first:first + head["count"]]
                 assert np.array_equal(np.frombuffer(answer.payload, "<i4"), want * np.ones(head["count"])), what
             counts[expected.name] = counts.get(expected.name, 0) + 1
             sent += 1

@@ -131,6 +131,7 @@ def test_bad_weight_files_are_refused_in_one_line(tmp_path, problem, message):
 
 
 ODD_CONFIG = Path(__file__).with_name("data") / "odd.toml"
+ADAPTIVE_CONFIG = Path(__file__).with_name("data") / "adaptive.toml"
 
 
 def odd_task(path, rng, train=91):
@@ -151,10 +152,11 @@ def test_momentum_batch_sums_gains_and_lfsr_go_into_the_board_and_a_run_resumes_
     from nfloop.boards.client import BoardClient
     from nfloop.boards.compare import compare_board, read_weights, write_state
     from nfloop.boards.protocol import Bank
-    from nfloop.model.config import AdaptiveGain, load_config
+    from nfloop.model.config import load_config
     from nfloop.model.fixed import FixedLearner
-    # adaptive gain every 4 steps: a resume at step 91 is inside a gain period as well as a mini-batch
-    config = load_config(ODD_CONFIG).with_changes(adaptive_gain=AdaptiveGain(period=4, up=1, down=2))
+    # the odd config with adaptive gain every 4 steps: a resume at step 91 is inside a gain period as well as a
+    # mini-batch
+    config = load_config(ADAPTIVE_CONFIG)
     task = odd_task(tmp_path / "odd.csv", rng)
     shapes = [(n_out, n_in + 1) for n_in, n_out in zip(config.sizes, config.sizes[1:])]
     with VirtualBoard(config) as board, BoardClient(board.url) as client:

@@ -20,6 +20,9 @@ update, per layer (the LFSR steps once per layer, last layer first)
     ``leak``  W = sat(W + V_or_U - round(W >> k))         (k absent: no leak)
     ``weight_view``  the MAC's W_view = W >> (acc.frac - weight.frac)
     (batch-end momentum and leak use the LFSR state of the layer's last update)
+adaptive gain (if configured), after the updates
+    ``error_energy``  E_l = sat(E_l + sum |delta_l|); at a period's end ``adapt_gain``
+    moves the layer's shift offset (used from the next step's ``scaled_update`` on)
 
 Stochastic rounding adds a random integer r in [0, 2**d) before a right
 shift by d. r comes from a 32-bit Galois LFSR (polynomial

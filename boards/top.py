@@ -82,12 +82,13 @@ class DataMemory(wiring.Component):
             bits = (BANK_WORDS - 1).bit_length()
             copies = -(-banks // GROUP)
             # the port registered once where it is driven, then copied out to the banks
-            port_addr, port_wdata = Signal.like(port.addr, name="data_addr"), Signal.like(port.wdata, name="data_wdata")
-            port_wmask = Signal.like(port.wmask, name="data_wmask")
-            m.d.sync += [port_addr.eq(port.addr), port_wdata.eq(port.wdata), port_wmask.eq(port.wmask)]
-            addr = registered_copies(m, platform, port_addr, copies, "data_addr")
-            wdata = registered_copies(m, platform, port_wdata, copies, "data_wdata")
-            wmask = registered_copies(m, platform, port_wmask, copies, "data_wmask")
+            fanned = []
+            for field in (port.addr, port.wdata, port.wmask):
+                name = f"data_{field.name.rsplit('__', 1)[-1]}"
+                driven = Signal.like(field, name=name)
+                m.d.sync += driven.eq(field)
+                fanned.append(registered_copies(m, platform, driven, copies, name))
+            addr, wdata, wmask = fanned
             outputs = []
             for b in range(banks):
                 k = b // GROUP

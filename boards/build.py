@@ -77,6 +77,8 @@ class BuildReport:
     timing_problems: list[str] = field(default_factory=list)
     #: The core's narrow layout (``BoardSpec.narrow``), which changes its cycles per step.
     narrow: bool = False
+    #: :func:`gateware_id` of what was built: a report of other gateware is not this source's.
+    gateware: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -353,7 +355,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     return BuildReport(board=spec.name, device=spec.device, clock_mhz=clock_mhz,
                        meets_timing=figures["fmax_mhz"] >= clock_mhz and not problems, bitstream=str(bitstream),
                        lanes=spec.lanes, narrow=spec.narrow, config=config.name, seconds=round(seconds, 1),
-                       timing_problems=problems, **figures)
+                       timing_problems=problems, gateware=gateware_id(spec, config), **figures)
 
 
 def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
@@ -377,6 +379,12 @@ def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
         except PackageNotFoundError:
             tools.append(f"{package} missing")
     return json.dumps([tomli_w.dumps(config.hardware().to_dict()), repr(spec), source.hexdigest(), tools])
+
+
+def gateware_id(spec: BoardSpec, config: LearnerConfig) -> str:
+    """A short name for everything a build of ``config`` for ``spec`` depends on (:func:`_build_key`)."""
+    import hashlib
+    return hashlib.sha256(_build_key(spec, config).encode()).hexdigest()[:16]
 
 
 def cached_board_build(spec: BoardSpec, config: LearnerConfig, log: Callable[[str], None] | None = None

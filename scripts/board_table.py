@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..boards.build import DESIGN_NAME, BuildError, build_board
+from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id
 from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
@@ -93,9 +93,12 @@ def main(argv=None) -> int:
         last = args.out / name / f"{DESIGN_NAME}.build.json"
         previous_build = json.loads(last.read_text()) if args.reuse and last.is_file() else {}
         if previous_build.get("config") == args.config:
-            reports[name] = previous_build
-            print(f"{name}: the build in {last}", file=sys.stderr)
-            continue
+            if previous_build.get("gateware") == gateware_id(BOARDS[name], config):
+                reports[name] = previous_build
+                print(f"{name}: the build in {last}", file=sys.stderr)
+                continue
+            print(f"{name}: the build in {last} is of other gateware (the source, the tools or the board changed "
+                  f"since): building again", file=sys.stderr)
         start = time.perf_counter()
         print(f"{name}: building {args.config} ...", file=sys.stderr, flush=True)
         try:

@@ -419,3 +419,30 @@ def test_full_build_against_docs_baseline(board, tmp_path):
     report = build_board(spec, load_config(CONFIG_DIR / f"{baseline['config']}.toml"), out_dir=tmp_path)
     check_sane(report, spec)
     assert not drift(report.to_dict(), baseline), drift(report.to_dict(), baseline)
+
+
+def test_the_board_table_reuses_only_builds_of_this_gateware(tmp_path, monkeypatch, capsys):
+    """``board_table --reuse`` takes a board's last build only when it was built from this gateware."""
+    from nfloop.boards.build import gateware_id
+    from nfloop.scripts import board_table
+    root = Path(__file__).resolve().parents[2]
+    docs = tmp_path / "docs"
+    (docs / "figures").mkdir(parents=True)
+    (docs / "boards.md").write_text((root / "docs" / "boards.md").read_text())
+    config = load_config(CONFIG_DIR / "digits.toml")
+    kept = {r["board"]: r for r in json.loads((root / "docs" / "figures" / "boards.json").read_text())["boards"]}
+    for board, gateware in (("icebreaker", gateware_id(BOARDS["icebreaker"], config)), ("ulx3s", "0123456789abcdef")):
+        (tmp_path / "build" / board).mkdir(parents=True)
+        (tmp_path / "build" / board / "nfloop.build.json").write_text(json.dumps(kept[board] | {"gateware": gateware}))
+    built = []
+
+    def no_build(spec, config, out_dir, log):
+        built.append(spec.name)
+        raise BuildError("not built in this test")
+
+    monkeypatch.setattr(board_table, "build_board", no_build)
+    status = board_table.main(["--boards", "icebreaker", "ulx3s", "--reuse", "--out", str(tmp_path / "build"),
+                               "--docs", str(docs)])
+    said = capsys.readouterr().err
+    assert status == 1 and built == ["ulx3s"], said
+    assert "icebreaker: the build in" in said and "ulx3s: the build in" in said and "is of other gateware" in said

@@ -788,11 +788,11 @@ def _adaptive_table(summary, tasks, ariths) -> Table:
     """Per task and arithmetic, the mean test score at each starting gain offset: fixed gains, adaptive gains,
     gradient descent."""
     offsets = sorted({e["gain_offset"] for e in summary})
-    table = Table(title="nfloop study --adaptive: test score (mean over seeds) by starting gain offset",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title="nfloop study --adaptive: test score (mean over seeds) by starting gain offset (gains "
+                        "fixed, adaptive, and gradient descent)", box=box.SIMPLE_HEAD)
     for column in ("task", "arith", "learner", *(f"{o:+d}" for o in offsets)):
         table.add_column(column, justify="left" if column in ("task", "arith", "learner") else "right")
-    names = {"feedback": "loop, fixed gain", "adaptive": "loop, adaptive gain", "gradient": "gradient descent"}
+    names = {"feedback": "loop, fixed", "adaptive": "loop, adaptive", "gradient": "GD"}
     for name in tasks:
         task = load_task(name)
         for a in ariths:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id
+from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id, save_report
 from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
@@ -108,6 +108,7 @@ def main(argv=None) -> int:
             print(f"{name}: {error}", file=sys.stderr)
             failed.append(name)
             continue
+        save_report(report, args.out / name)        # what nfloop build leaves: --reuse and bench --boards read it
         # relative to where the command ran (build/BOARD/...), so the committed figures name no home folder
         reports[name] = report.to_dict() | {"bitstream": os.path.relpath(report.bitstream)}
         print(f"{name}: {report.luts_used} / {report.luts_total} LUTs, {report.fmax_mhz:.1f} MHz "

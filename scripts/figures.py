@@ -1,7 +1,8 @@
 """Figures of the architecture and results pages: ``python -m nfloop.scripts.figures docs/figures``.
 
 The board speed chart reads ``bench_boards.json`` in the same folder, which
-``nfloop bench --boards --json > docs/figures/bench_boards.json`` writes.
+``nfloop bench --boards --json > docs/figures/bench_boards.json`` writes; from it the table in
+``results.md`` beside the folder is regenerated too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..hdl.sequencer import schedule  # noqa: E402
 from ..model.config import load_config  # noqa: E402
 from ..model.tasks import CONFIG_DIR  # noqa: E402
 
-__all__ = ["block_diagram", "schedule_chart", "board_speed_chart"]
+__all__ = ["block_diagram", "schedule_chart", "board_speed_chart", "bench_table", "with_bench_table"]
 
 BENCH_FILE = "bench_boards.json"
 
@@ -164,6 +165,33 @@ def board_speed_chart(bench: dict, path: Path) -> Path:
     return path
 
 
+#: The markers around the bench table in ``results.md``.
+BENCH_TABLE = ("<!-- bench-boards -->", "<!-- /bench-boards -->")
+
+
+def bench_table(bench: dict) -> str:
+    """The Markdown table of ``nfloop bench --boards --json``: a row per board."""
+    lines = ["| board | clock | lanes | cycles / step | steps / s | over the reference | streamed steps / s | build |",
+             "|---|--:|--:|--:|--:|--:|--:|---|"]
+    for r in bench["boards"]["boards"]:
+        if r.get("meets_timing") is None:
+            build = "missing"
+        else:
+            build = f"{'meets' if r['meets_timing'] else 'misses'}, {r['fmax_mhz']:.1f} MHz"
+        lines.append(f"| {r['board']} | {r['clock_hz'] / 1e6:g} MHz | {r['lanes']} | {r['cycles_per_step']:,} | "
+                     f"{r['steps_per_second']:,} | {r['over_reference']:.2f}x | {r['streamed_steps_per_second']:,} | "
+                     f"{build} |")
+    return "\n".join(lines)
+
+
+def with_bench_table(page: str, bench: dict) -> str:
+    """``page`` with the text between the :data:`BENCH_TABLE` markers replaced by :func:`bench_table`."""
+    start, end = BENCH_TABLE
+    head, rest = page.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{bench_table(bench)}\n{end}{tail}"
+
+
 def main(folder: str = "docs/figures"):
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +199,10 @@ def main(folder: str = "docs/figures"):
     bench = out / BENCH_FILE
     if bench.is_file():
         figures.append(board_speed_chart(json.loads(bench.read_text()), out / "board_speed.png"))
+        results = out.parent / "results.md"
+        if results.is_file() and BENCH_TABLE[0] in results.read_text():
+            results.write_text(with_bench_table(results.read_text(), json.loads(bench.read_text())))
+            figures.append(results)
     else:
         print(f"no {bench}: run nfloop bench --boards --json > {bench} for the board speed chart")
     for figure in figures:

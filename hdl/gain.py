@@ -75,11 +75,8 @@ class GainAdapter(wiring.Component):
                     for index, word in words.items():
                         with m.Case(index):
                             m.d.comb += self.rdata.eq(word)
-            with m.If(self.write & here):
-                with m.Switch(self.word):
-                    for index, word in words.items():
-                        with m.Case(index):
-                            m.d.sync += word.eq(self.wdata)
+                            with m.If(self.write):
+                                m.d.sync += word.eq(self.wdata)
             with m.If(self.clear):
                 m.d.sync += [offset.eq(0), energy.eq(0), previous.eq(-1)]
         return m

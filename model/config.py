@@ -365,10 +365,6 @@ class AdaptiveGain:
                f"not {self.down!r}")
 
     @property
-    def period_bits(self) -> int:
-        return self.period.bit_length() - 1
-
-    @property
     def offsets(self) -> range:
         """The shifts added to a layer's update shift: ``-up`` (the most gain) to ``down``."""
         return range(-self.up, self.down + 1)

@@ -20,14 +20,11 @@ from ..model.config import ConfigError, LearnerConfig
 from .catalog import BoardSpec
 from .clocks import BoardClock
 from .engine import ProtocolEngine, data_port_signature
+from .families import BANK_WORDS
 from .geometry import BoardGeometry
 
 __all__ = ["BoardTop", "DataMemory"]
 
-#: Words of one bank of a block-RAM data memory: one block (an ECP5 DP16KD or a Gowin BSRAM as 1024 x 16),
-#: so that a bank's write enable and read data go to and from one place. Banks of four blocks had
-#: Yosys's own decoder and multiplexer spread over blocks far apart (7 ns of routing on the ULX3S).
-BANK_WORDS = 1024
 
 
 class DataMemory(wiring.Component):
@@ -37,8 +34,9 @@ class DataMemory(wiring.Component):
     Block RAM of this size is tens of blocks across the chip. Every step of the
     way is a register: the address and write data (registered where they are
     driven, then a copy per few banks), each
-    bank's read data twice (beside its block, whose unregistered output takes
-    most of a cycle on its own, then on its way), and a tree of multiplexers
+    bank's read data twice (in the block's own output register where the family
+    has one, :attr:`~.families.Family.data_bank`, else beside it: an unregistered
+    block output takes most of a cycle on its own; then on its way), and a tree of multiplexers
     over the banks, each choosing one of at most
     :data:`~nfloop.hdl.fanout.GROUP` neighbours, so that no word crosses the
     die in one cycle: :attr:`latency`.
@@ -89,17 +87,24 @@ class DataMemory(wiring.Component):
                 m.d.sync += driven.eq(field)
                 fanned.append(registered_copies(m, platform, driven, copies, name))
             addr, wdata, wmask = fanned
+            # the family's block with its own output register, or an inferred one and a register beside it
+            data_bank = getattr(platform, "get_data_bank", None)
             outputs = []
             for b in range(banks):
                 k = b // GROUP
-                memory = Memory(shape=16, depth=min(BANK_WORDS, self._words - b * BANK_WORDS), init=[])
-                m.submodules[f"bank_{b}"] = memory
-                rd, wr = memory.read_port(), memory.write_port(granularity=8)
                 selected = addr[k][bits:] == b if banks > 1 else 1
-                m.d.comb += [rd.addr.eq(addr[k][:bits]), wr.addr.eq(addr[k][:bits]), wr.data.eq(wdata[k]),
-                             wr.en.eq(Mux(selected, wmask[k], 0))]
+                enables = Mux(selected, wmask[k], 0)
                 near, out = Signal(16, name=f"bank_{b}_near"), Signal(16, name=f"bank_{b}_data")
-                m.d.sync += [near.eq(rd.data), out.eq(near)]
+                if data_bank is not None:
+                    m.submodules[f"bank_{b}"] = data_bank(addr[k][:bits], wdata[k], enables, near)
+                else:
+                    memory = Memory(shape=16, depth=min(BANK_WORDS, self._words - b * BANK_WORDS), init=[])
+                    m.submodules[f"bank_{b}"] = memory
+                    rd, wr = memory.read_port(), memory.write_port(granularity=8)
+                    m.d.comb += [rd.addr.eq(addr[k][:bits]), wr.addr.eq(addr[k][:bits]), wr.data.eq(wdata[k]),
+                                 wr.en.eq(enables)]
+                    m.d.sync += near.eq(rd.data)
+                m.d.sync += out.eq(near)
                 outputs.append(out)
             # the bank number, delayed to meet each multiplexer level as its words arrive (a register
             # for each of the banks' two data registers, the level's own below)

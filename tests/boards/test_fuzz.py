@@ -51,8 +51,8 @@ ODD_CONFIG = DATA / "odd.toml"
 #: a shipped name) and a small one whose inputs are packed two to a word.
 CONFIGS = {"odd": ODD_CONFIG, "digits": CONFIG_DIR / "digits.toml", "packed": DATA / "packed.toml",
            "adaptive": DATA / "adaptive.toml"}
-#: Frames per config: the default test, and the long run (``NFLOOP_LONG_FUZZ=1``: about five minutes a
-#: config on two cores, so it is not part of the default run).
+#: Frames per config: the --full run, and the long run (``NFLOOP_LONG_FUZZ=1``: about five minutes a
+#: config on two cores).
 QUICK_FRAMES = 1_000
 FRAMES = 10_000
 
@@ -83,7 +83,9 @@ class Link:
         self.sock.close()
 
 
-@pytest.fixture(scope="module", params=list(CONFIGS))
+#: The quick run frames the odd config's board; --full all four (a Verilator build of each).
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=() if name == "odd" else pytest.mark.slow)
+                                        for name in CONFIGS])
 def config(request):
     return load_config(CONFIGS[request.param])
 
@@ -145,6 +147,7 @@ def fuzz(config, rng, frames: int) -> dict:
     return counts
 
 
+@pytest.mark.slow
 def test_fuzzed_frames_are_answered_and_change_no_weight(config, rng):
     fuzz(config, rng, QUICK_FRAMES)
 

@@ -14,6 +14,9 @@ from nfloop.boards.virtual import VirtualBoard
 from nfloop.model import default_config, load_task
 from nfloop.scripts import interrupts
 
+#: interrupted runs on the virtual board: a minute or more each
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def digits_board():

@@ -53,6 +53,9 @@ def odd_data(path: Path, rng) -> Path:
     return path
 
 
+# The digits board is a large Verilator build; `nfloop demo` trains digits on it bit for bit before every
+# quick run (README), and --full runs these two tests as well.
+@pytest.mark.slow
 def test_digits_two_epochs_bit_exact(digits_board):
     task = load_task("digits")
     config = default_config(task)
@@ -131,6 +134,7 @@ def test_identify_and_errors_leave_the_board_working(odd_board):
         assert [np.array_equal(a, b) for a, b in zip(read_weights(client, shapes), before)] == [True] * 3
 
 
+@pytest.mark.slow
 def test_data_larger_than_the_board_goes_in_parts(tmp_path, rng):
     """A board that holds 32 samples trains 90 a part at a time, still bit-exact."""
     config = load_config(ODD_CONFIG)
@@ -180,6 +184,7 @@ def test_serve_sim_waveform_stops_at_its_limit(tmp_path):
     assert any("--trace-limit" in line and "recording stopped" in line for line in said), said
 
 
+@pytest.mark.slow
 def test_compare_trains_what_train_trains_with_the_same_seed(digits_board, tmp_path):
     """--seed means the same in compare as in train: the same initial weights and sample order."""
     runner = CliRunner()
@@ -215,6 +220,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_a_stopped_serve_sim_leaves_no_board_and_frees_its_port(signal_number):
     """serve-sim stops its board on SIGTERM and SIGHUP; on SIGKILL the board notices its parent is gone."""
@@ -245,6 +251,7 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+@pytest.mark.slow
 def test_a_crashed_simulator_makes_serve_sim_exit_3_and_say_so():
     nfloop = str(Path(sys.executable).with_name("nfloop"))
     server = subprocess.Popen([nfloop, "serve-sim", "--config", "xor", "--port", "0"], stdout=subprocess.PIPE,

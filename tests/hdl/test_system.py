@@ -194,6 +194,11 @@ CASES = [
              rounding=HALF_UP, forward_rounding=FLOOR, init_seed=15), 1, 24, stalls=True),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
+#: The cases of the quick run, each a few seconds: between them every activation, rounding and update
+#: path, batches, residual layers and adaptive gain, stalls and host pokes. --full runs every case.
+QUICK = ("identity-1L-floor", "relu-2L-momentum", "leaky-2L-lo-window-stochastic-batch4", "hardtanh-3L-leak",
+         "sign-2L-hi-window-batch2", "staircase-2L-stochastic-momentum", "left-shift-gain-saturating-2L",
+         "residual-3L-relu-hardtanh-momentum", "adaptive-gain-every-step-2L-1")
 
 
 def stimulus(config: LearnerConfig, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +268,8 @@ def _log_tail(log: Path, lines: int = 40) -> str:
     return f"--- {log} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, marks=() if case.name in QUICK else pytest.mark.slow)
+                                  for case in CASES], ids=[case.id for case in CASES])
 def test_core_matches_model(case, tmp_path, monkeypatch):
     report, failure = run_bench(case, tmp_path, monkeypatch)
     if report and report.get("mismatch"):
@@ -314,9 +320,20 @@ def test_core_case_table_covers_the_features():
     rules = [c.adaptive_gain for c in configs if c.adaptive_gain]
     assert len(rules) >= 2 and any(rule.period == 1 for rule in rules)
     assert all(max(c.sizes) <= 16 for c in configs)
+    # the quick run's cases between them
+    quick = [CASES_BY_NAME[name] for name in QUICK]
+    assert {l.activation.kind for c in quick for l in c.config.layers} == set(ActivationKind)
+    assert {c.config.rounding for c in quick} == set(Rounding)
+    assert any(c.config.update_shift(l) < 0 for c in quick for l in range(len(c.config.layers)))
+    assert {c.lanes for c in quick} >= {1, 2, 4, 8} and any(c.stalls for c in quick) and any(c.poke for c in quick)
+    assert any(c.config.batch_size > 1 for c in quick) and any(c.config.adaptive_gain for c in quick)
+    assert any(l.residual for c in quick for l in c.config.layers)
+    for name in ("leak_shift", "momentum_shift"):
+        assert any(getattr(l, name) is not None for c in quick for l in c.config.layers)
 
 
-@pytest.mark.parametrize("how", ["model-gain", "corrupt-weight", "model-gain-period"])
+@pytest.mark.parametrize("how", ["model-gain", "corrupt-weight",
+                                 pytest.param("model-gain-period", marks=pytest.mark.slow)])
 def test_comparison_catches_a_wrong_model(how, tmp_path, monkeypatch):
     """The bench must fail, naming step, layer and index, when the model is not the hardware's."""
     if how == "model-gain":

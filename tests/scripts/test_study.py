@@ -4,6 +4,7 @@ and the command writes its JSON and figures."""
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from nfloop.scripts.cli import cli
 from nfloop.scripts.study import GAIN_OFFSETS, WINDOWS, dead_units, run_study, summarise, variants
@@ -58,6 +59,7 @@ def test_dead_relu_units_stay_dead_under_gradient_descent_and_the_loop_revives_t
     assert loop["dead"][0] == descent["dead"][0] and loop["dead"][-1] < loop["dead"][0]
 
 
+@pytest.mark.slow
 def test_the_dead_units_study_writes_its_figure(tmp_path):
     result = CliRunner().invoke(cli, ["study", "--dead-units", "--seeds", "1", "-o", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output

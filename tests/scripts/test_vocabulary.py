@@ -122,6 +122,7 @@ def test_a_closed_virtual_board_port_hints_at_serve_sim():
     assert result.exit_code == 3 and f"nfloop serve-sim --port {port}" in result.output   # the link failed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [None, 3])
 def test_the_same_seed_trains_the_same_model_in_train_and_sim(seed):
     """--seed sets the initial weights and the sample order in every command."""
@@ -132,6 +133,7 @@ def test_the_same_seed_trains_the_same_model_in_train_and_sim(seed):
     assert trained["test_mse"] == simulated["model_test_mse"]
 
 
+@pytest.mark.slow
 def test_verilator_builds_say_what_they_build():
     result = run("sim", "--task", "xor", "--lanes", "2", "--steps", "3")
     assert result.exit_code == 0 and "Verilator model of the xor core, 2 lanes" in result.output

@@ -137,12 +137,14 @@ def run(executable) -> str:
     return subprocess.run([str(executable)], capture_output=True, text=True, check=True, timeout=60).stdout
 
 
+@pytest.mark.slow
 def test_verilator_builds_in_a_cache_path_with_blanks(spaced):
     folder, _, executable = spaced
     assert executable.is_relative_to(folder / "nfloop cache") and " " in str(executable.parent)
     assert run(executable) == "5\n"
 
 
+@pytest.mark.slow
 def test_a_truncated_cached_executable_is_built_again(spaced, monkeypatch, capfd):
     folder, source, executable = spaced
     monkeypatch.setenv("NFLOOP_CACHE", str(folder / "nfloop cache"))

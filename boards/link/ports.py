@@ -8,10 +8,14 @@ from amaranth.lib.wiring import In, Out
 
 from ..protocol import CRC, MAX_PAYLOAD
 
-__all__ = ["data_port_signature", "buffer_read_signature", "crc_signature", "share_crc", "BUFFER_ADDRESS_BITS"]
+__all__ = ["data_port_signature", "buffer_read_signature", "crc_signature", "share_crc", "BUFFER_ADDRESS_BITS",
+           "BUFFER_LATENCY"]
 
 #: A payload byte's address in the frame buffer.
 BUFFER_ADDRESS_BITS = (MAX_PAYLOAD - 1).bit_length()
+#: Cycles from a frame buffer address to its byte: the block RAM's read, then its output register (or
+#: one beside it), so that the block's slow clock-to-output has a cycle of its own.
+BUFFER_LATENCY = 2
 
 
 def data_port_signature(words: int) -> wiring.Signature:
@@ -26,7 +30,8 @@ def data_port_signature(words: int) -> wiring.Signature:
 
 
 def buffer_read_signature() -> wiring.Signature:
-    """The frame buffer's read port, from the reader's side: ``data`` is the byte at the previous cycle's ``addr``."""
+    """The frame buffer's read port, from the reader's side: ``data`` is the byte at ``addr``
+    :data:`BUFFER_LATENCY` cycles before."""
     return wiring.Signature({"addr": Out(BUFFER_ADDRESS_BITS), "data": In(8)})
 
 

@@ -13,14 +13,19 @@ def pytest_addoption(parser):
                           "interrupted runs, the wide co-simulation cases (about half an hour on two cores)")
 
 
+def _quick(config) -> bool:
+    """The quick run: neither --full nor a -m of one's own."""
+    return not (config.getoption("--full") or config.getoption("markexpr"))
+
+
 def pytest_report_header(config):
-    if not (config.getoption("--full") or config.getoption("markexpr")):
+    if _quick(config):
         return "tests marked slow are left out: --full runs them too"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without --full (or a -m of one's own), the slow tests are deselected, and counted as such."""
-    if config.getoption("--full") or config.getoption("markexpr"):
+    """In the quick run the slow tests are deselected, and counted as such."""
+    if not _quick(config):
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     if slow:

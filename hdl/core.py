@@ -302,12 +302,20 @@ class LearnerCore(wiring.Component):
         batched = cfg.batch_size > 1
         init = lay.banks(self._weights)
         w_rd, w_wr, v_rd, v_wr, s_rd, s_wr = [], [], [], [], [], []
+        # a family's bank reads through the block's own output register (BANK_REGISTERS of them)
+        bank_ram = getattr(platform, "get_bank_ram", None)
+        registered = bank_ram is not None and bank_ram(lay.depth, f.weight_acc.shape) is not None
         for p in range(P):
-            # block RAM even when shallow: the fabric's memory would cost logic and routing per lane
-            bank = Memory(shape=f.weight_acc.shape, depth=lay.depth, init=init[p], attrs={"ram_style": "block"})
+            if registered:
+                bank = bank_ram(lay.depth, f.weight_acc.shape, init[p])
+                w_rd.append(bank.read)
+                w_wr.append(bank.write)
+            else:
+                # block RAM even when shallow: the fabric's memory would cost logic and routing per lane
+                bank = Memory(shape=f.weight_acc.shape, depth=lay.depth, init=init[p], attrs={"ram_style": "block"})
+                w_rd.append(bank.read_port())
+                w_wr.append(bank.write_port())
             m.submodules[f"weights_{p}"] = bank
-            w_rd.append(bank.read_port())
-            w_wr.append(bank.write_port())
             for enabled, name, rd, wr in ((momentum, "velocity", v_rd, v_wr), (batched, "batch_sum", s_rd, s_wr)):
                 if enabled:
                     mem = Memory(shape=f.weight_acc.shape, depth=lay.depth, init=[])
@@ -406,7 +414,9 @@ class LearnerCore(wiring.Component):
             rows.append(row)
 
         # the bank words, registered as they leave the block RAMs (in op1's stage)
-        w_data = _delayed(m, [w_rd[p].data for p in range(P)], BANK_REGISTERS, "w_r")
+        assert BANK_REGISTERS == 1
+        w_data = [w_rd[p].data for p in range(P)] if registered else \
+            _delayed(m, [w_rd[p].data for p in range(P)], BANK_REGISTERS, "w_r")
         lane_a = [Signal(signed(lay.operand_a_width), name=f"lane_a_{p}") for p in range(P)]
         lane_b = [Signal(signed(lay.operand_b_width), name=f"lane_b_{p}") for p in range(P)]
         # Every C_l divides the widest C, so lane p's input is entry p mod C_max of one shared bus.

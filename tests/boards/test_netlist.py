@@ -10,11 +10,13 @@ import pytest
 from click.testing import CliRunner
 from nfloop.boards.catalog import BOARDS
 from nfloop.boards.client import BoardClient
-from nfloop.boards.compare import compare_board
+from nfloop.boards.compare import check_weights, compare_board
 from nfloop.boards.families import FAMILIES
 from nfloop.boards.netlist import BIT_CYCLES, cell_models, netlist_spec
 from nfloop.boards.virtual import VirtualBoard
 from nfloop.model.config import ConfigError, load_config
+from nfloop.model.fixed import FixedLearner
+from nfloop.model.init import initial_weights
 from nfloop.model.tasks import CONFIG_DIR, load_task
 from nfloop.scripts.cli import cli
 
@@ -28,6 +30,8 @@ def test_each_familys_netlist_trains_xor_bit_for_bit(board):
     config = load_config(CONFIG_DIR / "xor.toml")
     spec = BOARDS[board]
     with VirtualBoard(config, spec=spec, netlist=True) as virtual, BoardClient(virtual.url) as client:
+        # the block RAMs' initial contents: the board starts with the config's weights
+        check_weights(client, FixedLearner.quantise_weights(config, initial_weights(config)))
         result = compare_board(client, config, load_task("xor"), epochs=3)
     assert (result.mismatches, result.epochs, result.steps) == (0, 3, 12)
 

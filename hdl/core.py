@@ -303,11 +303,11 @@ class LearnerCore(wiring.Component):
         init = lay.banks(self._weights)
         w_rd, w_wr, v_rd, v_wr, s_rd, s_wr = [], [], [], [], [], []
         # a family's bank reads through the block's own output register (BANK_REGISTERS of them)
-        bank_ram = getattr(platform, "get_bank_ram", None)
-        registered = bank_ram is not None and bank_ram(lay.depth, f.weight_acc.shape) is not None
-        for p in range(P):
+        bank_ram = getattr(platform, "get_bank_ram", lambda depth, shape, init: None)
+        blocks = [bank_ram(lay.depth, f.weight_acc.shape, init[p]) for p in range(P)]
+        registered = blocks[0] is not None          # all banks alike: one depth and width
+        for p, bank in enumerate(blocks):
             if registered:
-                bank = bank_ram(lay.depth, f.weight_acc.shape, init[p])
                 w_rd.append(bank.read)
                 w_wr.append(bank.write)
             else:

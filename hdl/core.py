@@ -457,39 +457,42 @@ class LearnerCore(wiring.Component):
             m.d.comb += tree.products[p].eq(lanes[p].product)
         # One adder per accumulator: the active layer's tap is selected first (at most one is active).
         # Which one is decided a cycle ahead, so that the select lines are registers.
-        acc = [Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in range(lay.accumulators)]
-        addend = [Signal(signed(lay.accumulator_width), name=f"addend_{x}") for x in range(lay.accumulators)]
-        acc_groups = -(-lay.accumulators // GROUP)
+        # Each accumulator is numbered by the first lane of the tree nodes it sums (accumulator_slots).
+        passes = [(l, backward) for l in range(L) for backward in ((False, True) if l > 0 else (False,))]
+        slots = sorted({x for l, backward in passes for x in lay.accumulator_slots(l, backward)})
+        acc = {x: Signal(signed(lay.accumulator_width), name=f"acc_{x}") for x in slots}
+        addend = {x: Signal(signed(lay.accumulator_width), name=f"addend_{x}") for x in slots}
+        near = {k: i for i, k in enumerate(sorted({x // GROUP for x in slots}))}   # a copy per group of lanes
+        acc_groups = len(near)
         active = [Signal(name=f"active_{k}") for k in range(acc_groups)]
         restart = [Signal(name=f"restart_{k}") for k in range(acc_groups)]
-        for l in range(L):
-            for backward in ((False, True) if l > 0 else (False,)):
-                ahead = op_at(timing.tap(l, backward) - 1)
-                name = f"{l}_{'bwd' if backward else 'fwd'}"
-                hit = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l), acc_groups,
-                                        f"tap_{name}")
-                first = registered_copies(m, platform, ahead.first, acc_groups, f"first_{name}")
-                level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
-                if backward:
-                    nodes = [level[c] for c in range(len(level))]      # all P lanes' own, or the root
-                else:
-                    nodes = [level[g] for g in range(lay.groups(l))]
-                for k in range(acc_groups):
-                    with m.If(hit[k]):
-                        m.d.comb += [active[k].eq(1), restart[k].eq(first[k])]
-                        m.d.comb += [addend[x].eq(node) for x, node in enumerate(nodes) if x // GROUP == k]
+        for l, backward in passes:
+            ahead = op_at(timing.tap(l, backward) - 1)
+            name = f"{l}_{'bwd' if backward else 'fwd'}"
+            hit = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l), acc_groups,
+                                    f"tap_{name}")
+            first = registered_copies(m, platform, ahead.first, acc_groups, f"first_{name}")
+            level = tree.level(lay.backward_tap(l) if backward else lay.forward_tap(l))
+            # backward: all P lanes' own, or the root; forward: the G_l row sums
+            nodes = dict(zip(lay.accumulator_slots(l, backward), level))
+            for k in range(acc_groups):
+                with m.If(hit[k]):
+                    m.d.comb += [active[k].eq(1), restart[k].eq(first[k])]
+                    m.d.comb += [addend[x].eq(node) for x, node in nodes.items() if near[x // GROUP] == k]
         # the selected addends, with their enable and restart, registered before the adders
         assert ADDEND_REGISTERS == 1
-        late_addend = _delayed(m, addend, 1, "addend_r")
+        late_addend = dict(zip(slots, _delayed(m, [addend[x] for x in slots], 1, "addend_r")))
         late_active, late_restart = _delayed(m, active, 1, "active_r"), _delayed(m, restart, 1, "restart_r")
-        for x in range(lay.accumulators):
-            with m.If(late_active[x // GROUP]):
-                m.d.sync += acc[x].eq(Mux(late_restart[x // GROUP], 0, acc[x]) + late_addend[x])
+        for x in slots:
+            k = near[x // GROUP]
+            with m.If(late_active[k]):
+                m.d.sync += acc[x].eq(Mux(late_restart[k], 0, acc[x]) + late_addend[x])
 
         # -- write-back of finished rounds, a block of `units` sums per cycle ------------------
         copying = [(l, b) for l in range(L) for b in ((False, True) if l else (False,)) if timing.serial(l, b)]
-        hold = [Signal(signed(lay.accumulator_width), name=f"hold_{x}")
-                for x in range(max([timing.round_values(l, b) for l, b in copying], default=0))]
+        # a copy beside each accumulator a serial write-back reads (numbered as the accumulators)
+        hold = {x: Signal(signed(lay.accumulator_width), name=f"hold_{x}")
+                for x in sorted({x for l, b in copying for x in lay.accumulator_slots(l, b)})}
 
         def round_blocks(l, backward):
             """(valid, block, half, learn, sums) as they enter the write-back units; ``block`` numbers the
@@ -499,8 +502,9 @@ class LearnerCore(wiring.Component):
             opr = op_at(timing.round_sum(l, backward))
             done = is_op(opr, Op.BWD if backward else Op.FWD, l) & opr.last
             index = opr.k if backward else opr.r
+            places = lay.accumulator_slots(l, backward)
             if not timing.serial(l, backward):
-                return done, index, opr.half, learning(opr), acc[:values]
+                return done, index, opr.half, learning(opr), [acc[x] for x in places]
             steps = values // units
             tag = f"{l}_{int(backward)}"
             step = Signal(range(steps), name=f"step_{tag}")
@@ -522,9 +526,9 @@ class LearnerCore(wiring.Component):
             ahead = op_at(timing.round_sum(l, backward) - 1)
             copy_now = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l) & ahead.last,
                                          -(-values // GROUP), f"copy_{tag}")
-            for x in range(values):
+            for x, place in enumerate(places):
                 with m.If(copy_now[x // GROUP]):
-                    m.d.sync += hold[x].eq(acc[x])
+                    m.d.sync += hold[place].eq(acc[place])
             selects = registered_copies(m, platform, step_next, -(-units // GROUP), f"select_{tag}")
             block = Signal(range(max(lay.col_rounds(l) if backward else lay.row_rounds(l), 1) * steps),
                            name=f"block_{tag}")
@@ -532,7 +536,7 @@ class LearnerCore(wiring.Component):
             # the step's sums registered: the selection and the units' first addition in separate cycles
             sums = []
             for u in range(units):
-                word = Cat(*(hold[s * units + u] for s in range(steps)))
+                word = Cat(*(hold[places[s * units + u]] for s in range(steps)))
                 chosen = Signal(signed(lay.accumulator_width), name=f"chosen_{tag}_{u}")
                 m.d.sync += chosen.eq(word.word_select(selects[u // GROUP], lay.accumulator_width))
                 sums.append(chosen)

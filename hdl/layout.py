@@ -193,6 +193,16 @@ class CoreLayout:
         """Round sums kept at once: a forward round's G_l rows or a backward round's C_l columns."""
         return max([self.groups(l) for l in range(self.layers)] + [self.cols(l) for l in range(1, self.layers)])
 
+    def accumulator_slots(self, l: int, backward: bool) -> list[int]:
+        """The round accumulator of each of layer l's round sums (rows forward, columns backward): the first
+        lane its adder-tree node covers, so that every accumulator sits by its lanes whichever layer it
+        sums. (Numbered 0, 1, ... instead, a 2-column layer's row g would share an accumulator with lane
+        g, half the chip away from lanes 2g and 2g + 1.)"""
+        level = self.backward_tap(l) if backward else self.forward_tap(l)
+        values = self.cols(l) if backward else self.groups(l)
+        assert values == self.lanes >> level
+        return [x << level for x in range(values)]
+
     @property
     def tree_levels(self) -> int:
         taps = [self.forward_tap(l) for l in range(self.layers)]

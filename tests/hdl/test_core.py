@@ -71,6 +71,23 @@ def test_every_lane_mapping_is_bit_exact(lanes, columns, rng):
     assert cycles == steps * step_cycles(dut.layout)
 
 
+@pytest.mark.parametrize("lanes, columns", [(8, (2, 8, 1)), (16, (8, 1, 16)), (64, (2, 64, 1))])
+def test_each_accumulator_is_the_first_lane_of_the_nodes_it_sums(lanes, columns):
+    """Where the place-and-route finds an accumulator's sums: lane x's product, or the tree node of lanes
+    x .. x + 2^level - 1; never lane x alone for one layer and lanes 2x, 2x + 1 for another."""
+    layout = CoreLayout(MAPPED, lanes, columns)
+    for l in range(layout.layers):
+        for backward in (False, True) if l else (False,):
+            level = layout.backward_tap(l) if backward else layout.forward_tap(l)
+            slots = layout.accumulator_slots(l, backward)
+            assert len(slots) == lanes >> level
+            assert [x >> level for x in slots] == list(range(len(slots))), (l, backward)
+    # 64 lanes: rows of layer 0 in the even accumulators, layer 1's columns in all 64
+    if lanes == 64:
+        assert layout.accumulator_slots(0, False) == list(range(0, 64, 2))
+        assert layout.accumulator_slots(1, True) == list(range(64))
+
+
 def test_mismatch_reports_the_first_difference():
     """The comparison itself must catch a single flipped weight bit."""
     config, lanes = CONFIGS["1-layer"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Elaboratable, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -52,7 +52,9 @@ class BoardClock(Elaboratable):
     define: Amaranth wants it defined above every module that uses it.
 
     ``primitive(m, settings, pin, output, locked)`` adds the family's PLL to ``m``
-    (:attr:`.families.Family.pll_primitive`), fed from the oscillator's ``pin``.
+    (:attr:`.families.Family.pll_primitive`), fed from the oscillator's ``pin``;
+    ``reset_buffer(m, reset)``, where the family has one (:attr:`.families.Family.reset_buffer`),
+    puts the synchronised reset on a global network.
 
     nextpnr derives the PLL output's frequency constraint from the oscillator's
     ("Derived frequency constraint" in its log): the clock net has no name of its
@@ -60,10 +62,11 @@ class BoardClock(Elaboratable):
     nextpnr reports with ``output_hz`` either way.
     """
 
-    def __init__(self, settings: PLLSettings, oscillator: str, primitive):
+    def __init__(self, settings: PLLSettings, oscillator: str, primitive, reset_buffer=None):
         self.settings = settings
         self._oscillator = oscillator
         self._primitive = primitive
+        self._reset_buffer = reset_buffer
         self.locked = Signal()
 
     def elaborate(self, platform):
@@ -71,5 +74,12 @@ class BoardClock(Elaboratable):
         pll_out = Signal()
         self._primitive(m, self.settings, platform.request(self._oscillator, dir="-"), pll_out, self.locked)
         m.d.comb += ClockSignal("sync").eq(pll_out)
-        m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
+        if self._reset_buffer is None:
+            m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
+            return m
+        # the synchronised reset onto a global network (Family.reset_buffer): it reaches every flip-flop
+        m.domains.reset_sync = ClockDomain("reset_sync", local=True)
+        m.d.comb += ClockSignal("reset_sync").eq(pll_out)
+        m.submodules.reset = ResetSynchronizer(~self.locked, domain="reset_sync")
+        m.d.comb += ResetSignal("sync").eq(self._reset_buffer(m, ResetSignal("reset_sync")))
         return m

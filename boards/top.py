@@ -173,7 +173,8 @@ class BoardTop(Elaboratable):
         on_board = hasattr(platform, "request")
         if on_board and spec.pll is not None:
             m.domains.sync = ClockDomain("sync")
-            m.submodules.clock = BoardClock(spec.pll, platform.default_clk, spec.fpga_family.pll_primitive)
+            chip = spec.fpga_family
+            m.submodules.clock = BoardClock(spec.pll, platform.default_clk, chip.pll_primitive, chip.reset_buffer)
         if on_board:
             pins = platform.request("uart", 0, dir="-")
             m.submodules.rx_pin = rx_pin = io.Buffer("i", pins.rx)

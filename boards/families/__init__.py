@@ -80,6 +80,8 @@ class Family:
     pll : ``pll(oscillator_hz, clock_hz, device)``, the PLL settings that make the clock.
     pll_primitive : ``pll_primitive(m, settings, pin, output, locked)`` adds the PLL to a module
         (:class:`~nfloop.boards.clocks.BoardClock`).
+    reset_buffer : ``reset_buffer(m, reset)``, the reset on a global network, for a family whose
+        place-and-route promotes only clocks; None: nextpnr routes or promotes it itself.
     dsp : the multiplier block.
     flip_flop : ``flip_flop(d, q)``, the Instance of one flip-flop, which Yosys does not merge
         with its equals (:func:`nfloop.hdl.fanout.registered_copies`).
@@ -113,6 +115,7 @@ class Family:
     spram: SPRAM | None = None
     block_ram: Callable | None = None
     bank_ram: Callable | None = None
+    reset_buffer: Callable | None = None
     ffs_in_log: Callable | None = None
     timing_margin: float = 1.0
     untimed: str = ""

@@ -121,6 +121,11 @@ class CoreLayout:
     def col_rounds(self, l: int) -> int:
         return math.ceil(self.n_cols(l) / self.cols(l))
 
+    def input_rounds(self, l: int) -> int:
+        """Column rounds that hold an input; a round past them holds only the bias, which has no delta to
+        pass back."""
+        return math.ceil(self.n_in(l) / self.cols(l))
+
     def words(self, l: int) -> int:
         """Words of each bank that layer l takes: one per round."""
         return self.row_rounds(l) * self.col_rounds(l)

@@ -8,10 +8,12 @@ column rounds, :mod:`nfloop.hdl.layout`):
    1.0 in column n_in) and the adder tree sums each row's products. The
    output layer's rows go on to the error, its delta and the result.
 2. Layer L-1 .. 0, column-major: for column round k, for row round r, a
-   ``BWD`` op (W[j, i] * delta_j summed over the groups into (W^T delta)_i,
-   layers > 0 only) and an ``UPD`` op (delta_j * a_i into the update units,
-   written back). The weight read for the backward product is the one
-   before the update.
+   ``BWD`` op (W[j, i] * delta_j summed over the groups into (W^T delta)_i;
+   layers > 0 only, and not in a round that holds only the bias column) and
+   an ``UPD`` op (delta_j * a_i into the update units, written back): either
+   interleaved, or the round's BWD ops back to back before its UPD ops,
+   whichever makes the step shorter (:func:`backward_sweeps`). The weight
+   read for the backward product is the one before the update.
 
 Before a phase the sequencer idles just long enough for everything the
 phase reads to have been written (:func:`step_plan`), and at the end of a
@@ -21,6 +23,8 @@ So a step takes exactly :func:`step_cycles` cycles, back to back.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -32,7 +36,7 @@ from ..model.fixed import MIX
 from .layout import CoreLayout
 from .timing import CoreTiming
 
-__all__ = ["Op", "micro_op_layout", "Sequencer", "Phase", "step_plan", "step_cycles", "schedule"]
+__all__ = ["Op", "micro_op_layout", "Sequencer", "Phase", "step_plan", "step_cycles", "schedule", "backward_sweeps"]
 
 
 class Op(enum.Enum, shape=2):
@@ -80,21 +84,37 @@ class Phase:
         return f"backward+update {self.layer}" if self.layer else "update 0"
 
 
-def _phase_ops(layout: CoreLayout, kind: str, l: int):
-    """(offset, op, r, k) of a phase's micro-ops, in issue order."""
+def _phase_ops(layout: CoreLayout, kind: str, l: int, swept: bool = False):
+    """(offset, op, r, k) of a phase's micro-ops, in issue order (``swept``: :func:`backward_sweeps`)."""
     R, K = layout.row_rounds(l), layout.col_rounds(l)
     if kind == "forward":
         return [(r * K + k, Op.FWD, r, k) for r in range(R) for k in range(K)]
-    ops = []
+    kinds = []
     for k in range(K):
-        for r in range(R):
-            if l > 0:
-                ops.append((len(ops), Op.BWD, r, k))
-            ops.append((len(ops), Op.UPD, r, k))
-    return ops
+        passes_back = l > 0 and k < layout.input_rounds(l)     # the bias alone passes nothing back
+        if swept and passes_back:
+            kinds += [(Op.BWD, r, k) for r in range(R)] + [(Op.UPD, r, k) for r in range(R)]
+        else:
+            kinds += [(op, r, k) for r in range(R) for op in (Op.BWD, Op.UPD)[0 if passes_back else 1:]]
+    return [(off, op, r, k) for off, (op, r, k) in enumerate(kinds)]
 
 
-def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], int]:
+@functools.lru_cache(maxsize=256)
+def backward_sweeps(layout: CoreLayout) -> tuple[bool, ...]:
+    """Per layer, the order of its pass's ops within a column round: True, the round's BWD ops back to back
+    and then its UPD ops (the deltas passed back sooner); False, each BWD op just before the UPD op of the
+    same weights (the BWD ops at the pace at which the forward pass wrote their deltas). Whichever makes
+    the training step shorter, the interleaved order on a tie."""
+    choices = itertools.product((False, True), repeat=layout.layers - 1)
+    return min(((False, *rest) for rest in choices), key=lambda sweeps: (_cycles(layout, True, sweeps), sweeps))
+
+
+def _cycles(layout: CoreLayout, learning: bool, sweeps) -> int:
+    phases, end = step_plan(layout, learning, sweeps)
+    return sum(p.drain + p.ops for p in phases) + end
+
+
+def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[list[Phase], int]:
     """The phases of one step, each with the idle cycles before it, and the idle cycles after the step.
 
     Every drain is the least that keeps each read after the write it needs
@@ -104,6 +124,8 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     """
     lay, timing = layout, CoreTiming(layout)
     L = lay.layers
+    if sweeps is None:
+        sweeps = backward_sweeps(layout) if learning else (False,) * L
     order = [("forward", l) for l in range(L)] + ([("pass", l) for l in reversed(range(L))] if learning else [])
     a_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its activation is readable
     d_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its delta is readable
@@ -117,7 +139,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
         return op is not Op.UPD
 
     for kind, l in order:
-        ops = _phase_ops(lay, kind, l)
+        ops = _phase_ops(lay, kind, l, sweeps[l])
         G, C = lay.groups(l), lay.cols(l)
         need = t
         for off, op, r, k in ops:
@@ -167,7 +189,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
     end = 0
     if learning:
         for (kind, l), start in zip(order, starts):
-            for off, _, r, k in _phase_ops(lay, kind, l):
+            for off, _, r, k in _phase_ops(lay, kind, l, sweeps[l]):
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
     # ... and its first use of the accumulators after this step's last.
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
@@ -185,8 +207,7 @@ def step_plan(layout: CoreLayout, learning: bool = True) -> tuple[list[Phase], i
 
 def step_cycles(layout: CoreLayout, learning: bool = True) -> int:
     """Cycles of one step, from its first op to the cycle before the next step's first op."""
-    phases, end = step_plan(layout, learning)
-    return sum(p.drain + p.ops for p in phases) + end
+    return _cycles(layout, learning, None)
 
 
 def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
@@ -196,12 +217,13 @@ def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
     too, except in the backward pass); tiles at a matrix's edge are partly empty.
     """
     phases, end = step_plan(layout, learning)
+    sweeps = backward_sweeps(layout)
     busy = []
     for p in phases:
         l = p.layer
         G, C = layout.groups(l), layout.cols(l)
         busy += [0] * p.drain
-        for _, op, r, k in _phase_ops(layout, p.kind, l):
+        for _, op, r, k in _phase_ops(layout, p.kind, l, p.kind == "pass" and sweeps[l]):
             rows = min((r + 1) * G, layout.n_out(l)) - r * G
             width = layout.n_in(l) if op is Op.BWD else layout.n_cols(l)
             busy.append(rows * max(0, min((k + 1) * C, width) - k * C))
@@ -290,6 +312,7 @@ class Sequencer(wiring.Component):
         L = lay.layers
         shape = self.micro_op
         phases, train_end = step_plan(lay, True)
+        sweeps = backward_sweeps(lay)
         forward_phases, infer_end = step_plan(lay, False)
         assert phases[:L] == forward_phases, "the forward phases do not depend on what follows them"
         assert phases[0].drain == 0
@@ -298,7 +321,7 @@ class Sequencer(wiring.Component):
 
         r = Signal(shape["r"].shape)
         k = Signal(shape["k"].shape)
-        upd = Signal()                           # in a pass: 0 the BWD op of (r, k), 1 its UPD op
+        upd = Signal()                           # in a pass: 0 the column round's BWD ops, 1 its UPD ops
         waddr = Signal(shape["waddr"].shape)
         col_addr = Signal(shape["waddr"].shape)
         mix = Signal(32)
@@ -402,12 +425,21 @@ class Sequencer(wiring.Component):
 
             pass_start = (r == 0) & (k == 0)
             if l > 0:
-                with m.If(~upd):
+                # a round of only the bias has no BWD ops (_phase_ops)
+                passes_back = ~upd & (k < lay.input_rounds(l)) if K > lay.input_rounds(l) else ~upd
+                with m.If(passes_back):
                     emit(Op.BWD, l, r == 0, r == R - 1, pass_start=pass_start)
-                    m.d.sync += upd.eq(1)
+                    if sweeps[l]:       # the round's BWD ops, then back to its first row for its UPD ops
+                        with m.If(r == R - 1):
+                            m.d.sync += [r.eq(0), upd.eq(1), waddr.eq(col_addr)]
+                        with m.Else():
+                            m.d.sync += [r.eq(r + 1), waddr.eq(waddr + K)]
+                    else:               # the UPD op of the same weights next
+                        m.d.sync += upd.eq(1)
                 with m.Else():
                     emit(Op.UPD, l, r == 0, r == R - 1)
-                    m.d.sync += upd.eq(0)
+                    with m.If(r == R - 1 if sweeps[l] else 1):
+                        m.d.sync += upd.eq(0)
                     advance()
             else:
                 # the step's last op: pass 0's last

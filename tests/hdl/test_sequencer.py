@@ -42,17 +42,28 @@ def run_step(layout, learn=True, per_cycle=None):
     return ops, cycles["step"]
 
 
-@pytest.mark.parametrize("lanes, columns", [(1, None), (2, None), (4, None), (4, (2, 4, 1)), (8, (8, 1, 8))])
-def test_one_step_issues_every_multiply_once(lanes, columns):
-    layout = CoreLayout(CONFIG, lanes, columns)
+#: The digits network's shape: at 32 lanes its output layer's second column round holds only the bias.
+DIGITS = LearnerConfig(inputs=64, layers=(Layer(32, Activation(ActivationKind.RELU)), Layer(10)))
+
+
+@pytest.mark.parametrize("config, lanes, columns", [
+    (CONFIG, 1, None), (CONFIG, 2, None), (CONFIG, 4, None), (CONFIG, 4, (2, 4, 1)), (CONFIG, 8, (8, 1, 8)),
+    (DIGITS, 32, None)])
+def test_one_step_issues_every_multiply_once(config, lanes, columns):
+    layout = CoreLayout(config, lanes, columns)
     ops, cycles = run_step(layout)
     kinds = Counter(op for op, *_ in ops)
     rounds = [layout.row_rounds(l) * layout.col_rounds(l) for l in range(layout.layers)]
     assert kinds[Op.FWD] == sum(rounds) and kinds[Op.UPD] == sum(rounds)
-    assert kinds[Op.BWD] == sum(rounds[1:])
-    # every weight word of every layer is updated exactly once per step
+    # a round of only the bias passes nothing back
+    assert kinds[Op.BWD] == sum(layout.row_rounds(l) * layout.input_rounds(l) for l in range(1, layout.layers))
+    # every weight word of every layer is updated exactly once per step, after its backward read
     updated = Counter((layer, waddr) for op, layer, r, k, waddr, *_ in ops if op == Op.UPD)
     assert set(updated.values()) == {1} and len(updated) == layout.depth
+    order = {(op, layer, waddr): i for i, (op, layer, r, k, waddr, *_) in enumerate(ops)}
+    for (op, layer, waddr), i in order.items():
+        if op == Op.BWD:
+            assert i < order[(Op.UPD, layer, waddr)]
     for op, layer, r, k, waddr, first, last in ops:
         assert waddr == layout.base(layer) + r * layout.col_rounds(layer) + k
         if op == Op.FWD:
@@ -99,10 +110,22 @@ def _trimmed(values):
     return values[first:last]
 
 
-@pytest.mark.parametrize("lanes, columns", [(1, None), (4, None), (4, (2, 4, 1)), (8, (8, 1, 8))])
-def test_busy_multipliers_are_what_the_sequencer_issues(lanes, columns):
+@pytest.mark.parametrize("config, lanes, columns", [
+    (CONFIG, 1, None), (CONFIG, 4, None), (CONFIG, 4, (2, 4, 1)), (CONFIG, 8, (8, 1, 8)), (DIGITS, 32, None)])
+def test_busy_multipliers_are_what_the_sequencer_issues(config, lanes, columns):
     """The utilisation figure's per-cycle counts, against the gateware's own op stream."""
-    layout = CoreLayout(CONFIG, lanes, columns)
+    layout = CoreLayout(config, lanes, columns)
     busy = busy_multipliers(layout)
-    assert len(busy) == step_cycles(layout) and sum(busy) == CONFIG.mac_operations and max(busy) <= lanes
+    assert len(busy) == step_cycles(layout) and sum(busy) == config.mac_operations and max(busy) <= lanes
     assert _trimmed(busy) == _trimmed(issued_tiles(layout))
+
+
+def test_the_pass_order_is_the_shorter_one():
+    """Each layer's pass takes whichever order of its BWD and UPD ops gives the shorter step: at 32 lanes the
+    digits network's output layer sweeps its BWD ops first; at one lane they interleave."""
+    from nfloop.hdl.sequencer import _cycles, backward_sweeps
+    for lanes, expected in ((1, (False, False)), (32, (False, True))):
+        layout = CoreLayout(DIGITS, lanes)
+        assert backward_sweeps(layout) == expected
+        other = (False, not expected[1])
+        assert step_cycles(layout) < _cycles(layout, True, other)

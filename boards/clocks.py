@@ -74,12 +74,11 @@ class BoardClock(Elaboratable):
         pll_out = Signal()
         self._primitive(m, self.settings, platform.request(self._oscillator, dir="-"), pll_out, self.locked)
         m.d.comb += ClockSignal("sync").eq(pll_out)
-        if self._reset_buffer is None:
-            m.submodules.reset = ResetSynchronizer(~self.locked, domain="sync")
-            return m
-        # the synchronised reset onto a global network (Family.reset_buffer): it reaches every flip-flop
+        # the synchronised reset, onto a global network where the family has a buffer for it
+        # (Family.reset_buffer): it reaches every flip-flop
         m.domains.reset_sync = ClockDomain("reset_sync", local=True)
         m.d.comb += ClockSignal("reset_sync").eq(pll_out)
         m.submodules.reset = ResetSynchronizer(~self.locked, domain="reset_sync")
-        m.d.comb += ResetSignal("sync").eq(self._reset_buffer(m, ResetSignal("reset_sync")))
+        buffer = self._reset_buffer or (lambda m, reset: reset)
+        m.d.comb += ResetSignal("sync").eq(buffer(m, ResetSignal("reset_sync")))
         return m

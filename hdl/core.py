@@ -489,7 +489,7 @@ class LearnerCore(wiring.Component):
                 m.d.sync += acc[x].eq(Mux(late_restart[k], 0, acc[x]) + late_addend[x])
 
         # -- write-back of finished rounds, a block of `units` sums per cycle ------------------
-        copying = [(l, b) for l in range(L) for b in ((False, True) if l else (False,)) if timing.serial(l, b)]
+        copying = [(l, b) for l, b in passes if timing.serial(l, b)]
         # a copy beside each accumulator a serial write-back reads (numbered as the accumulators)
         hold = {x: Signal(signed(lay.accumulator_width), name=f"hold_{x}")
                 for x in sorted({x for l, b in copying for x in lay.accumulator_slots(l, b)})}

@@ -24,6 +24,10 @@ GATEWARE_VERSION = 3
 #: estimate (its input, target and vector memories, which Yosys may also put in block RAM).
 ENGINE_BLOCK_RAMS = 1
 BLOCK_RAM_MARGIN = 8
+#: The ECP5-85F's data memory: 80 block RAMs, 81,920 words, hold every built-in data set (digits takes
+#: 77,271 words with its epoch order). At 32 lanes all 167 free blocks left nextpnr 37,000 of 100,000
+#: arcs to route after 37 minutes; with 80 it routed (docs/boards.md).
+DATA_BLOCK_RAMS_85F = 80
 
 
 def _icebreaker():
@@ -74,6 +78,9 @@ class BoardSpec:
         the core and the protocol engine leave free (:meth:`sized_for`).
     block_rams : the FPGA's block RAMs (ECP5 DP16KD, Gowin BSRAM: 1024 16-bit words each), for
         ``data_words=None``.
+    data_block_rams : with ``data_words=None``, at most this many of the free block RAMs hold the
+        data set (None: all of them). A data memory spread over every block RAM of a large die
+        takes routing the lanes need (``docs/boards.md``, ULX3S).
     data_memory : ``spram`` (iCE40UP5K single-port RAM) or ``block`` (inferred block RAM).
     baud, max_baud : the UART's default rate and the highest the board's serial bridge takes.
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
@@ -94,6 +101,7 @@ class BoardSpec:
     oscillator_hz: int | None = None
     narrow: bool = False
     block_rams: int = 0
+    data_block_rams: int | None = None
     baud: int = 115200
     max_baud: int = 115200
     timeout_ms: int = 10
@@ -112,7 +120,7 @@ class BoardSpec:
         if free < 1:
             raise ConfigError(f"{self.name}: the core at {self.lanes} lanes leaves no block RAM for the data set; "
                               f"use fewer lanes or a smaller network")
-        return replace(self, data_words=free * 1024)
+        return replace(self, data_words=min(free, self.data_block_rams or free) * 1024)
 
     @property
     def fpga_family(self):
@@ -154,8 +162,8 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=16, data_words=None, block_rams=208,
-              data_memory="block",
+              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=32, data_words=None, block_rams=208,
+              data_block_rams=DATA_BLOCK_RAMS_85F, data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", board_platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",

@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In
 
 from ..hdl.core import LearnerCore
 from ..hdl.fanout import GROUP, registered_copies
+from ..hdl.pipeline import StreamRegister
 from ..hdl.uart import UARTRx, UARTTx, bit_period
 from ..model.config import ConfigError, LearnerConfig
 from .catalog import BoardSpec
@@ -188,7 +189,10 @@ class BoardTop(Elaboratable):
         m.submodules.uart_tx = uart_tx = UARTTx(self.period)
         wiring.connect(m, uart_rx.o_stream, engine.rx)
         wiring.connect(m, engine.tx, uart_tx.i_stream)
-        wiring.connect(m, engine.sample, core.i_stream)
+        # the samples cross the die from the feeder to the core's input memories: a register on the way
+        m.submodules.sample_register = sample_register = StreamRegister(core.sample_layout)
+        wiring.connect(m, engine.sample, sample_register.i_stream)
+        wiring.connect(m, sample_register.o_stream, core.i_stream)
         wiring.connect(m, core.o_stream, engine.result)
         wiring.connect(m, engine.weights, core.weights)
         wiring.connect(m, engine.state, core.state)
@@ -196,5 +200,6 @@ class BoardTop(Elaboratable):
         m.d.comb += [core.learn.eq(engine.learn), core.clear.eq(engine.clear), engine.busy.eq(core.busy),
                      engine.steps.eq(core.steps), engine.cycles.eq(core.cycles),
                      uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
-                     self.idle.eq(engine.idle & uart_tx.i_stream.ready), self.steps.eq(core.steps)]
+                     self.idle.eq(engine.idle & ~sample_register.o_stream.valid & uart_tx.i_stream.ready),
+                     self.steps.eq(core.steps)]
         return m

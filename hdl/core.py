@@ -391,24 +391,32 @@ class LearnerCore(wiring.Component):
         # -- the read data: this op's inputs and deltas, per layer; then per lane ---------------
         op1 = op_at(timing.vector_read + MEMORY_LATENCY)
         assert timing.vector_read + MEMORY_LATENCY == MEMORY_LATENCY + BANK_REGISTERS == timing.operand - 1
+        # op1's round against the bias column and the layer's last rows: compared a cycle ahead and
+        # registered, once per group of lanes, so that op1's register drives only the value multiplexers
+        op_before = op_at(timing.operand - 2)
         columns, rows = [], []
         for l in range(L):
             C, G, n_in, n_out = lay.cols(l), lay.groups(l), lay.n_in(l), lay.n_out(l)
             raw = input_reader(l).values(m, op1.k, C, f"in_{l}")
             bias_k, bias_c = divmod(n_in, C)
+            at_bias = copies(op_before.k == bias_k, f"at_bias_{l}")
+            past_bias = copies(op_before.k > bias_k, f"past_bias_{l}")
             col = []
             for c in range(C):
                 value = Signal(signed(lay.operand_b_width), name=f"column_{l}_{c}")
-                is_bias = (op1.k == bias_k) if c == bias_c else Const(0, 1)
-                padding = (op1.k > bias_k) | ((op1.k == bias_k) if c > bias_c else Const(0, 1))
+                is_bias = at_bias[c // GROUP] if c == bias_c else Const(0, 1)
+                padding = past_bias[c // GROUP] | (at_bias[c // GROUP] if c > bias_c else Const(0, 1))
                 m.d.comb += value.eq(Mux(is_bias, plans[l].one_code, Mux(padding, 0, raw[c].as_signed())))
                 col.append(value)
             columns.append(col)
             d_raw = delta_mem[l].values(m, op1.r, G, f"d_{l}")
+            # row g is past the layer's last row from row round (n_out - 1 - g) // G + 1 on
+            within = {last: copies(op_before.r <= last, f"within_{l}_{last}")
+                      for last in sorted({(n_out - 1 - g) // G for g in range(min(G, n_out))})}
             row = []
             for g in range(G):
                 value = Signal(f.error.shape, name=f"row_{l}_{g}")
-                valid = op1.r <= (n_out - 1 - g) // G if g < n_out else Const(0, 1)
+                valid = within[(n_out - 1 - g) // G][g // GROUP] if g < n_out else Const(0, 1)
                 m.d.comb += value.eq(Mux(valid, d_raw[g].as_signed(), 0))
                 row.append(value)
             rows.append(row)
@@ -423,7 +431,6 @@ class LearnerCore(wiring.Component):
         widest = max(lay.cols(l) for l in range(L))
         bus = [Signal(signed(lay.operand_b_width), name=f"in_{c}") for c in range(widest)]
         # op1's layer and kind, once per group of lanes (and of bus entries)
-        op_before = op_at(timing.operand - 2)
         layer1 = copies(op_before.layer, "layer_t1")
         update1 = copies(op_before.op == Op.UPD, "update_t1")
         backward1 = copies(op_before.op == Op.BWD, "backward_t1")

@@ -162,7 +162,7 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=32, data_words=None, block_rams=208,
+              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=16, data_words=None, block_rams=208,
               data_block_rams=DATA_BLOCK_RAMS_85F, data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", board_platform=_ulx3s),

@@ -31,7 +31,7 @@ def test_each_familys_netlist_trains_xor_bit_for_bit(board):
     spec = BOARDS[board]
     with VirtualBoard(config, spec=spec, netlist=True) as virtual, BoardClient(virtual.url) as client:
         # as every host command does, identify first: the first request may meet a line still settling (a
-        # freshly started gate-level iCE40 board drops it, and its receiver takes its 10 ms timeout)
+        # freshly started gate-level iCE40 board left its first request unanswered for the client's 10 s)
         client.identify()
         # the block RAMs' initial contents: the board starts with the config's weights
         check_weights(client, FixedLearner.quantise_weights(config, initial_weights(config)))

@@ -110,6 +110,12 @@ class BoardSpec:
     serial: str = ""
     board_platform: Callable | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self):
+        if self.data_block_rams is not None and not (isinstance(self.data_block_rams, int)
+                                                     and self.data_block_rams >= 1):
+            raise ConfigError(f"{self.name}: data_block_rams must be a whole number of at least 1, or None for "
+                              f"every free block RAM, not {self.data_block_rams!r}")
+
     def sized_for(self, config) -> BoardSpec:
         """This board with its data memory sized: explicitly, or from the block RAM left free."""
         if self.data_words is not None:
@@ -120,7 +126,7 @@ class BoardSpec:
         if free < 1:
             raise ConfigError(f"{self.name}: the core at {self.lanes} lanes leaves no block RAM for the data set; "
                               f"use fewer lanes or a smaller network")
-        return replace(self, data_words=min(free, self.data_block_rams or free) * 1024)
+        return replace(self, data_words=min(free, self.data_block_rams if self.data_block_rams is not None else free) * 1024)
 
     @property
     def fpga_family(self):
@@ -162,7 +168,7 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=16, data_words=None, block_rams=208,
+              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=32, data_words=None, block_rams=208,
               data_block_rams=DATA_BLOCK_RAMS_85F, data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", board_platform=_ulx3s),

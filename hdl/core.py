@@ -237,11 +237,19 @@ class LearnerCore(wiring.Component):
         # the counters' carry chains are cut in two (hdl.counter): they were the iCE40's longest paths
         m.submodules.step_count = step_count = SplitCounter(len(self.steps))
         m.submodules.cycle_count = cycle_count = SplitCounter(len(self.cycles))
-        clearing, loading = self.clear & idle, self.state.load & idle
-        m.d.comb += [step_count.clear.eq(clearing), step_count.load.eq(loading),
-                     step_count.load_value.eq(self.state.steps), step_count.inc.eq(seq.trained),
+        # clear & idle without the start test, which clear wins (idle's path from the input buffers)
+        clearing, loading = self.clear & seq.resting & ~in_flight, self.state.load & idle
+        # The counters take their strobes a cycle late, from registers: the strobes come from the
+        # sequencer's start test (an input buffer full, the results taken, the host's strobes), and at
+        # 32 lanes that logic and the counters' 80 enables spanned the die in one cycle. The counts lag
+        # by that cycle; the host reads them only once the core is idle.
+        count_clear, count_load, count_trained, count_cycle = _delayed(
+            m, [clearing, loading, seq.trained, seq.counting & ~loading], 1, "count_strobe")
+        load_value = _delay(m, self.state.steps, "count_load_value")
+        m.d.comb += [step_count.clear.eq(count_clear), step_count.load.eq(count_load),
+                     step_count.load_value.eq(load_value), step_count.inc.eq(count_trained),
                      self.steps.eq(step_count.value),
-                     cycle_count.clear.eq(clearing), cycle_count.inc.eq(seq.counting & ~loading),
+                     cycle_count.clear.eq(count_clear), cycle_count.inc.eq(count_cycle),
                      self.cycles.eq(cycle_count.value)]
         with m.If(clearing):
             m.d.sync += lfsr.eq(cfg.lfsr_seed)

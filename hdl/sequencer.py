@@ -95,7 +95,8 @@ def _phase_ops(layout: CoreLayout, kind: str, l: int, swept: bool = False):
         if swept and passes_back:
             kinds += [(Op.BWD, r, k) for r in range(R)] + [(Op.UPD, r, k) for r in range(R)]
         else:
-            kinds += [(op, r, k) for r in range(R) for op in (Op.BWD, Op.UPD)[0 if passes_back else 1:]]
+            ops = (Op.BWD, Op.UPD) if passes_back else (Op.UPD,)
+            kinds += [(op, r, k) for r in range(R) for op in ops]
     return [(off, op, r, k) for off, (op, r, k) in enumerate(kinds)]
 
 
@@ -133,13 +134,14 @@ def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[l
     acc_last = -1                                # last cycle an op used the round accumulators
     hold_last = -1                               # last cycle a serial write-back read its copied sums
     phases, t = [], 0
-    starts = []
+    starts, walked = [], []
 
     def uses_acc(op):
         return op is not Op.UPD
 
     for kind, l in order:
         ops = _phase_ops(lay, kind, l, sweeps[l])
+        walked.append(ops)
         G, C = lay.groups(l), lay.cols(l)
         need = t
         for off, op, r, k in ops:
@@ -188,8 +190,8 @@ def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[l
     # The next step starts at t + end: its reads of this step's updates come after them.
     end = 0
     if learning:
-        for (kind, l), start in zip(order, starts):
-            for off, _, r, k in _phase_ops(lay, kind, l, sweeps[l]):
+        for (kind, l), start, ops in zip(order, starts, walked):
+            for off, _, r, k in ops:
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
     # ... and its first use of the accumulators after this step's last.
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
@@ -198,8 +200,7 @@ def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[l
     last_read = timing.target_read(L - 1, timing.steps(L - 1, False) - 1)
     end = max(end, last_forward + timing.issue + last_read + 1 - t)
     # ... and its first copy of round sums after this step's last serial read of them.
-    first = _phase_ops(lay, "forward", 0)
-    first_end = next(off for off, op, r, k in first if k == lay.col_rounds(0) - 1)
+    first_end = next(off for off, op, r, k in walked[0] if k == lay.col_rounds(0) - 1)
     if timing.serial(0, False):
         end = max(end, hold_last - (t + starts[0] + first_end + timing.round_sum(0, False)))
     return phases, end
@@ -223,7 +224,7 @@ def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
         l = p.layer
         G, C = layout.groups(l), layout.cols(l)
         busy += [0] * p.drain
-        for _, op, r, k in _phase_ops(layout, p.kind, l, p.kind == "pass" and sweeps[l]):
+        for _, op, r, k in _phase_ops(layout, p.kind, l, sweeps[l]):
             rows = min((r + 1) * G, layout.n_out(l)) - r * G
             width = layout.n_in(l) if op is Op.BWD else layout.n_cols(l)
             busy.append(rows * max(0, min((k + 1) * C, width) - k * C))
@@ -278,6 +279,8 @@ class Sequencer(wiring.Component):
         With ``load`` (adaptive gain): the next training step is step ``load_period`` of its gain period.
     busy : Out(1)
         Inside a step (its first cycle included) or a clear.
+    resting : Out(1)
+        In no step and no clear: ``busy`` without the start test, which a ``clear`` strobe always wins.
     engaged : Out(1)
         ``busy``, or idle with a sample ready and the results free, whether or not ``clear`` takes the
         cycle: what a host waits on, with no path from its own ``clear`` strobe back to it.
@@ -298,6 +301,7 @@ class Sequencer(wiring.Component):
             "load": In(1), "load_batch": In(range(max(layout.config.batch_size, 2))),
             "load_period": In(range(max(self.period, 2))),
             "clear_addr": Out(unsigned(_bits(layout.depth))), "busy": Out(1), "engaged": Out(1),
+            "resting": Out(1),
         })
 
     @property
@@ -438,7 +442,10 @@ class Sequencer(wiring.Component):
                         m.d.sync += upd.eq(1)
                 with m.Else():
                     emit(Op.UPD, l, r == 0, r == R - 1)
-                    with m.If(r == R - 1 if sweeps[l] else 1):
+                    if sweeps[l]:
+                        with m.If(r == R - 1):
+                            m.d.sync += upd.eq(0)
+                    else:
                         m.d.sync += upd.eq(0)
                     advance()
             else:
@@ -450,7 +457,8 @@ class Sequencer(wiring.Component):
                      self.counting.eq(self.busy & ~self.clearing & learn_now)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(starting), self.engaged.eq(self.sample_ready & self.results_free)]
+                m.d.comb += [self.busy.eq(starting), self.resting.eq(1),
+                             self.engaged.eq(self.sample_ready & self.results_free)]
                 rest()
                 with m.If(self.load):           # apart from the chain below: a load never starts a step
                     m.d.sync += [batch.eq(self.load_batch), period.eq(self.load_period)]

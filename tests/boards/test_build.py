@@ -30,7 +30,7 @@ from nfloop.boards.build import (
 )
 from nfloop.boards.catalog import BOARDS, board_spec
 from nfloop.boards.top import BoardTop
-from nfloop.model.config import load_config
+from nfloop.model.config import ConfigError, load_config
 from nfloop.model.tasks import CONFIG_DIR
 from nfloop.scripts.board_table import markdown_table, replace_table
 from nfloop.scripts.cli import cli
@@ -175,6 +175,15 @@ def test_board_tops_have_their_data_memory_sized(board):
     top = BoardTop(load_config(CONFIG_DIR / "digits.toml"), spec)
     assert top.spec.data_words == (spec.data_words or spec.sized_for(top.geometry.config).data_words) > 0
     assert top.geometry.capacity > 0
+
+
+def test_data_memory_takes_at_most_its_block_rams():
+    spec, config = BOARDS["ulx3s"], load_config(CONFIG_DIR / "digits.toml")
+    assert replace(spec, data_block_rams=3).sized_for(config).data_words == 3 * 1024
+    assert replace(spec, data_block_rams=None).sized_for(config).data_words > spec.sized_for(config).data_words
+    for wrong in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match="data_block_rams must be a whole number of at least 1"):
+            replace(spec, data_block_rams=wrong)
 
 
 def test_missing_tool_names_the_install(monkeypatch, tmp_path):

@@ -126,7 +126,8 @@ class BoardSpec:
         if free < 1:
             raise ConfigError(f"{self.name}: the core at {self.lanes} lanes leaves no block RAM for the data set; "
                               f"use fewer lanes or a smaller network")
-        return replace(self, data_words=min(free, self.data_block_rams if self.data_block_rams is not None else free) * 1024)
+        most = free if self.data_block_rams is None else self.data_block_rams
+        return replace(self, data_words=min(free, most) * 1024)
 
     @property
     def fpga_family(self):

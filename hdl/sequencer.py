@@ -190,7 +190,7 @@ def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[l
     # The next step starts at t + end: its reads of this step's updates come after them.
     end = 0
     if learning:
-        for (kind, l), start, ops in zip(order, starts, walked):
+        for (_, l), start, ops in zip(order, starts, walked):
             for off, _, r, k in ops:
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
     # ... and its first use of the accumulators after this step's last.

@@ -1,4 +1,5 @@
-"""hdl/pipeline.py: a stream register passes every transfer, in order, one a cycle when unblocked."""
+"""hdl/pipeline.py: a stream register passes every transfer, in order, one a cycle when unblocked, and its
+``i_stream.ready`` does not follow ``o_stream.ready`` within a cycle."""
 
 import random
 
@@ -39,3 +40,26 @@ def test_stream_register_passes_every_transfer_in_order(send_rate, take_rate):
     if send_rate == take_rate == 1.0:
         # one transfer a cycle, each a cycle after it was sent
         assert cycles == list(range(1, len(sent) + 1))
+
+
+def test_input_ready_is_a_register():
+    """o_stream.ready changed within a cycle leaves i_stream.ready as it was: no path crosses the register."""
+    dut = StreamRegister(8)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.i_stream.valid, 1)
+        for cycle in range(6):
+            ctx.set(dut.i_stream.payload, cycle)
+            before = ctx.get(dut.i_stream.ready)
+            ctx.set(dut.o_stream.ready, 1 - ctx.get(dut.o_stream.ready))
+            assert ctx.get(dut.i_stream.ready) == before
+            ctx.set(dut.o_stream.ready, 0)          # held: the skid buffer takes the next transfer
+            seen.append(before)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen[:3] == [1, 1, 0]                # the register, then the skid buffer, then full

@@ -641,10 +641,27 @@ def bench_hdl(lanes_list, steps: int, tasks=("digits", "iris", "xor", "staircase
     return rows
 
 
+def build_status(spec, config, build_root: Path = Path("build")) -> dict:
+    """``build``, ``meets_timing`` and ``fmax_mhz`` of the board's last build under ``build_root``:
+    ``present``, or why it is not this source's (missing, other lanes or clock, other gateware)."""
+    from ..boards.build import DESIGN_NAME, gateware_id
+    built = build_root / spec.name / f"{DESIGN_NAME}.build.json"
+    if not built.is_file():
+        return {"build": f"missing: nfloop build --board {spec.name} writes {built}", "meets_timing": None,
+                "fmax_mhz": None}
+    report = json.loads(built.read_text())
+    status = {"build": "present", "meets_timing": report.get("meets_timing"), "fmax_mhz": report.get("fmax_mhz")}
+    rebuild = f"rebuild with nfloop build --board {spec.name}"
+    if report.get("lanes") != spec.lanes or report.get("clock_mhz") != spec.clock_hz / 1e6:
+        status["build"] = f"stale: built with {report.get('lanes')} lanes at {report.get('clock_mhz')} MHz; {rebuild}"
+    elif report.get("gateware") != gateware_id(spec, config):
+        status["build"] = f"stale: built from other gateware ({report.get('gateware')}); {rebuild}"
+    return status
+
+
 def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
     """Digits training steps per second on each board, from its clock and the exact schedule at its lanes
     (checked in Verilator), against the fixed-point reference model measured in the same run."""
-    from ..boards.build import DESIGN_NAME
     from ..boards.geometry import BoardGeometry
     from ..hdl.layout import CoreLayout
     from ..hdl.sequencer import step_cycles
@@ -682,17 +699,7 @@ def bench_boards(steps: int, build_root: Path = Path("build")) -> dict:
                "link_bytes_per_second": round(link), "bytes_per_sample": 2 * geometry.record_words,
                "streamed_steps_per_second": round(link / (2 * geometry.record_words)),
                "capacity_samples": geometry.capacity}
-        built = build_root / spec.name / f"{DESIGN_NAME}.build.json"
-        if built.is_file():
-            report = json.loads(built.read_text())
-            row["build"] = "present"
-            row.update(meets_timing=report["meets_timing"], fmax_mhz=report["fmax_mhz"])
-            if report.get("lanes") != spec.lanes or report.get("clock_mhz") != spec.clock_hz / 1e6:
-                row["build"] = (f"stale: built with {report.get('lanes')} lanes at {report.get('clock_mhz')} MHz; "
-                                f"rebuild with nfloop build --board {spec.name}")
-        else:
-            row.update(build=f"missing: nfloop build --board {spec.name} writes {built}", meets_timing=None,
-                       fmax_mhz=None)
+        row.update(build_status(spec, config, build_root))
         rows.append(row)
     return {"network": "-".join(map(str, config.sizes)), "reference_steps_per_second": reference,
             "compiled_steps_per_second": compiled, "boards": rows}

@@ -159,3 +159,22 @@ def test_a_diverging_float_run_prints_valid_json_and_says_so(tmp_path):
     summary = json_module.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
     assert summary["train_mse"] is None
     assert any("diverged" in w for w in summary["warnings"])
+
+
+def test_bench_names_a_board_build_that_is_not_this_source(tmp_path):
+    """A board's build report counts in ``bench --boards`` only if it is of this gateware, lanes and clock."""
+    from nfloop.boards.build import gateware_id
+    from nfloop.boards.catalog import BOARDS
+    from nfloop.model.tasks import default_config, load_task
+    from nfloop.scripts.cli import build_status
+    spec, config = BOARDS["orangecrab"], default_config(load_task("digits"))
+    assert build_status(spec, config, tmp_path)["build"].startswith("missing: nfloop build --board orangecrab")
+    folder = tmp_path / "orangecrab"
+    folder.mkdir()
+    report = {"lanes": spec.lanes, "clock_mhz": spec.clock_hz / 1e6, "meets_timing": True, "fmax_mhz": 120.0,
+              "gateware": gateware_id(spec, config)}
+    for change, said in (({}, "present"), ({"gateware": "0123456789abcdef"}, "stale: built from other gateware"),
+                         ({"lanes": spec.lanes // 2}, f"stale: built with {spec.lanes // 2} lanes")):
+        (folder / "nfloop.build.json").write_text(json.dumps({**report, **change}))
+        status = build_status(spec, config, tmp_path)
+        assert status["build"].startswith(said) and status["fmax_mhz"] == 120.0, status

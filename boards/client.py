@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import GATEWARE_VERSION, PROTOCOL_VERSION
+from .spec import GATEWARE_VERSION, PROTOCOL_VERSION
 from .geometry import MAGIC, encode_records
 from .protocol import (
     IDENTIFY_HEAD,

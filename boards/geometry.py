@@ -20,7 +20,7 @@ import numpy as np
 import tomli_w
 
 from ..model.config import ConfigError, LearnerConfig
-from .catalog import GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
+from .spec import GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, identify_layout, pack
 
 __all__ = ["BoardGeometry", "config_hash", "packs_inputs", "encode_records", "MAGIC", "MAX_READ_WEIGHTS"]

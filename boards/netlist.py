@@ -30,7 +30,7 @@ from amaranth.back import rtlil
 
 from ..model.config import ConfigError, LearnerConfig
 from ..sim.toolchain import ToolchainError, cached_build, resolved
-from .catalog import BoardSpec
+from .spec import BoardSpec
 from .top import BoardTop
 
 __all__ = ["netlist_spec", "synthesise", "synthesised", "core_netlist", "cell_models", "BIT_CYCLES"]

@@ -18,7 +18,7 @@ from ..hdl.fanout import GROUP, registered_copies
 from ..hdl.pipeline import StreamRegister
 from ..hdl.uart import UARTRx, UARTTx, bit_period
 from ..model.config import ConfigError, LearnerConfig
-from .catalog import BoardSpec
+from .spec import BoardSpec
 from .clocks import BoardClock
 from .engine import ProtocolEngine, data_port_signature
 from .families import BANK_WORDS

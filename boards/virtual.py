@@ -16,7 +16,8 @@ from amaranth.back import verilog
 
 from ..model.config import LearnerConfig
 from ..sim.toolchain import ToolchainError, verilator_build
-from .catalog import VIRTUAL, BoardSpec
+from .catalog import VIRTUAL
+from .spec import BoardSpec
 from .netlist import cell_models, netlist_spec, synthesise
 from .top import BoardTop
 

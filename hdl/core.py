@@ -528,35 +528,35 @@ class LearnerCore(wiring.Component):
             base = Signal.like(index, name=f"round_{tag}")
             half = Signal(name=f"half_{tag}")
             learn = Signal(name=f"learn_{tag}")
-            m.d.comb += step_next.eq(step)
+            running_next = Signal(name=f"running_next_{tag}")
+            m.d.comb += [step_next.eq(step), running_next.eq(running)]
             with m.If(done):
-                m.d.sync += [running.eq(1), base.eq(index), half.eq(opr.half), learn.eq(learning(opr))]
-                m.d.comb += step_next.eq(0)
+                m.d.sync += [base.eq(index), half.eq(opr.half), learn.eq(learning(opr))]
+                m.d.comb += [step_next.eq(0), running_next.eq(1)]
             with m.Elif(running):
                 m.d.comb += step_next.eq(step + 1)
                 with m.If(step == steps - 1):
-                    m.d.sync += running.eq(0)
-            m.d.sync += step.eq(step_next)
-            # the copy's enable and the step's select, once per group of sums (decided a cycle ahead)
+                    m.d.comb += running_next.eq(0)
+            m.d.sync += [step.eq(step_next), running.eq(running_next)]
+            # The copies form `units` chains of `steps` registers, which shift one place a cycle towards
+            # the write-back units at their heads: each register takes the one `units` lanes along, where a
+            # select at the head would gather from across the whole lane array. The copy's enable and the
+            # shift's, once per group of sums, are decided a cycle ahead; a chain shifts steps - 1 times.
             ahead = op_at(timing.round_sum(l, backward) - 1)
             copy_now = registered_copies(m, platform, is_op(ahead, Op.BWD if backward else Op.FWD, l) & ahead.last,
                                          -(-values // GROUP), f"copy_{tag}")
+            shift_now = registered_copies(m, platform, running_next & (step_next != steps - 1),
+                                          -(-values // GROUP), f"shift_{tag}")
             for x, place in enumerate(places):
                 with m.If(copy_now[x // GROUP]):
                     m.d.sync += hold[place].eq(acc[place])
-            selects = registered_copies(m, platform, step_next, -(-units // GROUP), f"select_{tag}")
+                if x + units < values:
+                    with m.Elif(shift_now[x // GROUP]):
+                        m.d.sync += hold[place].eq(hold[places[x + units]])
             block = Signal(range(max(lay.col_rounds(l) if backward else lay.row_rounds(l), 1) * steps),
                            name=f"block_{tag}")
             m.d.comb += block.eq((base << log2(steps)) | step)
-            # the step's sums registered: the selection and the units' first addition in separate cycles
-            sums = []
-            for u in range(units):
-                word = Cat(*(hold[places[s * units + u]] for s in range(steps)))
-                chosen = Signal(signed(lay.accumulator_width), name=f"chosen_{tag}_{u}")
-                m.d.sync += chosen.eq(word.word_select(selects[u // GROUP], lay.accumulator_width))
-                sums.append(chosen)
-            name = f"{l}_{int(backward)}_d"
-            return (*_delayed(m, [running, block, half, learn], 1, name), sums)
+            return running, block, half, learn, [hold[places[u]] for u in range(units)]
 
         # -- adaptive gain: each layer's |delta| as its deltas are written, and the rule at a period's end ----
         gain = None

@@ -116,7 +116,13 @@ def _cycles(layout: CoreLayout, learning: bool, sweeps) -> int:
 
 
 def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[list[Phase], int]:
-    """The phases of one step, each with the idle cycles before it, and the idle cycles after the step.
+    """The phases of one step, each with the idle cycles before it, and the idle cycles after the step."""
+    phases, end, _ = _walk(layout, learning, sweeps)
+    return phases, end
+
+
+def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int, list[list]]:
+    """:func:`step_plan`, and each phase's ops ``(offset, op, r, k)`` as it walked them.
 
     Every drain is the least that keeps each read after the write it needs
     (vector memories and weight banks: a write in cycle t is readable from
@@ -203,7 +209,7 @@ def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[l
     first_end = next(off for off, op, r, k in walked[0] if k == lay.col_rounds(0) - 1)
     if timing.serial(0, False):
         end = max(end, hold_last - (t + starts[0] + first_end + timing.round_sum(0, False)))
-    return phases, end
+    return phases, end, walked
 
 
 def step_cycles(layout: CoreLayout, learning: bool = True) -> int:
@@ -217,14 +223,13 @@ def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
     An op multiplies one tile: up to G rows by C columns of a layer's weights (the bias column
     too, except in the backward pass); tiles at a matrix's edge are partly empty.
     """
-    phases, end = step_plan(layout, learning)
-    sweeps = backward_sweeps(layout)
+    phases, end, walked = _walk(layout, learning, None)
     busy = []
-    for p in phases:
+    for p, ops in zip(phases, walked):
         l = p.layer
         G, C = layout.groups(l), layout.cols(l)
         busy += [0] * p.drain
-        for _, op, r, k in _phase_ops(layout, p.kind, l, sweeps[l]):
+        for _, op, r, k in ops:
             rows = min((r + 1) * G, layout.n_out(l)) - r * G
             width = layout.n_in(l) if op is Op.BWD else layout.n_cols(l)
             busy.append(rows * max(0, min((k + 1) * C, width) - k * C))

@@ -114,9 +114,9 @@ class CoreTiming:
         return self.round_values(l, backward) // self.units(l, backward)
 
     def writeback_start(self, l: int, backward: bool) -> int:
-        """The cycle the first sums of a finished round enter the write-back units: at once, or after the
-        copy and the step's selection (two registers) when serial."""
-        return self.round_sum(l, backward) + 2 * self.serial(l, backward)
+        """The cycle the first sums of a finished round enter the write-back units: at once, or from the
+        heads of the copies' chains (one register) when serial."""
+        return self.round_sum(l, backward) + self.serial(l, backward)
 
     def forward_write(self, l: int, step: int = 0) -> int:
         """Step ``step`` of a forward round's write-back writes its activations (output layer: deltas, results)."""

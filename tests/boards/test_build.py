@@ -24,6 +24,7 @@ from nfloop.boards.build import (
     BuildReport,
     build_board,
     cached_board_build,
+    gateware_id,
     flash_board,
     overfull_cells,
     parse_nextpnr,
@@ -456,3 +457,23 @@ def test_the_board_table_reuses_only_builds_of_this_gateware(tmp_path, monkeypat
     said = capsys.readouterr().err
     assert status == 1 and built == ["ulx3s"], said
     assert "icebreaker: the build in" in said and "ulx3s: the build in" in said and "is of other gateware" in said
+
+
+def test_the_gateware_id_is_of_the_board_s_own_spec_not_the_whole_catalog(monkeypatch):
+    """A build depends on its board's spec and platform: another board's catalog entry can change without
+    making this board's build stale."""
+    config = load_config(CONFIG_DIR / "digits.toml")
+    spec = BOARDS["orangecrab"]
+    read = []
+    real_read_bytes = Path.read_bytes
+
+    def recording_read_bytes(path):
+        read.append(path.name)
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", recording_read_bytes)
+    ours = gateware_id(spec, config)
+    assert "core.py" in read and "spec.py" in read and "catalog.py" not in read
+    assert gateware_id(replace(spec, lanes=8), config) != ours
+    assert gateware_id(replace(spec, board_platform=BOARDS["ulx3s"].board_platform), config) != ours
+    assert gateware_id(BOARDS["ulx3s"], config) != ours

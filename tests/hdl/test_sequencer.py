@@ -121,10 +121,10 @@ def test_busy_multipliers_are_what_the_sequencer_issues(config, lanes, columns):
 
 
 def test_the_pass_order_is_the_shorter_one():
-    """Each layer's pass takes whichever order of its BWD and UPD ops gives the shorter step: at 32 lanes the
+    """Each layer's pass takes whichever order of its BWD and UPD ops gives the shorter step: at 64 lanes the
     digits network's output layer sweeps its BWD ops first; at one lane they interleave."""
     from nfloop.hdl.sequencer import _cycles, backward_sweeps
-    for lanes, expected in ((1, (False, False)), (32, (False, True))):
+    for lanes, expected in ((1, (False, False)), (64, (False, True))):
         layout = CoreLayout(DIGITS, lanes)
         assert backward_sweeps(layout) == expected
         other = (False, not expected[1])

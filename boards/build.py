@@ -22,8 +22,8 @@ from typing import Callable
 
 from ..model.config import LearnerConfig
 from ..sim.toolchain import ToolchainError, resolved
-from .spec import BoardSpec
 from .families import FAMILIES, family
+from .spec import BoardSpec
 
 __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
            "overfull_cells", "yowasp_tools", "DESIGN_NAME"]

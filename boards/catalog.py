@@ -9,7 +9,6 @@ board that ``nfloop serve-sim`` runs.
 
 from __future__ import annotations
 
-
 from ..model.config import ConfigError
 from .spec import BLOCK_RAM_MARGIN, ENGINE_BLOCK_RAMS, GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
 

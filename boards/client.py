@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import GATEWARE_VERSION, PROTOCOL_VERSION
 from .geometry import MAGIC, encode_records
 from .protocol import (
     IDENTIFY_HEAD,
@@ -44,6 +43,7 @@ from .protocol import (
     pack,
     unpack,
 )
+from .spec import GATEWARE_VERSION, PROTOCOL_VERSION
 
 __all__ = ["BoardClient", "BoardMismatch", "DeviceError", "Identity", "Stats", "check_range"]
 

@@ -20,8 +20,8 @@ import numpy as np
 import tomli_w
 
 from ..model.config import ConfigError, LearnerConfig
-from .spec import GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
 from .protocol import MAX_PAYLOAD, SPAN_HEADER, identify_layout, pack
+from .spec import GATEWARE_VERSION, PROTOCOL_VERSION, BoardSpec
 
 __all__ = ["BoardGeometry", "config_hash", "packs_inputs", "encode_records", "MAGIC", "MAX_READ_WEIGHTS"]
 

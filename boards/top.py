@@ -18,11 +18,11 @@ from ..hdl.fanout import GROUP, registered_copies
 from ..hdl.pipeline import StreamRegister
 from ..hdl.uart import UARTRx, UARTTx, bit_period
 from ..model.config import ConfigError, LearnerConfig
-from .spec import BoardSpec
 from .clocks import BoardClock
 from .engine import ProtocolEngine, data_port_signature
 from .families import BANK_WORDS
 from .geometry import BoardGeometry
+from .spec import BoardSpec
 
 __all__ = ["BoardTop", "DataMemory"]
 

@@ -17,8 +17,8 @@ from amaranth.back import verilog
 from ..model.config import LearnerConfig
 from ..sim.toolchain import ToolchainError, verilator_build
 from .catalog import VIRTUAL
-from .spec import BoardSpec
 from .netlist import cell_models, netlist_spec, synthesise
+from .spec import BoardSpec
 from .top import BoardTop
 
 __all__ = ["VirtualBoard", "build_virtual_board", "TOP_NAME"]

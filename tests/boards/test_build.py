@@ -24,8 +24,8 @@ from nfloop.boards.build import (
     BuildReport,
     build_board,
     cached_board_build,
-    gateware_id,
     flash_board,
+    gateware_id,
     overfull_cells,
     parse_nextpnr,
 )

@@ -320,7 +320,7 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
     # up. --timing-allow-fail keeps a bitstream and a report when the clock is missed: the report
     # says so (meets_timing) and the command line refuses it.
     options = {"nextpnr_opts": ["--report", nextpnr_report, "--timing-allow-fail",
-                                "--freq", f"{spec.clock_hz / 1e6:g}", *nextpnr_opts],
+                                "--freq", f"{spec.clock_hz / 1e6:g}", "--placer", spec.placer, *nextpnr_opts],
                "synth_opts": list(chip.synth_opts(platform))}
     # No "-dsp" for synth_ice40: every multiplier that fits is an SB_MAC16 instance with its
     # registers (hdl.mac), and -dsp runs Yosys's ice40_dsp, which rewrites existing SB_MAC16

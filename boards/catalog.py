@@ -59,8 +59,8 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),
     BoardSpec("ulx3s", "Radiona ULX3S (ECP5-85F)", "ecp5", "LFE5U-85F", "CABGA381",
-              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=32, data_words=None, block_rams=208,
-              data_block_rams=DATA_BLOCK_RAMS_85F, data_memory="block",
+              clock_hz=100_000_000, oscillator_hz=25_000_000, lanes=64, data_words=None, block_rams=208,
+              data_block_rams=DATA_BLOCK_RAMS_85F, data_memory="block", placer="static",
               baud=3_000_000, max_baud=3_000_000, loader="ulx3s", bitstream="bit",
               serial="the FT231X, /dev/ttyUSB0 on Linux", board_platform=_ulx3s),
     BoardSpec("orangecrab", "Good Things OrangeCrab r0.2 (ECP5-25F)", "ecp5", "LFE5U-25F", "CSFBGA285",
@@ -76,10 +76,10 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangnano9k", bitstream="fs",
               serial="the BL702's serial port, /dev/ttyUSB1 on Linux", board_platform=_tangnano9k),
-    # Sixteen lanes take 81% of the GW2A-18C's flip-flops, and nextpnr's placer had not legalised them
-    # after 101 minutes (docs/boards.md): eight.
+    # Sixteen lanes take 81% of the GW2A-18C's flip-flops; nextpnr's heap placer had not legalised them
+    # after 101 minutes (docs/boards.md).
     BoardSpec("tangprimer20k", "Sipeed Tang Primer 20K (GW2A-18C)", "gowin", "GW2A-18C", "PG256",
-              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=8, data_words=None, block_rams=46,
+              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=16, placer="static", data_words=None, block_rams=46,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangprimer20k", bitstream="fs",
               serial="the dock's BL702 serial port, /dev/ttyUSB1 on Linux", board_platform=_tangprimer20k),

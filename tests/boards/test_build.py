@@ -477,3 +477,27 @@ def test_the_gateware_id_is_of_the_board_s_own_spec_not_the_whole_catalog(monkey
     assert gateware_id(replace(spec, lanes=8), config) != ours
     assert gateware_id(replace(spec, board_platform=BOARDS["ulx3s"].board_platform), config) != ours
     assert gateware_id(BOARDS["ulx3s"], config) != ours
+
+
+@pytest.mark.parametrize("board", ["ulx3s", "orangecrab"])
+def test_the_board_s_placer_reaches_nextpnr(board, tmp_path, monkeypatch):
+    """Each board places with the placer its spec names: the 64-lane ULX3S routes only after the static
+    placer."""
+    spec = board_spec(board)
+    ran = []
+
+    def stop_after_planning(argv, tools, spec, out_dir, env):
+        ran.append(argv)
+        raise BuildError("stopped after the plan in this test")
+
+    monkeypatch.setattr(build, "_run_step", stop_after_planning)
+    with pytest.raises(BuildError, match="stopped after the plan"):
+        build_board(small_spec(board), xor_config(), out_dir=tmp_path)
+    commands = json.loads((tmp_path / "build_nfloop.json").read_text())["commands"]
+    place = next(argv for argv in commands if argv[0].startswith("nextpnr"))
+    assert place[place.index("--placer") + 1] == spec.placer == {"ulx3s": "static", "orangecrab": "heap"}[board]
+
+
+def test_an_unknown_placer_is_refused():
+    with pytest.raises(ConfigError, match="placer must be one of heap, static, not 'sa'"):
+        replace(BOARDS["ulx3s"], placer="sa")

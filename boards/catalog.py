@@ -76,10 +76,10 @@ BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangnano9k", bitstream="fs",
               serial="the BL702's serial port, /dev/ttyUSB1 on Linux", board_platform=_tangnano9k),
-    # Sixteen lanes take 81% of the GW2A-18C's flip-flops; nextpnr's heap placer had not legalised them
-    # after 101 minutes (docs/boards.md).
+    # Sixteen lanes take 81% of the GW2A-18C's flip-flops; nextpnr's placer had not legalised them after
+    # 101 minutes, and its Gowin back end has no static placer (docs/boards.md): eight.
     BoardSpec("tangprimer20k", "Sipeed Tang Primer 20K (GW2A-18C)", "gowin", "GW2A-18C", "PG256",
-              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=16, placer="static", data_words=None, block_rams=46,
+              clock_hz=72_000_000, oscillator_hz=27_000_000, lanes=8, data_words=None, block_rams=46,
               data_memory="block",
               baud=3_000_000, max_baud=3_000_000, loader="tangprimer20k", bitstream="fs",
               serial="the dock's BL702 serial port, /dev/ttyUSB1 on Linux", board_platform=_tangprimer20k),

@@ -26,7 +26,7 @@ from .families import FAMILIES, family
 from .spec import BoardSpec
 
 __all__ = ["BuildError", "BuildReport", "build_board", "cached_board_build", "flash_board", "parse_nextpnr",
-           "overfull_cells", "yowasp_tools", "DESIGN_NAME"]
+           "overfull_cells", "read_report", "save_report", "yowasp_tools", "DESIGN_NAME"]
 
 #: Base name of every build product: build/icebreaker/nfloop.bin, nfloop.tim, ...
 DESIGN_NAME = "nfloop"
@@ -415,10 +415,16 @@ def cached_board_build(spec: BoardSpec, config: LearnerConfig, log: Callable[[st
             (work / f"{DESIGN_NAME}.build.json").write_text(json.dumps({"fits": False, "error": str(error)}))
 
     folder, built = cached_build("boards", _build_key(spec, config), build)
-    report = json.loads((folder / f"{DESIGN_NAME}.build.json").read_text())
+    report = read_report(folder)
     if "bitstream" in report:       # built in a private folder, then renamed into place
         report["bitstream"] = str(folder / Path(report["bitstream"]).name)
     return folder, report, built
+
+
+def read_report(out_dir) -> dict | None:
+    """The report a build left in ``out_dir`` (:func:`save_report`), None if it left none."""
+    path = Path(out_dir) / f"{DESIGN_NAME}.build.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def save_report(report: BuildReport, out_dir) -> Path:

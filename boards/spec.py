@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..model.config import ConfigError
 
-__all__ = ["BoardSpec", "PROTOCOL_VERSION", "GATEWARE_VERSION", "ENGINE_BLOCK_RAMS", "BLOCK_RAM_MARGIN", "PLACERS"]
+__all__ = ["BoardSpec", "PROTOCOL_VERSION", "GATEWARE_VERSION", "ENGINE_BLOCK_RAMS", "BLOCK_RAM_MARGIN"]
 
 #: Bumped when the frame format or a command's payload changes.
 PROTOCOL_VERSION = 3
@@ -22,8 +22,6 @@ GATEWARE_VERSION = 3
 #: estimate (its input, target and vector memories, which Yosys may also put in block RAM).
 ENGINE_BLOCK_RAMS = 1
 BLOCK_RAM_MARGIN = 8
-#: nextpnr's placers that a board may name (its simulated-annealing placer takes hours on these designs).
-PLACERS = ("heap", "static")
 
 
 @dataclass(frozen=True)
@@ -51,9 +49,9 @@ class BoardSpec:
     loader : openFPGALoader's ``-b`` name; None if the board cannot be flashed with it.
     bitstream : the bitstream file's extension.
     serial : how the host sees the board's UART.
-    placer : nextpnr's placer (``heap``, its default, or ``static``). The static placer spreads a large
-        design more evenly: the 64-lane ULX3S core routes after it and not after ``heap``
-        (``docs/boards.md``).
+    placer : nextpnr's placer, one of its family's :attr:`~.families.Family.placers` (``heap``, the
+        default, or on the ECP5 ``static``). The static placer spreads a large design more evenly: the
+        64-lane ULX3S core routes after it and not after ``heap`` (``docs/boards.md``).
     board_platform : makes the amaranth-boards platform (None for the virtual board); :meth:`platform`
         gives it its family's primitives.
     """
@@ -84,8 +82,11 @@ class BoardSpec:
                                                      and self.data_block_rams >= 1):
             raise ConfigError(f"{self.name}: data_block_rams must be a whole number of at least 1, or None for "
                               f"every free block RAM, not {self.data_block_rams!r}")
-        if self.placer not in PLACERS:
-            raise ConfigError(f"{self.name}: placer must be one of {', '.join(PLACERS)}, not {self.placer!r}")
+        family = self.fpga_family
+        placers = family.placers if family is not None else ("heap",)
+        if self.placer not in placers:
+            raise ConfigError(f"{self.name}: nextpnr places {self.family} designs with {' or '.join(placers)}, "
+                              f"not {self.placer!r}")
 
     def sized_for(self, config) -> BoardSpec:
         """This board with its data memory sized: explicitly, or from the block RAM left free."""

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id, save_report
+from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id, read_report, save_report
 from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
@@ -29,9 +29,10 @@ COMMAND = "python -m nfloop.scripts.board_table"
 def last_build(build_root: Path, spec, config) -> tuple[Path, dict | None, bool]:
     """Where the board's last build report is under ``build_root`` (``BOARD/nfloop.build.json``), the
     report (None if there is none), and whether it is of this source's gateware for ``config``."""
-    path = build_root / spec.name / f"{DESIGN_NAME}.build.json"
-    report = json.loads(path.read_text()) if path.is_file() else None
-    return path, report, report is not None and report.get("gateware") == gateware_id(spec, config)
+    folder = build_root / spec.name
+    report = read_report(folder)
+    current = report is not None and report.get("gateware") == gateware_id(spec, config)
+    return folder / f"{DESIGN_NAME}.build.json", report, current
 
 
 def _pct(used: int, total: int) -> str:

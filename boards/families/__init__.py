@@ -100,6 +100,9 @@ class Family:
     packages : the pip distributions of its place-and-route and packing tools, whose versions key
         a cached build.
     templates : Amaranth command templates that replace the platform's, by the tool they invoke.
+    placers : the nextpnr placers its back end has that a board may name (``BoardSpec.placer``): the
+        analytic ``heap``, its default, and on the ECP5 the ``static`` placer too (nextpnr's Gowin
+        back end refuses it).
     cell_models : the gate-level simulation models of its cells (:mod:`nfloop.boards.netlist`): files
         of the YoWASP Yosys's ``share/`` folder, and files next to this module (``NAME_sim.v``) that
         model the cells ``share/`` has only as black boxes. Empty: no gate-level simulation.
@@ -123,6 +126,7 @@ class Family:
     sram_loading: bool = True
     packages: tuple[str, ...] = ()
     templates: dict = field(default_factory=dict)
+    placers: tuple[str, ...] = ("heap",)
     cell_models: tuple[str, ...] = ()
 
     @property

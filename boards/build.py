@@ -412,7 +412,7 @@ def cached_board_build(spec: BoardSpec, config: LearnerConfig, log: Callable[[st
         except BuildError as error:
             if "does not fit" not in str(error):
                 raise
-            (work / f"{DESIGN_NAME}.build.json").write_text(json.dumps({"fits": False, "error": str(error)}))
+            report_path(work).write_text(json.dumps({"fits": False, "error": str(error)}))
 
     folder, built = cached_build("boards", _build_key(spec, config), build)
     report = read_report(folder)
@@ -421,15 +421,20 @@ def cached_board_build(spec: BoardSpec, config: LearnerConfig, log: Callable[[st
     return folder, report, built
 
 
+def report_path(out_dir) -> Path:
+    """Where a build folder keeps its report: ``nfloop.build.json``, beside the bitstream."""
+    return Path(out_dir) / f"{DESIGN_NAME}.build.json"
+
+
 def read_report(out_dir) -> dict | None:
     """The report a build left in ``out_dir`` (:func:`save_report`), None if it left none."""
-    path = Path(out_dir) / f"{DESIGN_NAME}.build.json"
+    path = report_path(out_dir)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def save_report(report: BuildReport, out_dir) -> Path:
-    """The report beside the bitstream, as ``nfloop.build.json``."""
-    path = Path(out_dir) / f"{DESIGN_NAME}.build.json"
+    """The report beside the bitstream (:func:`report_path`)."""
+    path = report_path(out_dir)
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return path
 

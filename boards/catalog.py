@@ -54,7 +54,7 @@ def _tangprimer20k():
 
 BOARDS: dict[str, BoardSpec] = {spec.name: spec for spec in [
     BoardSpec("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K", "SG48",
-              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=1, narrow=True, data_words=65536,
+              clock_hz=24_000_000, oscillator_hz=12_000_000, lanes=2, narrow=True, data_words=65536,
               data_memory="spram",
               baud=3_000_000, max_baud=3_000_000, loader="icebreaker", bitstream="bin",
               serial="the FT2232H's second port, /dev/ttyUSB1 on Linux", board_platform=_icebreaker),

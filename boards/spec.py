@@ -82,11 +82,10 @@ class BoardSpec:
                                                      and self.data_block_rams >= 1):
             raise ConfigError(f"{self.name}: data_block_rams must be a whole number of at least 1, or None for "
                               f"every free block RAM, not {self.data_block_rams!r}")
-        family = self.fpga_family
-        placers = family.placers if family is not None else ("heap",)
-        if self.placer not in placers:
-            raise ConfigError(f"{self.name}: nextpnr places {self.family} designs with {' or '.join(placers)}, "
-                              f"not {self.placer!r}")
+        family = self.fpga_family          # none for the virtual board, which nextpnr never places
+        if family is not None and self.placer not in family.placers:
+            raise ConfigError(f"{self.name}: nextpnr places {self.family} designs with "
+                              f"{' or '.join(family.placers)}, not {self.placer!r}")
 
     def sized_for(self, config) -> BoardSpec:
         """This board with its data memory sized: explicitly, or from the block RAM left free."""

@@ -45,7 +45,7 @@ from .sequencer import Op, Sequencer
 from .timing import ADDEND_REGISTERS, BANK_REGISTERS, MEMORY_LATENCY, CoreTiming
 from .tree import ReductionTree
 from .update import UpdateUnit
-from .vectors import VectorMemory
+from .vectors import SMALL_MEMORY_WORDS, VectorMemory
 from .writeback import ColumnWriteback, RowWriteback
 
 __all__ = ["LearnerCore", "weight_port_signature", "state_port_signature", "GAIN_BANK", "ENERGY_LATENCY"]
@@ -265,8 +265,11 @@ class LearnerCore(wiring.Component):
         x_words = lay.input_words
         y_slots = timing.units(L - 1, False)        # targets are read and results written a block at a time
         y_words = math.ceil(nL / y_slots)
-        xmem = VectorMemory(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small=False)
-        ymem = VectorMemory(m, "targets", y_slots, f.activation.bits, 2 * y_words, small=False)
+        # Shallow vector memories are flip-flops, below the platform's bound if it has one; the sample
+        # buffers are always block RAM.
+        small_words = getattr(platform, "small_memory_words", SMALL_MEMORY_WORDS)
+        xmem = VectorMemory(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small_words=0)
+        ymem = VectorMemory(m, "targets", y_slots, f.activation.bits, 2 * y_words, small_words=0)
         full = Signal(2)
         load_half, cur_half = Signal(), Signal()
         load_x = Signal(range(max(n0, 2)))
@@ -336,10 +339,10 @@ class LearnerCore(wiring.Component):
         for l in range(L):
             slots, words = lay.vector_slots(l), lay.vector_words(l)
             if l < L - 1:
-                act_mem.append(VectorMemory(m, f"activations_{l}", slots, f.activation.bits, words))
-                win_mem.append(VectorMemory(m, f"windows_{l}", slots, 1, words))
-            delta_mem.append(VectorMemory(m, f"deltas_{l}", slots, f.error.bits, words))
-        results = VectorMemory(m, "results", y_slots, f.activation.bits + f.error.bits, y_words)
+                act_mem.append(VectorMemory(m, f"activations_{l}", slots, f.activation.bits, words, small_words))
+                win_mem.append(VectorMemory(m, f"windows_{l}", slots, 1, words, small_words))
+            delta_mem.append(VectorMemory(m, f"deltas_{l}", slots, f.error.bits, words, small_words))
+        results = VectorMemory(m, "results", y_slots, f.activation.bits + f.error.bits, y_words, small_words)
 
         # -- Host access to the weights -------------------------------------------------------
         host = self.weights

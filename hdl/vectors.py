@@ -9,7 +9,8 @@ from .layout import log2
 
 __all__ = ["VectorMemory", "SMALL_MEMORY_WORDS"]
 
-#: Vector memories shallower than this are built from flip-flops rather than a block RAM each.
+#: Vector memories shallower than this are built from flip-flops rather than a block RAM each, unless the
+#: platform sets its own bound (``platform.small_memory_words``, :class:`nfloop.boards.families.Family`).
 SMALL_MEMORY_WORDS = 16
 
 
@@ -21,9 +22,10 @@ class VectorMemory:
     Writes have a slot granularity, so a block leaves the rest of its word alone.
     """
 
-    def __init__(self, m: Module, name: str, slots: int, width: int, depth: int, small: bool = True):
+    def __init__(self, m: Module, name: str, slots: int, width: int, depth: int,
+                 small_words: int = SMALL_MEMORY_WORDS):
         self.slots, self.width, self.depth = slots, width, depth
-        attrs = {"ram_style": "logic"} if small and depth < SMALL_MEMORY_WORDS else {}
+        attrs = {"ram_style": "logic"} if depth < small_words else {}
         m.submodules[name] = mem = Memory(shape=unsigned(slots * width), depth=max(depth, 1), init=[],
                                           attrs=attrs)
         self.rd = mem.read_port()

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..boards.build import DESIGN_NAME, BuildError, build_board, gateware_id, read_report, save_report
+from ..boards.build import BuildError, build_board, gateware_id, read_report, report_path, save_report
 from ..boards.catalog import BOARDS
 from ..model.config import ConfigError, load_config
 from ..model.tasks import CONFIG_DIR
@@ -32,7 +32,7 @@ def last_build(build_root: Path, spec, config) -> tuple[Path, dict | None, bool]
     folder = build_root / spec.name
     report = read_report(folder)
     current = report is not None and report.get("gateware") == gateware_id(spec, config)
-    return folder / f"{DESIGN_NAME}.build.json", report, current
+    return report_path(folder), report, current
 
 
 def _pct(used: int, total: int) -> str:

@@ -94,6 +94,9 @@ class Family:
         a component with a ``read`` and a ``write`` port as :class:`amaranth.lib.memory.Memory`'s, whose
         read data comes from the block's own output register a cycle after a memory's would; None from
         it, or no ``bank_ram``: the bank is inferred and registered in the fabric.
+    small_memory_words : the core's vector memories shallower than this are built from flip-flops
+        (:class:`nfloop.hdl.vectors.VectorMemory`); None: the core's own bound. 0 on the iCE40, whose
+        logic cells run out before its block RAMs.
     timing_margin : Fmax over the clock a build must reach, and ``untimed``, why.
     synth_opts : ``synth_opts(platform)``, extra options for the family's Yosys ``synth_*`` command.
     sram_loading : whether openFPGALoader can load a bitstream into configuration SRAM.
@@ -118,6 +121,7 @@ class Family:
     spram: SPRAM | None = None
     block_ram: Callable | None = None
     bank_ram: Callable | None = None
+    small_memory_words: int | None = None
     reset_buffer: Callable | None = None
     ffs_in_log: Callable | None = None
     timing_margin: float = 1.0
@@ -160,13 +164,16 @@ class Family:
     def platform(self, platform):
         """``platform``, an amaranth-boards platform of this family, giving the gateware this
         family's primitives: ``get_multiplier(multiplier)``, ``get_flip_flop(d, q)`` and, where the
-        family has them, ``get_block_ram(addr, wdata, wmask, rdata)`` and ``get_bank_ram(depth, shape, init)``."""
+        family has them, ``get_block_ram(addr, wdata, wmask, rdata)`` and ``get_bank_ram(depth, shape, init)``;
+        ``small_memory_words`` where the family sets it."""
         platform.get_multiplier = self.multiplier
         platform.get_flip_flop = self.flip_flop
         if self.block_ram is not None:
             platform.get_block_ram = self.block_ram
         if self.bank_ram is not None:
             platform.get_bank_ram = self.bank_ram
+        if self.small_memory_words is not None:
+            platform.small_memory_words = self.small_memory_words
         return platform
 
 

@@ -96,6 +96,8 @@ FAMILY = Family(
     dsp=DSP("SB_MAC16", 16, {"A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1}, "CLK", mac16),
     flip_flop=lambda d, q: Instance("SB_DFF", i_C=ClockSignal(), i_D=d, o_Q=q),
     spram=SPRAM(16384, spram_bank),
+    # the vector memories in block RAM: on the UP5K the logic cells run out before the block RAMs
+    small_memory_words=0,
     cell_models=("share/ice40/cells_sim.v",),
     # nextpnr has no timing model for the SB_MAC16: the multiplier array between the block's own
     # registers is not in its estimate (docs/boards.md says how 1.2 was chosen)

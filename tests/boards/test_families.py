@@ -1,5 +1,6 @@
 """boards/families: one module per FPGA family, found without a list; each board's platform builds its
-family's DSP blocks, with the registers a build checks for, and its flip-flops."""
+family's DSP blocks, with the registers a build checks for, and its flip-flops; the iCE40's vector memories
+are block RAMs."""
 
 import pkgutil
 
@@ -9,8 +10,11 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from nfloop.boards import families
 from nfloop.boards.build import DSP_REGISTERS
 from nfloop.boards.catalog import BOARDS
+from nfloop.hdl.core import LearnerCore
 from nfloop.hdl.fanout import registered_copies
 from nfloop.hdl.mac import Multiplier
+from nfloop.model.config import load_config
+from nfloop.model.tasks import CONFIG_DIR
 
 
 def test_every_module_is_a_family_of_its_name():
@@ -62,3 +66,17 @@ def test_registered_copies_are_the_familys_flip_flops(board):
 
     text = rtlil.convert(Copies(), platform=platform, ports=[])
     assert text.count(f"cell \\{primitive} ") == 6
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_shallow_vector_memories_are_flip_flops_except_where_logic_runs_out_first(board):
+    """The UP5K runs out of logic cells before block RAMs: there every vector memory is a block RAM; elsewhere
+    the shallow ones (xor's activations, deltas and results) are flip-flops."""
+    spec = BOARDS[board]
+    core = LearnerCore(load_config(CONFIG_DIR / "xor.toml"), lanes=1)
+    text = rtlil.convert(core, platform=spec.platform())
+    in_logic = text.count('attribute \\ram_style "logic"')
+    if spec.family == "ice40":
+        assert in_logic == 0
+    else:
+        assert in_logic >= 3

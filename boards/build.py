@@ -361,8 +361,9 @@ def build_board(spec: BoardSpec, config: LearnerConfig, *, out_dir, top=None,
 def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
     """Everything a build's result depends on: the gateware's config and source, the board, the tools.
 
-    Of the board catalog only this board's spec and the code that makes its platform count: a change to
-    another board's entry leaves this board's builds current."""
+    Of the board catalog only this board's spec and the code that makes its platform count, and of the
+    family modules only its own family's: a change to another board's entry, or to another family's
+    primitives, leaves this board's builds current."""
     import hashlib
     import inspect
     from importlib.metadata import PackageNotFoundError, version
@@ -373,9 +374,11 @@ def _build_key(spec: BoardSpec, config: LearnerConfig) -> str:
     # they do not go into a bitstream: the host link, the simulations and the proofs; the catalog is
     # represented by the board's own spec
     host_side = {"client.py", "compare.py", "virtual.py", "netlist.py", "proofs.py", "catalog.py"}
+    families = root / "boards" / "families"
+    other_families = {path for path in families.glob("*.py") if path.stem not in ("__init__", spec.family)}
     for folder in ("hdl", "boards"):
         for path in sorted((root / folder).rglob("*.py")):
-            if path.name not in host_side:
+            if path.name not in host_side and path not in other_families:
                 source.update(path.read_bytes())
     if spec.board_platform is not None:
         source.update(inspect.getsource(spec.board_platform).encode())

@@ -460,8 +460,8 @@ def test_the_board_table_reuses_only_builds_of_this_gateware(tmp_path, monkeypat
 
 
 def test_the_gateware_id_is_of_the_board_s_own_spec_not_the_whole_catalog(monkeypatch):
-    """A build depends on its board's spec and platform: another board's catalog entry can change without
-    making this board's build stale."""
+    """A build depends on its board's spec, platform and family: another board's catalog entry, or another
+    family's module, can change without making this board's build stale."""
     config = load_config(CONFIG_DIR / "digits.toml")
     spec = BOARDS["orangecrab"]
     read = []
@@ -474,6 +474,8 @@ def test_the_gateware_id_is_of_the_board_s_own_spec_not_the_whole_catalog(monkey
     monkeypatch.setattr(Path, "read_bytes", recording_read_bytes)
     ours = gateware_id(spec, config)
     assert "core.py" in read and "spec.py" in read and "catalog.py" not in read
+    # the ECP5's own family module and what every family shares; not the iCE40's nor the Gowin's
+    assert "ecp5.py" in read and "__init__.py" in read and not {"ice40.py", "gowin.py"} & set(read)
     assert gateware_id(replace(spec, lanes=8), config) != ours
     assert gateware_id(replace(spec, board_platform=BOARDS["ulx3s"].board_platform), config) != ours
     assert gateware_id(BOARDS["ulx3s"], config) != ours

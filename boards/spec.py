@@ -35,8 +35,10 @@ class BoardSpec:
     clock_hz : the clock the gateware runs at: the PLL's output.
     oscillator_hz : the board's oscillator, which feeds the PLL (None: no PLL, as on the virtual board).
     lanes : multipliers of the learner core.
-    narrow : the core maps its layers so that each hidden layer's vectors fit a 16-bit block RAM
-        (the UP5K has thirty of them, and flip-flops are what it runs out of first).
+    narrow : the core for a small device: it maps its layers so that each hidden layer's vectors fit a
+        16-bit block RAM (the UP5K has thirty of them, and logic cells are what it runs out of first),
+        and its update ops read their old weights a second time rather than carry them
+        (:attr:`~nfloop.hdl.layout.CoreLayout.reread_weights`).
     data_words : 16-bit words of on-chip memory for samples and the epoch order; None: every block RAM
         the core and the protocol engine leave free (:meth:`sized_for`).
     block_rams : the FPGA's block RAMs (ECP5 DP16KD, Gowin BSRAM: 1024 16-bit words each), for

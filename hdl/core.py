@@ -11,7 +11,9 @@ pipeline; :class:`nfloop.hdl.timing.CoreTiming` numbers its stages:
   delta and input for an update.
 - product stage: the products. Forward and backward products enter the adder
   tree; an update product enters the lane's update unit, whose result is
-  written back to the banks.
+  written back to the banks. The unit's old weight is the word of the op's
+  stage-0 read, carried along, or (a narrow core) of a second read of the
+  bank in a later stage, when the port is free (``weight_reread``).
 - a layer's tap: its round sums (over the C_l columns forward, over the G_l
   groups backward) go into the round accumulators.
 - round sum + write-back: a finished forward round becomes activations and
@@ -41,7 +43,7 @@ from .fanout import GROUP, registered_copies
 from .gain import GainAdapter
 from .layout import CoreLayout, log2
 from .mac import Multiplier
-from .sequencer import Op, Sequencer
+from .sequencer import Op, Sequencer, weight_reread
 from .timing import ADDEND_REGISTERS, BANK_REGISTERS, MEMORY_LATENCY, CoreTiming
 from .tree import ReductionTree
 from .update import UpdateUnit
@@ -376,8 +378,14 @@ class LearnerCore(wiring.Component):
         h_select_at = copies(host.bank, "host_select")      # which memory: weights, momentum, batch sums
 
         # -- t0: reads ------------------------------------------------------------------------
-        # the issue register's address and host selection, once per group of banks
-        bank_addr = copies(Mux(seq.op.op == Op.NOP, h_addr, seq.op.waddr), "bank_addr")
+        # the issue register's address and host selection, once per group of banks; an update op's second
+        # read of its old weight (weight_reread) takes the port from them
+        address = Mux(seq.op.op == Op.NOP, h_addr, seq.op.waddr)
+        reread = weight_reread(lay)
+        if reread:
+            rereading = op_at(reread - 1)
+            address = Mux(rereading.op == Op.UPD, rereading.waddr, address)
+        bank_addr = copies(address, "bank_addr")
         for p in range(P):
             m.d.comb += w_rd[p].addr.eq(bank_addr[p // GROUP])
         late = op_at(timing.product - MEMORY_LATENCY - 1)     # momentum and batch sums are read late
@@ -645,7 +653,9 @@ class LearnerCore(wiring.Component):
                                                                 f"energy_{l - 1}"))
 
         # -- update units and the write-back to the banks ------------------------------------
-        w_late = _delayed(m, w_data, timing.product - (timing.operand - 1), "w_late")
+        # the old weight for the update units, from the bank word of the first read (stage 0) or the second
+        weight_read = reread + MEMORY_LATENCY + BANK_REGISTERS           # the stage w_data holds it
+        w_late = _delayed(m, w_data, (timing.update_weight if reread else timing.product) - weight_read, "w_late")
         ahead = op_at(timing.update_write - 1)
         writing = copies(ahead.op == Op.UPD, "writing")          # opu's, once per group of banks
         write_addr = copies(ahead.waddr, "write_addr")
@@ -655,7 +665,7 @@ class LearnerCore(wiring.Component):
         if gain is not None:
             unit_offset = copies(gain.offset[late_mix.layer], "update_offset")
         for p in range(P):
-            unit = UpdateUnit(cfg, signed(lay.product_width))
+            unit = UpdateUnit(cfg, signed(lay.product_width), late_weight=bool(reread))
             m.submodules[f"update_{p}"] = unit
             k = p // GROUP
             m.d.comb += [unit.product.eq(lanes[p].product), unit.w.eq(w_late[p]), unit.layer.eq(unit_layer[k])]

@@ -60,7 +60,8 @@ class CoreLayout:
     narrow : bool
         Prefer the mappings whose hidden layers' vector memories hold the fewest values a word (one,
         for a network with one hidden layer): on a device with few, narrow block RAMs (the iCE40's
-        are 16 bits wide) each such memory is then one of them.
+        are 16 bits wide) each such memory is then one of them; and read each update's old weight a
+        second time rather than carry it (:attr:`reread_weights`).
     """
     config: LearnerConfig
     lanes: int
@@ -168,6 +169,14 @@ class CoreLayout:
         if l == self.layers - 1:
             return self.groups(l)
         return max(self.groups(l), self.cols(l + 1))
+
+    @property
+    def reread_weights(self) -> bool:
+        """An update op reads its old weight from its bank a second time, in the stage its update unit
+        uses it, rather than carrying the first read's word there through a register per stage and lane:
+        on a small device (``narrow``) those registers cost more than the cycles the second reads may add
+        at a step's end (:func:`nfloop.hdl.sequencer.weight_reread`)."""
+        return self.narrow
 
     @property
     def hidden_slots(self) -> int:

@@ -36,7 +36,8 @@ from ..model.fixed import MIX
 from .layout import CoreLayout
 from .timing import CoreTiming
 
-__all__ = ["Op", "micro_op_layout", "Sequencer", "Phase", "step_plan", "step_cycles", "schedule", "backward_sweeps"]
+__all__ = ["Op", "micro_op_layout", "Sequencer", "Phase", "step_plan", "step_cycles", "schedule", "backward_sweeps",
+           "weight_reread"]
 
 
 class Op(enum.Enum, shape=2):
@@ -110,24 +111,53 @@ def backward_sweeps(layout: CoreLayout) -> tuple[bool, ...]:
     return min(((False, *rest) for rest in choices), key=lambda sweeps: (_cycles(layout, True, sweeps), sweeps))
 
 
-def _cycles(layout: CoreLayout, learning: bool, sweeps) -> int:
-    phases, end = step_plan(layout, learning, sweeps)
+def _cycles(layout: CoreLayout, learning: bool, sweeps, reread: int = 0) -> int:
+    phases, end, _ = _walk(layout, learning, sweeps, reread)
     return sum(p.drain + p.ops for p in phases) + end
+
+
+@functools.lru_cache(maxsize=256)
+def weight_reread(layout: CoreLayout) -> int:
+    """The stage in which an update op reads its old weight from its bank a second time; 0: it keeps the
+    word of its stage-0 read, carried through registers to its update unit.
+
+    With :attr:`CoreLayout.reread_weights`, the latest stage up to :attr:`CoreTiming.weight_reread` (the
+    one whose word reaches the update unit just as it is used) in which no update op's second read meets
+    a forward or backward op's stage-0 read in the bank's one read port; the step's end waits for the
+    last second read (:func:`step_plan`). An update op's own stage-0 read goes unused.
+    """
+    if not layout.reread_weights:
+        return 0
+    phases, _, walked = _walk(layout, True, None)
+    reads, updates, t = set(), [], 0
+    for phase, ops in zip(phases, walked):
+        t += phase.drain
+        for off, op, _, _ in ops:
+            (updates.append if op is Op.UPD else reads.add)(t + off)
+        t += phase.ops
+    latest = CoreTiming(layout).weight_reread
+    return next((stage for stage in range(latest, 0, -1) if not reads & {c + stage for c in updates}), 0)
+
+
+def _reread(layout: CoreLayout, learning: bool) -> int:
+    return weight_reread(layout) if learning else 0
 
 
 def step_plan(layout: CoreLayout, learning: bool = True, sweeps=None) -> tuple[list[Phase], int]:
     """The phases of one step, each with the idle cycles before it, and the idle cycles after the step."""
-    phases, end, _ = _walk(layout, learning, sweeps)
+    phases, end, _ = _walk(layout, learning, sweeps, _reread(layout, learning))
     return phases, end
 
 
-def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int, list[list]]:
+def _walk(layout: CoreLayout, learning: bool, sweeps, reread: int = 0) -> tuple[list[Phase], int, list[list]]:
     """:func:`step_plan`, and each phase's ops ``(offset, op, r, k)`` as it walked them.
 
     Every drain is the least that keeps each read after the write it needs
     (vector memories and weight banks: a write in cycle t is readable from
     t + 1) and each op's use of the round accumulators after the previous
-    phase's last one, with the stage numbers of :class:`CoreTiming`.
+    phase's last one, with the stage numbers of :class:`CoreTiming`; the
+    step's end, also after its update ops' second reads of the banks in stage
+    ``reread`` (:func:`weight_reread`; 0, none).
     """
     lay, timing = layout, CoreTiming(layout)
     L = lay.layers
@@ -138,6 +168,7 @@ def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int,
     d_written = [dict() for _ in range(L)]       # layer -> unit -> cycle its delta is readable
     w_written = {}                               # (layer, r, k) -> cycle the update is readable
     acc_last = -1                                # last cycle an op used the round accumulators
+    last_update = -1                             # the last update op's cycle
     hold_last = -1                               # last cycle a serial write-back read its copied sums
     phases, t = [], 0
     starts, walked = [], []
@@ -191,6 +222,7 @@ def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int,
                     hold_last = cycle + timing.round_sum(l, True) + timing.steps(l, True)
             if op is Op.UPD:
                 w_written[(l, r, k)] = cycle + timing.update_write + 1
+                last_update = cycle
         t = start + len(ops)
 
     # The next step starts at t + end: its reads of this step's updates come after them.
@@ -199,6 +231,9 @@ def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int,
         for (_, l), start, ops in zip(order, starts, walked):
             for off, _, r, k in ops:
                 end = max(end, w_written[(l, r, k)] - (t + start + off))
+    # ... and its first read of the banks after this step's last second read of a weight
+    if reread and last_update >= 0:
+        end = max(end, last_update + reread + 1 - t)
     # ... and its first use of the accumulators after this step's last.
     end = max(end, acc_last + 1 - (t + starts[0] + timing.tap(0, False)))
     # The sample's buffer is freed in the step's last cycle: after the last target has been read.
@@ -214,7 +249,7 @@ def _walk(layout: CoreLayout, learning: bool, sweeps) -> tuple[list[Phase], int,
 
 def step_cycles(layout: CoreLayout, learning: bool = True) -> int:
     """Cycles of one step, from its first op to the cycle before the next step's first op."""
-    return _cycles(layout, learning, None)
+    return _cycles(layout, learning, None, _reread(layout, learning))
 
 
 def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
@@ -223,7 +258,7 @@ def busy_multipliers(layout: CoreLayout, learning: bool = True) -> list[int]:
     An op multiplies one tile: up to G rows by C columns of a layer's weights (the bias column
     too, except in the backward pass); tiles at a matrix's edge are partly empty.
     """
-    phases, end, walked = _walk(layout, learning, None)
+    phases, end, walked = _walk(layout, learning, None, _reread(layout, learning))
     busy = []
     for p, ops in zip(phases, walked):
         l = p.layer

@@ -69,6 +69,18 @@ class CoreTiming:
         return UpdateUnit.latency_of(self.layout.config)
 
     @property
+    def update_weight(self) -> int:
+        """The stage in which the update unit first uses an update op's old weight."""
+        return self.product + UpdateUnit.weight_stage_of(self.layout.config)
+
+    @property
+    def weight_reread(self) -> int:
+        """The latest stage in which an update op can read its old weight from its bank a second time: its
+        word, registered, reaches the update unit in :attr:`update_weight`
+        (:func:`nfloop.hdl.sequencer.weight_reread` picks the stage)."""
+        return self.update_weight - MEMORY_LATENCY - BANK_REGISTERS
+
+    @property
     def update_write(self) -> int:
         """An update op's weight, momentum and batch-sum writes."""
         return self.product + self.update_latency

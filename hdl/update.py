@@ -46,10 +46,14 @@ class UpdateUnit(wiring.Component):
         The LFSR state of this layer's update (stochastic rounding only).
     offset : In(signed)
         Adaptive gain: halvings of the layer's gain (negative: doublings), one of ``adaptive_gain.offsets``.
+
+    With ``late_weight``, ``w`` is presented :meth:`weight_stage_of` cycles after the other inputs, in the
+    stage that first uses it, so that the unit need not carry it.
     """
 
-    def __init__(self, config: LearnerConfig, product_shape):
+    def __init__(self, config: LearnerConfig, product_shape, late_weight: bool = False):
         self._config = config
+        self._late_weight = late_weight
         self._plans = plans = [LayerPlan.build(config, l) for l in range(len(config.layers))]
         acc = config.formats.weight_acc.shape
         ports = {"product": In(product_shape), "layer": In(range(max(len(plans), 2))),
@@ -94,6 +98,12 @@ class UpdateUnit(wiring.Component):
     @property
     def latency(self) -> int:
         return self.latency_of(self._config)
+
+    @staticmethod
+    def weight_stage_of(config: LearnerConfig) -> int:
+        """The stage (cycles after the inputs) that first uses ``w``: the leak's rounding in the first,
+        otherwise the saturating write-back in the last."""
+        return 0 if _has_leak(config) else UpdateUnit.latency_of(config) - 1
 
     def _per_layer(self, m, layer, shape, build, name):
         """A signal equal to ``build(plan)`` for the layer numbered by ``layer``."""
@@ -146,7 +156,11 @@ class UpdateUnit(wiring.Component):
                     with m.Case(k):
                         m.d.comb += u.eq(scaled(p, shift))
             return u
-        values = {"u": self._per_layer(m, self.layer, acc.shape, update, "u"), "w": self.w, "layer": self.layer}
+        # the old weight rides along from the inputs unless it comes in the stage that uses it
+        carry_w = not (self._late_weight and self.weight_stage_of(cfg))
+        values = {"u": self._per_layer(m, self.layer, acc.shape, update, "u"), "layer": self.layer}
+        if carry_w:
+            values["w"] = self.w
         if self.momentum:
             values["decay"] = self._per_layer(m, self.layer, acc.shape, lambda p: p.momentum_shift and shift_round(
                 self.v, p.momentum_shift, rnd, self._rand(SITE_MOMENTUM, p.momentum_shift)), "decay")
@@ -157,7 +171,8 @@ class UpdateUnit(wiring.Component):
         if self.batched:
             values.update(s=self.s, apply=self.apply)
         next_stage(**values)
-        carried = ["w", "layer"] + ["v", "decay"] * self.momentum + ["leak"] * self.leak + ["apply"] * self.batched
+        carried = (["w"] * carry_w + ["layer"] + ["v", "decay"] * self.momentum + ["leak"] * self.leak
+                   + ["apply"] * self.batched)
 
         def apply():
             return live["apply"] if self.batched else 1
@@ -181,8 +196,10 @@ class UpdateUnit(wiring.Component):
             carried.remove("leak")
             next_stage(*carried, change=live[change] - live["leak"])
             change = "change"
-        carried.remove("w")
-        next_stage(*carried, w_new=Mux(apply(), saturate(live["w"] + live[change], acc), live["w"]))
+        w = live["w"] if carry_w else self.w
+        if carry_w:
+            carried.remove("w")
+        next_stage(*carried, w_new=Mux(apply(), saturate(w + live[change], acc), w))
         assert stage == self.latency, (stage, self.latency)
         m.d.comb += self.w_new.eq(live["w_new"])
         if self.momentum:

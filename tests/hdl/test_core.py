@@ -3,7 +3,7 @@
 import pytest
 from nfloop.hdl.core import LearnerCore
 from nfloop.hdl.layout import CoreLayout
-from nfloop.hdl.sequencer import step_cycles
+from nfloop.hdl.sequencer import step_cycles, weight_reread
 from nfloop.model.config import Activation, ActivationKind, ConfigError, Layer, LearnerConfig, Rounding, Window
 from nfloop.model.fixed import FixedLearner
 from nfloop.sim.verify import first_output_mismatch, first_weight_mismatch
@@ -48,6 +48,25 @@ def test_core_is_bit_exact(name, stalls, rng):
     mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
     assert mismatch is None, str(mismatch)
     assert steps == len(xs) and cycles == steps * step_cycles(dut.layout)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_core_that_reads_its_old_weights_again_is_bit_exact(name, rng):
+    """A narrow core's update ops read their old weights from the banks a second time, in the stage their
+    update units use them (with a leak, the first; else the last), rather than carrying them."""
+    config, lanes = CONFIGS[name]
+    xs, ys = samples(config, 8, rng)
+    model = FixedLearner(config)
+    traces = [model.step(x, y) for x, y in zip(xs, ys)]
+    dut = LearnerCore(config, lanes, narrow=True)
+    assert weight_reread(dut.layout) > 0
+    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng)
+    mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
+                                     layer=len(config.layers) - 1)
+    assert mismatch is None, str(mismatch)
+    mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
+    assert mismatch is None, str(mismatch)
+    assert cycles == steps * step_cycles(dut.layout)
 
 
 MAPPED = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, STAIR, gain_shift=4),

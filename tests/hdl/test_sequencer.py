@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 from amaranth.sim import Simulator
 from nfloop.hdl.layout import CoreLayout
-from nfloop.hdl.sequencer import Op, Sequencer, busy_multipliers, schedule, step_cycles
+from nfloop.hdl.sequencer import Op, Sequencer, busy_multipliers, schedule, step_cycles, weight_reread
+from nfloop.hdl.timing import CoreTiming
 from nfloop.model.config import Activation, ActivationKind, Layer, LearnerConfig
 
 CONFIG = LearnerConfig(inputs=5, layers=(Layer(6, Activation(ActivationKind.RELU)), Layer(3), Layer(2)))
@@ -129,3 +130,31 @@ def test_the_pass_order_is_the_shorter_one():
         assert backward_sweeps(layout) == expected
         other = (False, not expected[1])
         assert step_cycles(layout) < _cycles(layout, True, other)
+
+
+LEAKY = LearnerConfig(inputs=4, layers=(Layer(3, gain_shift=5, leak_shift=9), Layer(2)))
+
+
+@pytest.mark.parametrize("config, lanes, stage", [
+    (DIGITS, 2, 4), (DIGITS, 4, 4), (CONFIG, 2, 2), (CONFIG, 4, 0), (CONFIG, 8, 4), (LEAKY, 2, 2)])
+def test_an_update_op_reads_its_weight_again_when_the_bank_s_read_port_is_free(config, lanes, stage):
+    """A narrow core's update ops read their old weights a second time in the latest stage in which no
+    forward or backward op reads the banks, and the step ends after the last such read; where every stage
+    meets one (stage 0), they carry their first read's word. With a leak the update unit uses the old
+    weight in its first stage (latest 3, which the interleaved backward and update ops meet)."""
+    layout = CoreLayout(config, lanes, narrow=True)
+    assert layout.reread_weights and weight_reread(layout) == stage
+    assert CoreTiming(layout).weight_reread == (3 if config is LEAKY else 4)
+    per_cycle = []
+    run_step(layout, per_cycle=per_cycle)
+    first = next(c for c, (op, *_) in enumerate(per_cycle) if op != Op.NOP)
+    ops = [op for op, *_ in per_cycle[first:]]
+    reads = {c for c, op in enumerate(ops) if op in (Op.FWD, Op.BWD)}
+    for later in range(1, CoreTiming(layout).weight_reread + 1):
+        rereads = {c + later for c, op in enumerate(ops) if op == Op.UPD}
+        free = not reads & rereads
+        assert free if later == stage else (not free or later < stage), later
+    if stage:
+        # the next step's first read, step_cycles after this one's, comes after the last second read
+        assert max(c for c, op in enumerate(ops) if op == Op.UPD) + stage < step_cycles(layout)
+    assert not CoreLayout(config, lanes).reread_weights

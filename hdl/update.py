@@ -158,9 +158,8 @@ class UpdateUnit(wiring.Component):
             return u
         # the old weight rides along from the inputs unless it comes in the stage that uses it
         carry_w = not (self._late_weight and self.weight_stage_of(cfg))
-        values = {"u": self._per_layer(m, self.layer, acc.shape, update, "u"), "layer": self.layer}
-        if carry_w:
-            values["w"] = self.w
+        values = {"u": self._per_layer(m, self.layer, acc.shape, update, "u")} | ({"w": self.w} if carry_w else {}) \
+            | {"layer": self.layer}
         if self.momentum:
             values["decay"] = self._per_layer(m, self.layer, acc.shape, lambda p: p.momentum_shift and shift_round(
                 self.v, p.momentum_shift, rnd, self._rand(SITE_MOMENTUM, p.momentum_shift)), "decay")

@@ -32,16 +32,12 @@ def samples(config, steps, rng):
     return xs, ys
 
 
-@pytest.mark.parametrize("name, stalls", [("1-layer", True), ("relu-2-lanes", False),
-                                          ("stair-4-lanes-batch", True), ("3-layers-stochastic-momentum-leak", False)])
-def test_core_is_bit_exact(name, stalls, rng):
-    """Random valid/ready stalls on half the configs: results must not depend on them."""
-    config, lanes = CONFIGS[name]
-    xs, ys = samples(config, 12, rng)
+def assert_trains_like_the_model(dut, config, xs, ys, stall_rng=None):
+    """``dut`` trained on (xs, ys): every step's predictions and errors, the final weights and the cycles
+    are the model's and the exact schedule's; the first difference is named."""
     model = FixedLearner(config)
     traces = [model.step(x, y) for x, y in zip(xs, ys)]
-    dut = LearnerCore(config, lanes)
-    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng if stalls else None)
+    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=stall_rng)
     mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
                                      layer=len(config.layers) - 1)
     assert mismatch is None, str(mismatch)
@@ -50,23 +46,24 @@ def test_core_is_bit_exact(name, stalls, rng):
     assert steps == len(xs) and cycles == steps * step_cycles(dut.layout)
 
 
+@pytest.mark.parametrize("name, stalls", [("1-layer", True), ("relu-2-lanes", False),
+                                          ("stair-4-lanes-batch", True), ("3-layers-stochastic-momentum-leak", False)])
+def test_core_is_bit_exact(name, stalls, rng):
+    """Random valid/ready stalls on half the configs: results must not depend on them."""
+    config, lanes = CONFIGS[name]
+    xs, ys = samples(config, 12, rng)
+    assert_trains_like_the_model(LearnerCore(config, lanes), config, xs, ys, stall_rng=rng if stalls else None)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_a_core_that_reads_its_old_weights_again_is_bit_exact(name, rng):
     """A narrow core's update ops read their old weights from the banks a second time, in the stage their
     update units use them (with a leak, the first; else the last), rather than carrying them."""
     config, lanes = CONFIGS[name]
     xs, ys = samples(config, 8, rng)
-    model = FixedLearner(config)
-    traces = [model.step(x, y) for x, y in zip(xs, ys)]
     dut = LearnerCore(config, lanes, narrow=True)
     assert weight_reread(dut.layout) > 0
-    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng)
-    mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
-                                     layer=len(config.layers) - 1)
-    assert mismatch is None, str(mismatch)
-    mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
-    assert mismatch is None, str(mismatch)
-    assert cycles == steps * step_cycles(dut.layout)
+    assert_trains_like_the_model(dut, config, xs, ys, stall_rng=rng)
 
 
 MAPPED = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, STAIR, gain_shift=4),
@@ -77,17 +74,9 @@ MAPPED = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, 
 def test_every_lane_mapping_is_bit_exact(lanes, columns, rng):
     """Rows split over groups and columns over lanes in every proportion, padding in both directions."""
     xs, ys = samples(MAPPED, 8, rng)
-    model = FixedLearner(MAPPED)
-    traces = [model.step(x, y) for x, y in zip(xs, ys)]
     dut = LearnerCore(MAPPED, lanes, columns=columns)
     assert dut.layout.columns == columns
-    pred, err, weights, steps, cycles = run_core(dut, xs, ys, stall_rng=rng)
-    mismatch = first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
-                                     layer=len(MAPPED.layers) - 1)
-    assert mismatch is None, str(mismatch)
-    mismatch = first_weight_mismatch(weights, model.weights, step=len(xs) - 1)
-    assert mismatch is None, str(mismatch)
-    assert cycles == steps * step_cycles(dut.layout)
+    assert_trains_like_the_model(dut, MAPPED, xs, ys, stall_rng=rng)
 
 
 @pytest.mark.parametrize("lanes, columns", [(8, (2, 8, 1)), (16, (8, 1, 16)), (64, (2, 64, 1))])
@@ -128,13 +117,7 @@ def test_a_narrow_core_is_bit_exact(rng):
     """Hidden layers' vectors as few values a word as the mapping allows (the iCE40 boards' choice)."""
     config = LearnerConfig(inputs=5, layers=(Layer(7, RELU, gain_shift=4), Layer(3, gain_shift=5)), batch_size=2)
     xs, ys = samples(config, 6, rng)
-    model = FixedLearner(config)
-    traces = [model.step(x, y) for x, y in zip(xs, ys)]
     dut = LearnerCore(config, 4, narrow=True)
     assert dut.layout.hidden_slots == 1 and dut.layout.columns == (4, 1)
     assert CoreLayout(MAPPED, 4, narrow=True).hidden_slots > 1      # two hidden layers: one of them is wide
-    pred, err, weights, steps, cycles = run_core(dut, xs, ys)
-    assert first_output_mismatch(pred, err, [t.prediction for t in traces], [t.error for t in traces],
-                                 layer=len(config.layers) - 1) is None
-    assert first_weight_mismatch(weights, model.weights, step=len(xs) - 1) is None
-    assert cycles == steps * step_cycles(dut.layout)
+    assert_trains_like_the_model(dut, config, xs, ys)

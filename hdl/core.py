@@ -267,8 +267,8 @@ class LearnerCore(wiring.Component):
         x_words = lay.input_words
         y_slots = timing.units(L - 1, False)        # targets are read and results written a block at a time
         y_words = math.ceil(nL / y_slots)
-        # Shallow vector memories are flip-flops, below the platform's bound if it has one; the sample
-        # buffers are always block RAM.
+        # Vector memories shallower than the platform's bound (if it has one) are flip-flops; the sample
+        # buffers are never forced to be, and Yosys picks their cells.
         small_words = getattr(platform, "small_memory_words", SMALL_MEMORY_WORDS)
         xmem = VectorMemory(m, "inputs", lay.input_slots, f.input.bits, 2 * x_words, small_words=0)
         ymem = VectorMemory(m, "targets", y_slots, f.activation.bits, 2 * y_words, small_words=0)

@@ -233,10 +233,20 @@ def _first_error(*texts: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def overfull_cells(log: str) -> list[str]:
-    """The cell types a design needs more of than the device has ("5713 of 5280 ICESTORM_LC"),
-    from nextpnr's utilisation table: the packer prints it before placement gives up."""
-    return [f"{used} of {total} {name}" for name, (used, total) in utilisation_from_log(log).items() if used > total]
+#: What a build report calls each resource of :attr:`Family.cells` (``luts``: the family's ``logic``).
+RESOURCE_NAMES = {"ffs": "flip-flops", "dsps": "DSPs", "bram": "block RAMs", "spram": "SPRAMs"}
+
+
+def overfull_cells(log: str, family=None) -> list[str]:
+    """The cell types a design needs more of than the device has, from nextpnr's utilisation table (the
+    packer prints it before placement gives up): "5713 of 5280 ICESTORM_LC", or with the board's
+    family, "5,713 of 5,280 logic cells (ICESTORM_LC)"."""
+    names = {}
+    for resource, cells in (family.cells.items() if family is not None else ()):
+        for cell in (cells,) if isinstance(cells, str) else cells or ():
+            names[cell] = family.logic if resource == "luts" else RESOURCE_NAMES[resource]
+    return [f"{used:,} of {total:,} {names[name]} ({name})" if name in names else f"{used} of {total} {name}"
+            for name, (used, total) in utilisation_from_log(log).items() if used > total]
 
 
 def _read(path: Path) -> str:
@@ -279,7 +289,7 @@ def _run_step(argv: list[str], tools: dict[str, str], spec: BoardSpec, out_dir: 
     tool_log = out_dir / (f"{DESIGN_NAME}.rpt" if tool == "yosys" else f"{DESIGN_NAME}.tim")
     log_path = tool_log if step != "bitstream" and tool_log.is_file() else console_log
     error = _first_error(_read(log_path), _read(console_log))
-    overfull = overfull_cells(_read(log_path)) if tool.startswith("nextpnr") else []
+    overfull = overfull_cells(_read(log_path), spec.fpga_family) if tool.startswith("nextpnr") else []
     if overfull:
         raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs {', '.join(overfull)} "
                          f"(see {log_path}); use fewer lanes or a smaller network")

@@ -1049,16 +1049,25 @@ def build_table(report) -> Table:
               help="Build folder (default: build/BOARD).")
 @click.option("--baud", type=click.IntRange(min=1),
               help="UART baud rate (default: the board's, see nfloop board list; at most its serial bridge's).")
+@click.option("--lanes", type=click.IntRange(min=1),
+              help="MAC lanes, a power of two (default: the board's, see nfloop board list).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def build_command(board_name, config_name, out_dir, baud, as_json):
+def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
     """Build a board's bitstream with the YoWASP tools and report its resources and timing.
 
     The products (nfloop.bin or nfloop.bit, the tool logs and nfloop.build.json) go to the build
-    folder. Exit status 1 if the design misses the board's clock.
+    folder. Exit status 1 if the design misses the board's clock; 2 if it does not fit the FPGA.
     """
+    from dataclasses import replace
+
     from ..boards.build import build_board, save_report
+    from ..hdl.layout import CoreLayout
     spec = board_spec(board_name).with_baud(baud)
     config = named_config(config_name)
+    if lanes is not None:
+        # checked before the tools run: lanes the core cannot take are a usage error, not a failed build
+        CoreLayout(config, lanes, narrow=spec.narrow)
+        spec = replace(spec, lanes=lanes)
     out_dir = out_dir or Path("build") / spec.name
     with step_status(f"building {spec.name}") as step:
         report = build_board(spec, config, out_dir=out_dir, log=step)

@@ -102,6 +102,11 @@ def test_gowin_figures_count_adders_as_logic_and_come_from_the_report():
 def test_overfull_cells_are_named():
     log = (DATA / "ice40_digits_overfull_nextpnr.log").read_text()
     assert overfull_cells(log) == ["5713 of 5280 ICESTORM_LC"]
+    assert overfull_cells(log, BOARDS["icebreaker"].fpga_family) == ["5,713 of 5,280 logic cells (ICESTORM_LC)"]
+    gowin = "Info: Device utilisation:\nInfo: \t                 LUT4:  9000/  8640   104%\n" \
+            "Info: \t                BSRAM:    30/    26   115%\n"
+    assert overfull_cells(gowin, BOARDS["tangnano9k"].fpga_family) == [
+        "9,000 of 8,640 LUTs (LUT4)", "30 of 26 block RAMs (BSRAM)"]
     assert overfull_cells((DATA / "ice40_xor_nextpnr.log").read_text()) == []
 
 
@@ -348,12 +353,28 @@ def test_board_list_has_a_row_per_board_within_80_columns(monkeypatch):
     (["build", "--board", "icebreaker", "--config", "nope"], "or name a shipped config"),
     (["build", "--board", "icebreaker", "--baud", "5000000"], "choose 1 .. 3000000"),
     (["build", "--board", "icebreaker", "--baud", "2900000"], "pick a baud rate near 3000000"),
+    (["build", "--board", "icebreaker", "--lanes", "3"], "lanes must be a power of two from 1 to"),
+    (["build", "--board", "icebreaker", "--lanes", "0"], "0 is not in the range x>=1"),
     (["flash", "--board", "ulx3s", "--bitstream", "missing.bit"], "run nfloop build --board ulx3s first"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_lanes_option_builds_that_many_and_a_misfit_is_one_line(monkeypatch, tmp_path):
+    built = []
+
+    def misfit(spec, config, out_dir, log):
+        built.append(spec)
+        raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs 6,195 of 5,280 "
+                         f"logic cells (see {out_dir}/nfloop.tim)")
+    monkeypatch.setattr(build, "build_board", misfit)
+    result = CliRunner().invoke(cli, ["build", "--board", "icebreaker", "--lanes", "4", "--out", str(tmp_path)])
+    assert [spec.lanes for spec in built] == [4] and built[0].narrow
+    assert result.exit_code == 2 and "does not fit the iCE40UP5K on icebreaker" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_docs_table_is_generated_from_the_figures():

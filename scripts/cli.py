@@ -1050,7 +1050,8 @@ def build_table(report) -> Table:
 @click.option("--baud", type=click.IntRange(min=1),
               help="UART baud rate (default: the board's, see nfloop board list; at most its serial bridge's).")
 @click.option("--lanes", type=click.IntRange(min=1),
-              help="MAC lanes, a power of two (default: the board's, see nfloop board list).")
+              help="MAC lanes, a power of two (default: the board's, see nfloop board list); another "
+                   "count builds in build/BOARD-Nlanes, beside the board's own build.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
     """Build a board's bitstream with the YoWASP tools and report its resources and timing.
@@ -1064,11 +1065,13 @@ def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
     from ..hdl.layout import CoreLayout
     spec = board_spec(board_name).with_baud(baud)
     config = named_config(config_name)
-    if lanes is not None:
+    default_dir = Path("build") / spec.name
+    if lanes is not None and lanes != spec.lanes:
         # checked before the tools run: lanes the core cannot take are a usage error, not a failed build
         CoreLayout(config, lanes, narrow=spec.narrow)
         spec = replace(spec, lanes=lanes)
-    out_dir = out_dir or Path("build") / spec.name
+        default_dir = Path("build") / f"{spec.name}-{lanes}lanes"
+    out_dir = out_dir or default_dir
     with step_status(f"building {spec.name}") as step:
         report = build_board(spec, config, out_dir=out_dir, log=step)
     save_report(report, out_dir)
@@ -1083,7 +1086,7 @@ def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
                               f"clock of {spec.name}")
         for reason in reasons:
             err.print(f"[bold red]timing:[/] {escape(reason)}", highlight=False, soft_wrap=True)
-        err.print("do not flash this bitstream; use fewer lanes", highlight=False, soft_wrap=True)
+        err.print("do not flash this bitstream; use fewer lanes (--lanes)", highlight=False, soft_wrap=True)
         sys.exit(EXIT_MISMATCH)
     if not as_json:
         out.print(f"flash it with: nfloop flash --board {spec.name}"

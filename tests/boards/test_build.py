@@ -363,18 +363,20 @@ def test_bad_input_is_one_line_and_status_2(args, message):
     assert message in result.stderr and "Traceback" not in result.output
 
 
-def test_lanes_option_builds_that_many_and_a_misfit_is_one_line(monkeypatch, tmp_path):
+def test_lanes_option_builds_that_many_beside_the_boards_build(monkeypatch):
     built = []
 
     def misfit(spec, config, out_dir, log):
-        built.append(spec)
+        built.append((spec.lanes, spec.narrow, out_dir))
         raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs 6,195 of 5,280 "
                          f"logic cells (see {out_dir}/nfloop.tim)")
     monkeypatch.setattr(build, "build_board", misfit)
-    result = CliRunner().invoke(cli, ["build", "--board", "icebreaker", "--lanes", "4", "--out", str(tmp_path)])
-    assert [spec.lanes for spec in built] == [4] and built[0].narrow
-    assert result.exit_code == 2 and "does not fit the iCE40UP5K on icebreaker" in result.stderr
-    assert "Traceback" not in result.output
+    own = BOARDS["icebreaker"].lanes
+    for lanes, folder in ((4, "build/icebreaker-4lanes"), (own, "build/icebreaker")):
+        result = CliRunner().invoke(cli, ["build", "--board", "icebreaker", "--lanes", str(lanes)])
+        assert built[-1] == (lanes, True, Path(folder))
+        assert result.exit_code == 2 and "does not fit the iCE40UP5K on icebreaker" in result.stderr
+        assert "Traceback" not in result.output
 
 
 def test_docs_table_is_generated_from_the_figures():

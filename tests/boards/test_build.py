@@ -230,8 +230,9 @@ def test_design_that_does_not_fit_names_the_cells(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with pytest.raises(BuildError) as caught:
         build_board(small_spec("icebreaker"), xor_config(), out_dir=out)
-    assert str(caught.value) == (f"the design does not fit the iCE40UP5K on icebreaker: needs 5713 of 5280 "
-                                 f"ICESTORM_LC (see {out / 'nfloop.tim'}); use fewer lanes or a smaller network")
+    assert str(caught.value) == (f"the design does not fit the iCE40UP5K on icebreaker: needs 5,713 of 5,280 "
+                                 f"logic cells (ICESTORM_LC) (see {out / 'nfloop.tim'}); use fewer lanes or a smaller "
+                                 f"network")
 
 
 @pytest.mark.parametrize("family, fmax, clock, close", [

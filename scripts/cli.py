@@ -1052,8 +1052,11 @@ def build_table(report) -> Table:
 @click.option("--lanes", type=click.IntRange(min=1),
               help="MAC lanes, a power of two (default: the board's, see nfloop board list); another "
                    "count builds in build/BOARD-Nlanes, beside the board's own build.")
+@click.option("--seed", type=click.IntRange(min=1),
+              help="nextpnr's placement seed (default: nextpnr's own): another placement of the same design, "
+                   "for a build that misses its clock by a little.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
+def build_command(board_name, config_name, out_dir, baud, lanes, seed, as_json):
     """Build a board's bitstream with the YoWASP tools and report its resources and timing.
 
     The products (nfloop.bin or nfloop.bit, the tool logs and nfloop.build.json) go to the build
@@ -1073,7 +1076,8 @@ def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
         default_dir = Path("build") / f"{spec.name}-{lanes}lanes"
     out_dir = out_dir or default_dir
     with step_status(f"building {spec.name}") as step:
-        report = build_board(spec, config, out_dir=out_dir, log=step)
+        report = build_board(spec, config, out_dir=out_dir, log=step,
+                             nextpnr_opts=("--seed", str(seed)) if seed is not None else ())
     save_report(report, out_dir)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
@@ -1086,7 +1090,8 @@ def build_command(board_name, config_name, out_dir, baud, lanes, as_json):
                               f"clock of {spec.name}")
         for reason in reasons:
             err.print(f"[bold red]timing:[/] {escape(reason)}", highlight=False, soft_wrap=True)
-        err.print("do not flash this bitstream; use fewer lanes (--lanes)", highlight=False, soft_wrap=True)
+        err.print("do not flash this bitstream; use fewer lanes (--lanes), or for a small miss try another "
+                  "placement (--seed)", highlight=False, soft_wrap=True)
         sys.exit(EXIT_MISMATCH)
     if not as_json:
         out.print(f"flash it with: nfloop flash --board {spec.name}"

@@ -367,7 +367,7 @@ def test_bad_input_is_one_line_and_status_2(args, message):
 def test_lanes_option_builds_that_many_beside_the_boards_build(monkeypatch):
     built = []
 
-    def misfit(spec, config, out_dir, log):
+    def misfit(spec, config, out_dir, log, nextpnr_opts=()):
         built.append((spec.lanes, spec.narrow, out_dir))
         raise BuildError(f"the design does not fit the {spec.device} on {spec.name}: needs 6,195 of 5,280 "
                          f"logic cells (see {out_dir}/nfloop.tim)")
@@ -378,6 +378,27 @@ def test_lanes_option_builds_that_many_beside_the_boards_build(monkeypatch):
         assert built[-1] == (lanes, True, Path(folder))
         assert result.exit_code == 2 and "does not fit the iCE40UP5K on icebreaker" in result.stderr
         assert "Traceback" not in result.output
+
+
+def test_seed_option_places_again_and_a_timing_miss_names_both_ways_out(monkeypatch, tmp_path):
+    """A build below its clock exits 1 with nextpnr's estimate, and points to fewer lanes and to another
+    placement; ``--seed`` reaches nextpnr."""
+    ulx3s = next(b for b in json.loads(FULL_BASELINE.read_text())["boards"] if b["board"] == "ulx3s")
+    calls = []
+
+    def missed(spec, config, out_dir, log, nextpnr_opts=()):
+        calls.append(nextpnr_opts)
+        return BuildReport(**ulx3s | {"fmax_mhz": 97.62, "meets_timing": False,
+                                      "bitstream": str(out_dir / "nfloop.bit")})
+    monkeypatch.setattr(build, "build_board", missed)
+    result = CliRunner().invoke(cli, ["build", "--board", "ulx3s", "--seed", "3", "--out", str(tmp_path)])
+    assert calls == [("--seed", "3")] and result.exit_code == 1
+    assert "nextpnr estimates 97.6 MHz, below the 100 MHz clock of ulx3s" in result.stderr
+    assert "fewer lanes (--lanes)" in result.stderr and "another placement (--seed)" in result.stderr
+    assert json.loads((tmp_path / "nfloop.build.json").read_text())["fmax_mhz"] == 97.62
+    CliRunner().invoke(cli, ["build", "--board", "ulx3s", "--out", str(tmp_path)])
+    assert calls[-1] == ()
+    assert CliRunner().invoke(cli, ["build", "--board", "ulx3s", "--seed", "0"]).exit_code == 2
 
 
 def test_docs_table_is_generated_from_the_figures():

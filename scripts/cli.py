@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..boards.build import BuildError
+from ..boards.build import RESOURCE_NAMES, BuildError
 from ..boards.catalog import BOARDS, VIRTUAL, BoardSpec, board_spec
 from ..boards.protocol import LinkError, ProtocolError
 from ..model.config import ConfigError, LearnerConfig, config_toml, load_config, path_problem, save_config
@@ -1030,11 +1030,11 @@ def build_table(report) -> Table:
     rows = [("FPGA", report.device), ("clock", f"{report.clock_mhz:g} MHz"),
             ("fmax (nextpnr)", f"{report.fmax_mhz:.1f} MHz, {verdict} the clock"),
             (_logic_name(report.board), _used(report.luts_used, report.luts_total)),
-            ("flip-flops", f"{report.ffs_used:,}"),
-            ("DSPs", _used(report.dsps_used, report.dsps_total)),
-            ("block RAMs", _used(report.bram_used, report.bram_total))]
+            (RESOURCE_NAMES["ffs"], f"{report.ffs_used:,}"),
+            (RESOURCE_NAMES["dsps"], _used(report.dsps_used, report.dsps_total)),
+            (RESOURCE_NAMES["bram"], _used(report.bram_used, report.bram_total))]
     if report.device.startswith("iCE40UP"):
-        rows.append(("SPRAMs", _used(report.spram_used, 4)))
+        rows.append((RESOURCE_NAMES["spram"], _used(report.spram_used, 4)))
     rows += [("bitstream", escape(report.bitstream)), ("seconds", f"{report.seconds:.0f}")]
     for row in rows:
         table.add_row(*row)
